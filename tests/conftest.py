@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny checkpoints written once per test session, and the official reference files."""
+import os
+
+# Before anything imports gradio or huggingface_hub: no analytics, no Hub lookups (they retry for ~23 s offline).
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import json
+from pathlib import Path
+
+import pytest
+
+# CI lays shared/ beside the checkout; the package itself never reads it.
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "yue-reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    if not REFERENCE.is_dir():
+        pytest.fail(f"the official reference files are missing: {REFERENCE}")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def golden(reference_dir) -> dict:
+    return json.loads((reference_dir / "golden.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def official_tokenizer(reference_dir):
+    from yue.tokens import Tokenizer
+
+    return Tokenizer(reference_dir / "tokenizer.model")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory) -> Path:
+    """Tiny stage-1 (with tokenizer) and stage-2 LLaMA checkpoints in the Hugging Face layout."""
+    from yue.tiny import write_tiny
+
+    folder = tmp_path_factory.mktemp("tiny_lm")
+    write_tiny(folder, codec=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    """Everything `python -m yue tiny` writes: both LMs, the tokenizer and the codec folder."""
+    from yue.tiny import write_tiny
+
+    folder = tmp_path_factory.mktemp("tiny")
+    write_tiny(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def stage1_model(tiny_lm_dir):
+    from yue.loading import load_lm
+
+    return load_lm(tiny_lm_dir / "s1")
+
+
+@pytest.fixture(scope="session")
+def stage2_model(tiny_lm_dir):
+    from yue.loading import load_lm
+
+    return load_lm(tiny_lm_dir / "s2")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_lm_dir):
+    from yue.loading import load_tokenizer
+
+    return load_tokenizer(tiny_lm_dir / "s1")

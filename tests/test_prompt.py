@@ -1,0 +1,135 @@
+"""yue.prompt: lyrics split and checks, and stage-1 prompts token-identical to the official code (golden.json)."""
+import numpy as np
+import pytest
+
+from yue import prompt
+from yue.config import Limits
+from yue.stage2 import row_prompt
+
+
+@pytest.fixture(scope="module")
+def inputs(golden):
+    return golden["inputs"]
+
+
+@pytest.fixture(scope="module")
+def codes(reference_dir):
+    load = lambda name: np.load(reference_dir / "codes" / name)[0]
+    return {"mix": load("dummy.npy"), "vocal": load("dummy.Vocals.npy"), "instrumental": load("dummy.Instrumental.npy")}
+
+
+def test_split_matches_the_official_sections(inputs):
+    sections = prompt.split_lyrics(inputs["lyrics"])
+    assert [s.text for s in sections] == inputs["sections"]
+    assert prompt.header_text(inputs["genres"].strip(), sections) == inputs["header_text"]
+
+
+def test_header_and_section_ids(official_tokenizer, inputs, golden):
+    """The header and each section are tokenized on their own, as the official code does."""
+    sections = prompt.split_lyrics(inputs["lyrics"])
+    assert official_tokenizer.tokenize(inputs["header_text"]) == golden["header_ids"]["ids"]
+    assert official_tokenizer.tokenize(sections[0].text) == golden["section_ids"]["section1"]
+    assert official_tokenizer.tokenize(sections[1].text) == golden["section_ids"]["section2"]
+
+
+def test_cot_prompt_pieces_match_golden(official_tokenizer, inputs, golden):
+    """CoT: segment-1 prompt and the segment-2 piece appended after the history."""
+    built = prompt.build_prompt(official_tokenizer, inputs["genres"], prompt.split_lyrics(inputs["lyrics"]))
+    assert list(built.pieces[0]) == golden["cot_segment1_prompt"]["ids"]
+    assert list(built.pieces[1]) == golden["segment2_prompt_piece"]["ids"]
+    assert not built.uses_reference
+
+
+def test_icl_single_track_prompt_matches_golden(official_tokenizer, inputs, golden, codes):
+    """ICL with one mixed track, window 0-2 s = the first 100 frames."""
+    reference = prompt.single_reference_ids(codes["mix"], 0.0, 2.0)
+    assert reference.size == golden["icl_single_segment1_prompt"]["reference_ids_length"]
+    built = prompt.build_prompt(official_tokenizer, inputs["genres"], prompt.split_lyrics(inputs["lyrics"]), reference)
+    assert list(built.pieces[0]) == golden["icl_single_segment1_prompt"]["ids"]
+    assert list(built.pieces[1]) == golden["segment2_prompt_piece"]["ids"]
+
+
+@pytest.mark.parametrize("case", ["icl_dual_segment1_prompt", "icl_dual_segment1_prompt_distinct"])
+def test_icl_dual_track_prompt_matches_golden(official_tokenizer, inputs, golden, codes, case):
+    """ICL with vocal + instrumental tracks, interleaved vocal first, window 0-1 s = 100 interleaved ids."""
+    if case.endswith("distinct"):
+        vocal, instrumental = codes["vocal"][:2000], codes["instrumental"][2000:4000]
+        assert prompt.dual_reference_ids(vocal, instrumental, 0.0, 1.0).tolist() == golden[case]["reference_ids"]
+    else:
+        vocal, instrumental = codes["vocal"], codes["instrumental"]
+    reference = prompt.dual_reference_ids(vocal, instrumental, 0.0, 1.0)
+    built = prompt.build_prompt(official_tokenizer, inputs["genres"], prompt.split_lyrics(inputs["lyrics"]), reference)
+    assert list(built.pieces[0]) == golden[case]["ids"]
+
+
+def test_stage2_row_prompt_matches_golden(golden, codes):
+    row = row_prompt(codes["vocal"][:300])
+    case = golden["stage2_row_prompt"]
+    assert len(row) == case["length"] and row[:10] == case["first_10"] and row[-5:] == case["last_5"]
+
+
+@pytest.mark.parametrize("case", ["deinterleave", "deinterleave_distinct"])
+def test_split_output_matches_golden(golden, case):
+    vocal, instrumental = prompt.split_output(golden[case]["input_ids"], uses_reference=False)
+    assert vocal.tolist() == golden[case]["vocal_codes"]
+    assert instrumental.tolist() == golden[case]["instrumental_codes"]
+
+
+def test_split_output_skips_the_reference_block_in_icl():
+    """With a reference, the first <SOA>..<EOA> pair is the reference and is not part of the song."""
+    ids = [32001, 32016, 45334, 45335, 32002, 7, 32001, 32016, 45340, 45341, 32002]
+    vocal, instrumental = prompt.split_output(ids, uses_reference=True)
+    assert vocal.tolist() == [[6]] and instrumental.tolist() == [[7]]
+
+
+def test_continuation_places_done_sections_as_audio(official_tokenizer, inputs):
+    """Sections already made are kept as given; pieces stay the same as for a fresh song."""
+    sections = prompt.split_lyrics(inputs["lyrics"])
+    fresh = prompt.build_prompt(official_tokenizer, inputs["genres"], sections)
+    done = prompt.codes_to_stage1_ids([1, 2], [3, 4])
+    assert done.tolist() == [45335, 45337, 45336, 45338]
+    resumed = prompt.build_prompt(official_tokenizer, inputs["genres"], sections, done=(done,))
+    assert resumed.pieces == fresh.pieces and resumed.done[0].tolist() == done.tolist()
+
+
+def test_lyrics_without_tags_say_how_to_write_them():
+    with pytest.raises(prompt.LyricsError, match=r"(?s)no section tags.*\[verse\]"):
+        prompt.parse_lyrics("just some words\nwithout tags")
+
+
+def test_empty_section_is_named():
+    with pytest.raises(prompt.LyricsError, match=r"Section 2 \[chorus\] is empty"):
+        prompt.parse_lyrics("[verse]\nla la\n[chorus]\n\n[outro]\nbye")
+
+
+def test_text_before_the_first_tag_is_a_warning():
+    parsed = prompt.parse_lyrics("intro words\n[verse]\nla la")
+    assert len(parsed.sections) == 1
+    assert "ignored" in parsed.warnings[0] and "intro words" in parsed.warnings[0]
+
+
+def test_limits_are_named_in_the_message():
+    with pytest.raises(prompt.LyricsError, match="limit is 2"):
+        prompt.parse_lyrics("[a]\nx\n[b]\ny\n[c]\nz", Limits(max_sections=2))
+    with pytest.raises(prompt.LyricsError, match="Genre tags are empty"):
+        prompt.check_genres("   ")
+
+
+def test_empty_reference_window_is_refused():
+    with pytest.raises(prompt.LyricsError, match="window 40-50 s is empty; the reference is 2.0 s long"):
+        prompt.single_reference_ids(np.zeros(100, dtype=np.int64), 40, 50)
+
+
+def test_lyrics_too_long_for_the_context_say_how_many_sections_fit(official_tokenizer):
+    """The first prompt (header with all lyrics) must fit the context left after max_new_tokens; the message says
+    how many sections fit, and that many do fit while one more does not."""
+    import re
+
+    sections = prompt.split_lyrics("".join(f"[verse]\nline {n} " + "word " * 30 + "\n" for n in range(8)))
+    with pytest.raises(prompt.LyricsError, match=r"only the first \d+ of 8 sections fit") as error:
+        prompt.check_context(official_tokenizer, "pop", sections, None, max_context=300)
+    fit = int(re.search(r"first (\d+) of", str(error.value)).group(1))
+    assert 0 < fit < 8
+    prompt.check_context(official_tokenizer, "pop", sections[:fit], None, max_context=300)
+    with pytest.raises(prompt.LyricsError):
+        prompt.check_context(official_tokenizer, "pop", sections[:fit + 1], None, max_context=300)
