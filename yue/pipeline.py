@@ -1,0 +1,181 @@
+"""The one pipeline API: load once, then `stream` or `generate` songs. The CLI and the app only call this."""
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .config import Limits, Stage2Config
+from .prompt import build_prompt, check_genres, codes_to_stage1_ids, parse_lyrics
+from .song import Progress, Song, SongCodes, SongRequest
+from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_sections
+from . import stage2
+from .loading import Models
+
+
+class _Rate:
+    """Progress events with rate and ETA from wall-clock time, at most one per `interval` seconds (and the last)."""
+
+    def __init__(self, sink: Callable[[Progress], None] | None, interval: float = 0.25):
+        self.sink, self.interval = sink, interval
+        self.start = self.last = time.perf_counter()
+
+    def report(self, stage: str, section: int, sections: int, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.sink is None or (now - self.last < self.interval and done < total):
+            return
+        self.last = now
+        rate = done / max(now - self.start, 1e-9)
+        self.sink(Progress(stage, section, sections, done, total, rate, (total - done) / rate if rate else None))
+
+
+class Pipeline:
+    def __init__(self, models: Models, stage2_config: Stage2Config = Stage2Config(), limits: Limits = Limits()):
+        self.models = models
+        self.stage2_config = stage2_config
+        self.limits = limits
+
+    @classmethod
+    def from_pretrained(cls, **kwargs) -> "Pipeline":
+        """Load every part; see `loading.load_models` for the arguments (Hub ids or folders, device, precision)."""
+        from .loading import load_models
+
+        return cls(load_models(**kwargs))
+
+    @classmethod
+    def tiny(cls, folder: str | Path, device: str = "cpu") -> "Pipeline":
+        """A pipeline on tiny random checkpoints written by `python -m yue tiny FOLDER` (noise, for tests and demos)."""
+        folder = Path(folder)
+        return cls.from_pretrained(stage1=folder / "s1", stage2=folder / "s2", codec=folder / "xcodec_mini_infer",
+                                   device=device)
+
+    # -- pieces of a run, usable on their own ------------------------------------------------------------------
+
+    def check(self, request: SongRequest):
+        """Validate a request before any model work; returns (sections, warnings). Raises ValueError with a message
+        that names the field and what to do."""
+        check_genres(request.genres, self.limits)
+        request.sampling.check()
+        lyrics = parse_lyrics(request.lyrics, self.limits)
+        sections = lyrics.sections
+        if request.segments is not None:
+            if request.segments < 1:
+                raise ValueError(f"segments must be at least 1, got {request.segments}")
+            if request.segments > len(sections):
+                raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections")
+        if request.previous is not None and len(request.previous.stage1.section_frames) >= len(sections):
+            raise ValueError(
+                f"The song to continue already has {len(request.previous.stage1.section_frames)} sections; the lyrics "
+                "must list those sections followed by at least one new section.")
+        return sections, lyrics.warnings
+
+    def prompt(self, request: SongRequest):
+        """Stage-1 prompt pieces of every section (for inspection and for `stage1`)."""
+        sections, _ = self.check(request)
+        done = ()
+        if request.previous is not None:
+            tokens, done, start = request.previous.stage1, [], 0
+            for frames in tokens.section_frames:
+                done.append(codes_to_stage1_ids(tokens.vocal[start:start + frames], tokens.instrumental[start:start + frames]))
+                start += frames
+        reference = None if request.reference is None else request.reference.ids()
+        return build_prompt(self.models.tokenizer, request.genres, sections, reference, tuple(done))
+
+    def render(self, codes: SongCodes, rescale: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage-2 codes -> (mix, vocal, instrumental) at 44.1 kHz."""
+        from .render import render_song
+
+        m = self.models
+        if m.codec is None:
+            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to make audio")
+        return render_song(m.codec, m.vocal_vocoder, m.instrumental_vocoder, codes.vocal, codes.instrumental, rescale)
+
+    def encode(self, path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
+        """Codebook-0 codes (T,) of an audio file (the ICL reference path, SPEC §3.3)."""
+        from .audio import read_audio
+        from .render import encode_codebook0
+
+        if self.models.codec is None:
+            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to encode audio")
+        samples = read_audio(path, max_seconds=self.limits.max_reference_seconds)
+        return encode_codebook0(self.models.codec, samples)
+
+    # -- whole runs --------------------------------------------------------------------------------------------
+
+    def stream(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
+               cancel: Callable[[], bool] | None = None, audio: bool = True) -> Iterator[Song]:
+        """Yield the song so far after every new section (stage 1 -> stage 2 -> audio), the last one complete.
+
+        `cancel()` returning True stops at the next token; sections already yielded stay valid.
+        """
+        sections, warnings = self.check(request)
+        seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+        prompt = self.prompt(request)
+        total = request.segments or len(sections)
+        kept = len(prompt.done)
+        previous = request.previous
+        known = [previous.vocal, previous.instrumental] if previous is not None else None
+        finished: list[SectionTokens] = []
+        timings = {"stage1_s": 0.0, "stage2_s": 0.0, "audio_s": 0.0}
+        rate = _Rate(on_progress)
+
+        def on_token(step: TokenProgress) -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("stopped by the user")
+            rate.report("stage1", step.section, total, step.new_tokens, step.max_new_tokens)
+
+        started = time.perf_counter()
+        self.models.prepare("stage1")
+        for section in generate_sections(self.models.stage1, prompt, request.sampling, seed, total, on_token):
+            finished.append(section)
+            if not section.generated and section.index < total - 1:
+                continue  # kept sections are context: render once the first new section is in
+            timings["stage1_s"] += time.perf_counter() - started
+            tokens = Stage1Tokens.from_sections(finished)
+            codes = self._stage2(tokens, known, section.index, total, on_progress, cancel, timings)
+            known = [codes.vocal, codes.instrumental]
+            song = self._song(codes, request, seed, section.index + 1, total, timings, warnings, audio)
+            yield song
+            rate = _Rate(on_progress)
+            started = time.perf_counter()
+            self.models.prepare("stage1")
+
+    def generate(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> Song:
+        song = None
+        for song in self.stream(request, on_progress, cancel):
+            pass
+        return song
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _stage2(self, tokens: Stage1Tokens, known, section: int, total: int, on_progress, cancel, timings) -> SongCodes:
+        start = time.perf_counter()
+        self.models.prepare("stage2")
+        rate = _Rate(on_progress)
+
+        def frame_progress(step: stage2.FrameProgress) -> None:
+            if cancel is not None and cancel():
+                raise Cancelled("stopped by the user")
+            rate.report("stage2", section, total, step.frames_done, step.frames_total)
+
+        vocal, instrumental = stage2.generate(self.models.stage2, [tokens.vocal, tokens.instrumental],
+                                              self.stage2_config, frame_progress, known)
+        timings["stage2_s"] += time.perf_counter() - start
+        return SongCodes(tokens, vocal, instrumental)
+
+    def _song(self, codes: SongCodes, request: SongRequest, seed: int, done: int, total: int, timings, warnings,
+              audio: bool) -> Song:
+        start = time.perf_counter()
+        if audio and self.models.codec is not None:
+            self.models.prepare("audio")
+            mix, vocal, instrumental = self.render(codes, request.rescale)
+        else:
+            mix = vocal = instrumental = np.zeros(0, dtype=np.float32)
+        timings["audio_s"] += time.perf_counter() - start
+        return Song(44100, mix, vocal, instrumental, codes, seed, done, total, dict(timings), tuple(warnings))
