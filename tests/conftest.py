@@ -10,6 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tiny models gain nothing from threads, and spinning OpenMP threads on a busy 2-core machine cost 10x.
+torch.set_num_threads(1)
 
 # CI lays shared/ beside the checkout; the package itself never reads it.
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "yue-reference"

@@ -10,12 +10,48 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .config import Limits, Stage2Config
-from .prompt import build_prompt, check_genres, codes_to_stage1_ids, parse_lyrics
+from .config import CONTEXT_TOKENS, Limits, Stage2Config
+from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
 from .song import Progress, Song, SongCodes, SongRequest
 from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_sections
 from . import stage2
 from .loading import Models
+
+
+def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=None):
+    """Validate a request before any model work; returns (sections, warnings). Raises ValueError (LyricsError for
+    text) with a message that names the field and what to do. With a tokenizer, also checks the context fits."""
+    check_genres(request.genres, limits)
+    request.sampling.check()
+    lyrics = parse_lyrics(request.lyrics, limits)
+    sections = lyrics.sections
+    if request.segments is not None:
+        if request.segments < 1:
+            raise ValueError(f"segments must be at least 1, got {request.segments}")
+        if request.segments > len(sections):
+            raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections")
+    if request.previous is not None and len(request.previous.stage1.section_frames) >= len(sections):
+        raise ValueError(
+            f"The song to continue already has {len(request.previous.stage1.section_frames)} sections; the lyrics "
+            "must list those sections followed by at least one new section.")
+    if tokenizer is not None:
+        reference = None if request.reference is None else request.reference.ids()
+        check_context(tokenizer, request.genres, sections, reference,
+                      CONTEXT_TOKENS - request.sampling.max_new_tokens - 1)
+    return sections, lyrics.warnings
+
+
+def request_prompt(tokenizer, request: SongRequest, limits: Limits = Limits()):
+    """The stage-1 prompt of a request: CoT, ICL (reference) and/or continuation (kept sections as audio ids)."""
+    sections, _ = check_request(request, limits)
+    done = []
+    if request.previous is not None:
+        tokens, start = request.previous.stage1, 0
+        for frames in tokens.section_frames:
+            done.append(codes_to_stage1_ids(tokens.vocal[start:start + frames], tokens.instrumental[start:start + frames]))
+            start += frames
+    reference = None if request.reference is None else request.reference.ids()
+    return build_prompt(tokenizer, request.genres, sections, reference, tuple(done))
 
 
 class _Rate:
@@ -59,32 +95,11 @@ class Pipeline:
     def check(self, request: SongRequest):
         """Validate a request before any model work; returns (sections, warnings). Raises ValueError with a message
         that names the field and what to do."""
-        check_genres(request.genres, self.limits)
-        request.sampling.check()
-        lyrics = parse_lyrics(request.lyrics, self.limits)
-        sections = lyrics.sections
-        if request.segments is not None:
-            if request.segments < 1:
-                raise ValueError(f"segments must be at least 1, got {request.segments}")
-            if request.segments > len(sections):
-                raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections")
-        if request.previous is not None and len(request.previous.stage1.section_frames) >= len(sections):
-            raise ValueError(
-                f"The song to continue already has {len(request.previous.stage1.section_frames)} sections; the lyrics "
-                "must list those sections followed by at least one new section.")
-        return sections, lyrics.warnings
+        return check_request(request, self.limits, self.models.tokenizer)
 
     def prompt(self, request: SongRequest):
         """Stage-1 prompt pieces of every section (for inspection and for `stage1`)."""
-        sections, _ = self.check(request)
-        done = ()
-        if request.previous is not None:
-            tokens, done, start = request.previous.stage1, [], 0
-            for frames in tokens.section_frames:
-                done.append(codes_to_stage1_ids(tokens.vocal[start:start + frames], tokens.instrumental[start:start + frames]))
-                start += frames
-        reference = None if request.reference is None else request.reference.ids()
-        return build_prompt(self.models.tokenizer, request.genres, sections, reference, tuple(done))
+        return request_prompt(self.models.tokenizer, request, self.limits)
 
     def render(self, codes: SongCodes, rescale: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage-2 codes -> (mix, vocal, instrumental) at 44.1 kHz."""

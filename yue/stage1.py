@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from .config import CONTEXT_TOKENS, Sampling
+from .kvcache import growing_cache
+from .lmhead import full_logits
 from .prompt import Stage1Prompt
 from .sampling import guided_scores, penalize_repeats, pick
 from .tokens import EOA, XCODEC_OFFSET, codebook_range, deinterleave, ids_to_codes
@@ -88,15 +90,14 @@ class GuidedContext:
 
     def __init__(self, model, subset: torch.Tensor):
         self.model = model
+        self.decoder, self.head = model.get_decoder(), model.get_output_embeddings()
         self.device = subset.device
         self.subset = subset
         self.history: list[int] = []
         self.reset(0)
 
     def reset(self, window_start: int) -> None:
-        from transformers import DynamicCache
-
-        self.cache = DynamicCache(config=self.model.config)
+        self.cache = growing_cache(self.model.config, 4096)
         # Preallocated so a decode step does not copy the whole mask; columns [0, cond_len) are in use.
         self.mask_buffer = torch.zeros(2, CONTEXT_TOKENS, dtype=torch.long, device=self.device)
         self.window_start = window_start
@@ -125,18 +126,18 @@ class GuidedContext:
             self.mask_buffer[1, start:start + n] = 1
             uncond_positions = torch.arange(self.uncond_len, self.uncond_len + n, device=self.device)
             self.uncond_len += n
-        out = self.model(
+        hidden = self.decoder(
             input_ids=tokens,
             attention_mask=self.mask_buffer[:, :start + n],
             position_ids=torch.stack([cond_positions, uncond_positions]),
             past_key_values=self.cache,
             use_cache=True,
-            logits_to_keep=1,
-        )
+        ).last_hidden_state[:, -1]
+        logits = full_logits(self.head, hidden)
         self.cond_len += n
         self.history.extend(ids)
         self._mark_seen(ids)
-        return out.logits[0, -1], out.logits[1, -1]
+        return logits[0], logits[1]
 
     def _mark_seen(self, ids) -> None:
         seen_ids = torch.as_tensor(ids, device=self.device)

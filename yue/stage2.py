@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from .config import Stage2Config
-from .tokens import CODEBOOK_SIZE, SOA, STAGE_1, STAGE_2, XCODEC_OFFSET, codebook_range
+from .kvcache import growing_cache
+from .lmhead import CodebookHeads
+from .tokens import CODEBOOK_SIZE, SOA, STAGE_1, STAGE_2, XCODEC_OFFSET
 
 
 @dataclass(frozen=True)
@@ -72,36 +74,13 @@ def memory_batch_size(model, row_tokens: int, fraction: float = 0.5) -> int:
     return max(1, int(free * fraction // per_row))
 
 
-class _CodebookHeads:
-    """lm_head restricted to one codebook's 1024 rows: argmax only ever looks at those (the per-position mask)."""
-
-    def __init__(self, model, codebooks: int):
-        head = model.get_output_embeddings()
-        weight = getattr(head, "weight", None)
-        self.full_head = None
-        if isinstance(head, torch.nn.Linear) and type(head) is torch.nn.Linear and weight is not None:
-            self.slices = [weight[slice(*codebook_range(k))] for k in range(codebooks)]
-        else:  # a quantized head: run it whole and slice the logits
-            self.full_head = head
-            self.slices = [slice(*codebook_range(k)) for k in range(codebooks)]
-
-    def argmax(self, hidden: torch.Tensor, k: int) -> torch.Tensor:
-        """hidden: Tensor[B, H] -> code (0..1023) of codebook k per row, LongTensor[B]."""
-        if self.full_head is None:
-            weight = self.slices[k]
-            return torch.nn.functional.linear(hidden.to(weight.dtype), weight).argmax(dim=-1)
-        return self.full_head(hidden)[:, self.slices[k]].argmax(dim=-1)
-
-
 @torch.inference_mode()
-def _fill_rows(model, heads: _CodebookHeads, codebook0: torch.Tensor, codebooks: int,
+def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: int,
                on_frame: Callable[[int], None]) -> torch.Tensor:
     """Greedy teacher-forced decode of rows of equal length.
 
     codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L] codes (row 0 = the input).
     """
-    from transformers import DynamicCache
-
     batch, frames = codebook0.shape
     device = codebook0.device
     prefix = torch.tensor([SOA, STAGE_1], device=device).expand(batch, 2)
@@ -109,7 +88,7 @@ def _fill_rows(model, heads: _CodebookHeads, codebook0: torch.Tensor, codebooks:
     offsets = XCODEC_OFFSET + CODEBOOK_SIZE * torch.arange(codebooks, device=device)
     codes = torch.empty(batch, codebooks, frames, dtype=torch.long, device=device)
     codes[:, 0] = codebook0
-    cache = DynamicCache(config=model.config)
+    cache = growing_cache(model.config, 3 + frames * codebooks)
     decoder = model.get_decoder()
     # The first step feeds the whole prompt plus frame 0's codebook-0 id; later frames feed [cb7 of f-1, cb0 of f].
     step_ids = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, codebook0[:, :1] + XCODEC_OFFSET], dim=1)
@@ -156,7 +135,7 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
         rows.remove(row)
     total = sum(r.length for r in rows)
     done = 0
-    heads = _CodebookHeads(model, config.codebooks)
+    heads = CodebookHeads(model.get_output_embeddings(), config.codebooks)
 
     def frame_done(batch: int) -> None:
         nonlocal done

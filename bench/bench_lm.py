@@ -1,0 +1,133 @@
+"""Stage-1 and stage-2 speed, ours vs the official algorithms, side by side on one small random LLaMA.
+
+    python bench/bench_lm.py            # a 30 s song (the issue's target), about 10 minutes on 2 CPU cores
+    python bench/bench_lm.py --quick    # a 6 s song, about a minute
+
+Each measurement runs in its own process (so peak memory is its own); outputs are compared for equality.
+Model: the `bench` preset (hidden 256, 4 layers, 8 heads / 2 KV heads, official vocab), float32, CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import multiprocessing
+import os
+import resource
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _model():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from yue.config import LLAMA_SIZES
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**LLAMA_SIZES["bench"].to_hf_dict(), attn_implementation="sdpa"))
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim == 2:
+                param.normal_(0.0, 0.15)  # as the tiny checkpoints: well-separated logits
+    return model.eval()
+
+
+def _tracks(frames: int):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 1024, frames), rng.integers(0, 1024, frames)]
+
+
+def _stage1_prompt(new_tokens: int):
+    import numpy as np
+
+    from yue.stage1 import Stage1Prompt
+    from yue.tokens import SOA, XCODEC
+
+    rng = np.random.default_rng(1)
+    header = [int(i) for i in rng.integers(3, 30000, 600)] + [SOA, XCODEC]
+    later = [int(i) for i in rng.integers(3, 30000, 50)] + [SOA, XCODEC]
+    return Stage1Prompt((tuple(header), tuple(later), tuple(later)), (), False, ("verse", "chorus", "verse"))
+
+
+def _digest(arrays) -> str:
+    import numpy as np
+
+    return hashlib.sha256(b"".join(np.asarray(a, dtype=np.int64).tobytes() for a in arrays)).hexdigest()[:12]
+
+
+def run_case(case: str, frames: int, new_tokens: int):
+    """One measurement in a fresh process: (seconds, peak RSS MiB, units of work, digest of the output)."""
+    import torch
+
+    torch.set_num_threads(2)
+    from yue import official, stage1, stage2
+    from yue.config import Sampling
+
+    model = _model()
+    settings = Sampling(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+    start = time.perf_counter()
+    if case == "stage2-ours":
+        outputs, work = stage2.generate(model, _tracks(frames)), 2 * frames
+    elif case == "stage2-official":
+        outputs, work = [official.stage2_generate(model, t) for t in _tracks(frames)], 2 * frames
+    elif case == "stage1-ours":
+        sections = list(stage1.generate_sections(model, _stage1_prompt(new_tokens), settings))
+        outputs = [list(s.vocal) + list(s.instrumental) for s in sections]
+        work = sum(2 * s.frames for s in sections)
+    elif case == "stage1-transformers":
+        ids = official.stage1_generate(model, _stage1_prompt(new_tokens), settings)
+        import numpy as np
+
+        outputs = []
+        for section in ids:
+            codes = np.asarray(section) - 45334
+            outputs.append(list(codes[0::2]) + list(codes[1::2]))
+        work = sum(len(section) for section in ids)
+    else:
+        raise ValueError(case)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return seconds, peak, work, _digest(outputs)
+
+
+def measure(case: str, frames: int, new_tokens: int):
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(run_case, (case, frames, new_tokens))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a 6 s song and shorter sections")
+    args = parser.parse_args()
+    seconds_of_audio = 6 if args.quick else 30
+    frames = 50 * seconds_of_audio
+    new_tokens = 200 if args.quick else 1000
+
+    rows = []
+    for ours, theirs, unit in (("stage2-ours", "stage2-official", "frame"),
+                               ("stage1-ours", "stage1-transformers", "token")):
+        a, b = measure(ours, frames, new_tokens), measure(theirs, frames, new_tokens)
+        rows.append((ours, theirs, unit, a, b))
+
+    print(f"\nsong: {seconds_of_audio} s (2 tracks x {frames} frames); stage 1: 3 sections x {new_tokens} new tokens, "
+          "greedy, guidance 1.5/1.2, repetition penalty 1.1")
+    print("model: hidden 256, 4 layers, 8/2 heads, vocab 83968, fp32, CPU, 2 threads\n")
+    header = f"| {'step':<8} | {'ours s':>8} | {'official s':>10} | {'ours ms/' + 'unit':>13} | {'official ms/unit':>16} " \
+             f"| {'speed-up':>8} | {'time ratio':>10} | {'ours peak MiB':>13} | {'official peak MiB':>17} | same output |"
+    print(header)
+    print("|" + "|".join("-" * (len(part)) for part in header.split("|")[1:-1]) + "|")
+    for ours, theirs, unit, a, b in rows:
+        step = ours.split("-")[0]
+        print(f"| {step:<8} | {a[0]:>8.1f} | {b[0]:>10.1f} | {1000 * a[0] / a[2]:>13.2f} | {1000 * b[0] / b[2]:>16.2f} "
+              f"| {b[0] / a[0]:>7.1f}x | {a[0] / b[0]:>10.3f} | {a[1]:>13.0f} | {b[1]:>17.0f} | "
+              f"{'yes' if a[3] == b[3] else 'NO':<11} |")
+    print("\nunit: stage 2 = one frame of one track (8 codes); stage 1 = one generated token (both passes of guidance)."
+          "\nofficial = the plain algorithms in yue/official.py on transformers' generate (per-frame re-prefill for "
+          "stage 2; generate(guidance_scale=...) re-prefilling the history per section for stage 1).")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""yue.pipeline: one API from request to song; section streaming, continuation, cancellation and validation."""
+import numpy as np
+import pytest
+
+from yue import Cancelled, Pipeline, Sampling, SongCodes, SongRequest
+from yue.loading import load_models
+
+LYRICS = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
+FAST = Sampling(max_new_tokens=30, min_new_tokens=4)
+
+
+@pytest.fixture(scope="module")
+def token_pipeline(tiny_lm_dir):
+    """Both LMs and the tokenizer, no codec: songs carry codes only (fast)."""
+    return Pipeline(load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2"))
+
+
+def test_stream_yields_the_song_after_every_section(token_pipeline):
+    songs = list(token_pipeline.stream(SongRequest("pop", LYRICS, sampling=FAST, seed=3)))
+    assert [s.sections_done for s in songs] == [1, 2, 3]
+    assert songs[-1].complete and not songs[0].complete
+    frames = [s.codes.frames for s in songs]
+    assert frames == sorted(frames) and len(songs[-1].codes.stage1.section_frames) == 3
+    final = songs[-1].codes
+    assert final.vocal.shape == final.instrumental.shape == (8, final.frames)
+    np.testing.assert_array_equal(final.vocal[0], final.stage1.vocal)
+    # earlier sections' codes never change as the song grows
+    np.testing.assert_array_equal(songs[0].codes.stage1.vocal, final.stage1.vocal[:songs[0].codes.frames])
+
+
+def test_section_by_section_calls_equal_one_call(token_pipeline):
+    """As on ZeroGPU (one GPU call per section): continuing from the song so far gives the same final codes."""
+    whole = token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST, seed=9))
+    song = None
+    for count in (1, 2, 3):
+        request = SongRequest("pop", LYRICS, segments=count, sampling=FAST, seed=9,
+                              previous=None if song is None else song.codes)
+        song = token_pipeline.generate(request)
+    np.testing.assert_array_equal(song.codes.stage1.vocal, whole.codes.stage1.vocal)
+    np.testing.assert_array_equal(song.codes.vocal, whole.codes.vocal)
+    np.testing.assert_array_equal(song.codes.instrumental, whole.codes.instrumental)
+
+
+def test_regenerate_from_a_section_keeps_the_sections_before(token_pipeline):
+    first = token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST, seed=1))
+    kept = first.codes.keep_sections(2)
+    again = token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST, seed=2, previous=kept))
+    assert again.codes.stage1.section_frames[:2] == first.codes.stage1.section_frames[:2]
+    np.testing.assert_array_equal(again.codes.stage1.vocal[:kept.frames], kept.stage1.vocal)
+
+
+def test_random_seed_is_reported_and_reproduces(token_pipeline):
+    song = token_pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST, seed=None))
+    again = token_pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST, seed=song.seed))
+    np.testing.assert_array_equal(song.codes.stage1.vocal, again.codes.stage1.vocal)
+
+
+def test_cancel_stops_and_keeps_finished_sections(token_pipeline):
+    kept = []
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return len(kept) == 1 and calls["n"] > 5
+
+    with pytest.raises(Cancelled):
+        for song in token_pipeline.stream(SongRequest("pop", LYRICS, sampling=FAST), cancel=cancel):
+            kept.append(song)
+    assert len(kept) == 1 and kept[0].codes.frames > 0
+
+
+def test_progress_reports_stage_section_rate(token_pipeline):
+    events = []
+    token_pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST), on_progress=events.append)
+    assert {e.stage for e in events} == {"stage1", "stage2"}
+    assert events[-1].done == events[-1].total and "Section 1/1" in events[-1].describe()
+
+
+@pytest.mark.parametrize("request_kwargs, message", [
+    ({"lyrics": "no tags here"}, "no section tags"),
+    ({"genres": " "}, "Genre tags are empty"),
+    ({"segments": 5}, "only 3 sections"),
+    ({"sampling": Sampling(top_p=0)}, "top_p must be in"),
+])
+def test_bad_requests_are_refused_before_any_model_work(token_pipeline, request_kwargs, message):
+    request = SongRequest(**{"genres": "pop", "lyrics": LYRICS, "sampling": FAST, **request_kwargs})
+    with pytest.raises(ValueError, match=message):
+        token_pipeline.check(request)
+
+
+def test_continuation_needs_new_sections(token_pipeline):
+    song = token_pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST))
+    with pytest.raises(ValueError, match="followed by at least one new section"):
+        token_pipeline.check(SongRequest("pop", "[verse]\nhello there", sampling=FAST, previous=song.codes))
+
+
+def test_bundle_round_trip_keeps_codes_and_settings(token_pipeline, tmp_path):
+    song = token_pipeline.generate(SongRequest("pop", LYRICS, segments=2, sampling=FAST, seed=4))
+    path = song.codes.save(tmp_path / "song.npz", {"genres": "pop", "seed": 4})
+    codes, settings = SongCodes.load(path)
+    assert settings == {"genres": "pop", "seed": 4}
+    assert codes.stage1.section_frames == song.codes.stage1.section_frames
+    np.testing.assert_array_equal(codes.vocal, song.codes.vocal)
+
+
+def test_cut_inside_a_section_keeps_its_first_part(token_pipeline):
+    song = token_pipeline.generate(SongRequest("pop", LYRICS, segments=2, sampling=FAST, seed=4))
+    first = song.codes.stage1.section_frames[0]
+    cut = song.codes.cut(first + 3)
+    assert cut.stage1.section_frames == (first, 3) and cut.vocal.shape[1] == first + 3
+
+
+def test_not_a_bundle_is_refused(tmp_path):
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ValueError, match="not a song bundle"):
+        SongCodes.load(bad)
