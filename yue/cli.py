@@ -111,7 +111,6 @@ def cmd_tiny(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from .audio import write_audio
     from .song import SongCodes, SongRequest
 
     genres = _read_text(args.genre, args.genre_file, "genre").strip()
@@ -135,6 +134,8 @@ def cmd_generate(args) -> None:
     settings = {**request.settings(), "seed": song.seed}
     codes.save(out / "song.npz", settings)
     if song.mix.size:
+        from .audio import write_audio
+
         for name, samples in (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental)):
             write_audio(out / f"{name}.{args.format}", samples, song.sample_rate)
     (out / "settings.json").write_text(json.dumps({**settings, "timings": song.timings}, indent=2))
