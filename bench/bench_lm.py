@@ -101,6 +101,7 @@ def measure(case: str, frames: int, new_tokens: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a 6 s song and shorter sections")
+    parser.add_argument("--only", choices=["stage1", "stage2"], help="run one of the two comparisons")
     args = parser.parse_args()
     seconds_of_audio = 6 if args.quick else 30
     frames = 50 * seconds_of_audio
@@ -109,6 +110,8 @@ def main() -> None:
     rows = []
     for ours, theirs, unit in (("stage2-ours", "stage2-official", "frame"),
                                ("stage1-ours", "stage1-transformers", "token")):
+        if args.only and not ours.startswith(args.only):
+            continue
         a, b = measure(ours, frames, new_tokens), measure(theirs, frames, new_tokens)
         rows.append((ours, theirs, unit, a, b))
 

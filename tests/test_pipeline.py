@@ -12,7 +12,7 @@ FAST = Sampling(max_new_tokens=30, min_new_tokens=4)
 @pytest.fixture(scope="module")
 def token_pipeline(tiny_lm_dir):
     """Both LMs and the tokenizer, no codec: songs carry codes only (fast)."""
-    return Pipeline(load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2"))
+    return Pipeline(load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2", codec=False))
 
 
 def test_stream_yields_the_song_after_every_section(token_pipeline):

@@ -1,80 +1,506 @@
-"""Everything about LM weights: where they come from (local folder or Hub), precision, device.
+"""Everything about weights: where they come from (local folder or Hub), precision, device and the memory plan.
 
-Generation code never imports this module: it takes loaded modules.
+Generation code never imports this module: it takes loaded modules. This is the only module that imports
+huggingface_hub and bitsandbytes (through transformers), and only inside functions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+import gc
+import inspect
+import json
+import logging
+import shutil
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
+from . import registry
+from .registry import CODEC_FILES, Checkpoint, MemoryPlan  # CODEC_FILES: re-exported for the CLI
 from .tokens import Tokenizer
 
+log = logging.getLogger(__name__)
 
-def resolve(source: str | Path, allow_patterns: list[str] | None = None) -> Path:
+
+class ModelLoadError(RuntimeError):
+    """A part could not be found, downloaded or loaded; the message names the repo or folder and what to do."""
+
+
+# -- files: a local folder, or a Hub snapshot in the standard cache ------------------------------------------------
+
+def _looks_like_path(source: str) -> bool:
+    """Hub ids are "owner/name"; anything with a leading /, ., ~ or more than one slash is meant as a folder."""
+    return source.startswith(("/", ".", "~")) or "\\" in source or source.count("/") > 1
+
+
+def _checkpoint(source, default: Checkpoint) -> Checkpoint:
+    """None -> the registry's choice; a folder or Hub id -> that, with the same file list (pinned if we know it)."""
+    if source is None:
+        return default
+    if isinstance(source, Checkpoint):
+        return source
+    return Checkpoint(str(source), registry.pinned_revision(str(source)), default.files)
+
+
+def _cache_hint(cache_dir) -> str:
+    from huggingface_hub import constants
+
+    return str(cache_dir or constants.HF_HUB_CACHE)
+
+
+def _download(ck: Checkpoint, cache_dir=None) -> Path:
+    """snapshot_download of only `ck.files` at `ck.revision`, with every failure turned into a ModelLoadError."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, HFValidationError, IncompleteSnapshotError,
+                                        LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+
+    at = f"{ck.repo}@{ck.revision or 'main'}"
+    cache = _cache_hint(cache_dir)
+    log.info("fetching %s (%s) into %s", at, ", ".join(ck.files) or "all files", cache)
+    try:
+        return Path(huggingface_hub.snapshot_download(ck.repo, revision=ck.revision, cache_dir=cache_dir,
+                                                      allow_patterns=list(ck.files) or None))
+    except RepositoryNotFoundError as e:
+        if isinstance(e, GatedRepoError) or e.response is not None and e.response.status_code in (401, 403):
+            raise _unauthorized(ck.repo) from e
+        raise ModelLoadError(f"{ck.repo} was not found on the Hugging Face Hub (or it is private: set HF_TOKEN). "
+                             "Check the id, or pass a local checkpoint folder instead.") from e
+    except RevisionNotFoundError as e:
+        raise ModelLoadError(f"{ck.repo} has no revision {ck.revision!r}: fix the pinned revision.") from e
+    except HFValidationError as e:
+        raise ModelLoadError(f"{ck.repo!r} is neither an existing folder nor a Hub repo id (owner/name).") from e
+    except IncompleteSnapshotError as e:
+        raise ModelLoadError(f"the cached copy of {at} in {cache} is incomplete (an interrupted download): run again "
+                             "online to finish it (finished files are kept).") from e
+    except LocalEntryNotFoundError as e:
+        if constants.HF_HUB_OFFLINE:
+            raise ModelLoadError(
+                f"{at} is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE=1 forbids downloading it: run "
+                f"once online (or `hf download {ck.repo}`), point HF_HUB_CACHE at a cache that has it, or pass a local "
+                "folder.") from e
+        raise ModelLoadError(f"could not reach the Hugging Face Hub to download {at}, and it is not cached in {cache}: "
+                             "check the network (or proxy), or pass a local folder.") from e
+    except HfHubHTTPError as e:
+        raise (_unauthorized(ck.repo) if e.response.status_code in (401, 403) else _interrupted(at, e)) from e
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise _interrupted(at, e) from e
+        existing = next(p for p in (Path(cache), *Path(cache).parents) if p.exists())
+        free = shutil.disk_usage(existing).free / 1e9
+        raise ModelLoadError(f"disk full while downloading {at} into {cache} ({free:.1f} GB free): free space or set "
+                             "HF_HUB_CACHE to a bigger disk, then run again (finished files are kept).") from e
+    except Exception as e:  # connection dropped, timeout, server error mid-download
+        raise _interrupted(at, e) from e
+
+
+def _unauthorized(repo: str) -> ModelLoadError:
+    return ModelLoadError(f"{repo} is gated or private and this machine may not download it: accept its terms on "
+                          f"https://huggingface.co/{repo} and set HF_TOKEN (or run `hf auth login`).")
+
+
+def _interrupted(at: str, error: Exception) -> ModelLoadError:
+    return ModelLoadError(f"downloading {at} failed ({type(error).__name__}: {error}). Run again: finished files are "
+                          "kept in the cache and the download resumes.")
+
+
+def _missing_weights(folder: Path) -> list[str]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        return [s for s in shards if not (folder / s).is_file()]
+    if any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin")):
+        return []
+    return ["model.safetensors (the weights)"]
+
+
+def missing_files(folder: Path, kind: str) -> list[str]:
+    """What a "stage1" (LM + tokenizer.model), "lm" or "codec" folder lacks."""
+    if kind == "codec":
+        return [f for f in CODEC_FILES if not (folder / f).is_file()]
+    missing = [] if (folder / "config.json").is_file() else ["config.json"]
+    missing += _missing_weights(folder)
+    if kind == "stage1" and not (folder / "tokenizer.model").is_file():
+        missing.append("tokenizer.model")
+    return missing
+
+
+LAYOUTS = {"stage1": ("stage-1",
+                      "config.json, model*.safetensors and tokenizer.model (like m-a-p/YuE-s1-7B-anneal-en-cot)"),
+           "lm": ("LM", "config.json and model*.safetensors (like m-a-p/YuE-s2-1B-general)"),
+           "codec": ("codec", "the m-a-p/xcodec_mini_infer files " + ", ".join(CODEC_FILES))}
+
+
+def fetch(ck: Checkpoint, kind: str | None = None, cache_dir=None) -> Path:
+    """The folder of a checkpoint: a local folder as is, else its Hub snapshot (downloaded or cached). With `kind`
+    ("stage1", "lm", "codec"), raise ModelLoadError if files are missing."""
+    path = Path(ck.repo).expanduser()
+    if path.is_file():
+        raise ModelLoadError(f"{ck.repo} is a file; give a checkpoint folder or a Hub repo id.")
+    if not path.is_dir() and _looks_like_path(ck.repo):
+        raise ModelLoadError(f"checkpoint folder not found: {path}")
+    local = path.is_dir()
+    folder = path if local else _download(ck, cache_dir)
+    missing = missing_files(folder, kind) if kind else []
+    if kind == "stage1" and missing == ["tokenizer.model"] and ck.tokenizer_repo:
+        missing = []  # a community export without the tokenizer: it comes from the official repo (`_tokenizer`)
+    if missing:
+        name, layout = LAYOUTS[kind]
+        where = str(folder) if local else f"{ck.repo}@{ck.revision or 'main'} ({folder})"
+        hint = (f"A {name} checkpoint folder holds {layout}." if local else
+                "The download was interrupted or the repo lacks them: run again online (finished files are kept).")
+        raise ModelLoadError(f"{where} is missing {', '.join(missing)}. {hint}")
+    return folder
+
+
+def resolve(source: str | Path, allow_patterns=None, cache_dir=None) -> Path:
     """A local folder as is; anything else is a Hub repo id, downloaded (or taken from the cache when offline)."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise ValueError(f"{source} is a file; give a checkpoint folder or a Hub repo id")
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(str(source), allow_patterns=allow_patterns))
+    return fetch(Checkpoint(str(source), registry.pinned_revision(str(source)), tuple(allow_patterns or ())),
+                 cache_dir=cache_dir)
 
 
-def default_dtype(device: torch.device) -> torch.dtype:
+# -- language models and the tokenizer -----------------------------------------------------------------------------
+
+# Dtype of the unquantized weights and activations. int8: LLM.int8 casts every matmul input to fp16 anyway (and
+# logs a warning per call otherwise); nf4: the bf16 compute dtype of the official weights.
+COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16}
+
+
+def default_precision(device: torch.device) -> str:
     """bf16 on GPUs (the official precision); fp32 on CPU, where bf16 matmuls are slow and tests want exactness."""
-    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return "bf16" if torch.device(device).type == "cuda" else "fp32"
 
 
-def load_lm(source: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
-    """A LlamaForCausalLM in eval mode on `device`."""
+def quantization_config(precision: str):
+    """bitsandbytes settings for quantize-on-load. lm_head stays unquantized: stage 1 needs full logits and stage 2
+    slices `lm_head.weight` per codebook (lmhead.py)."""
+    from transformers import BitsAndBytesConfig
+
+    if precision == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16, llm_int8_skip_modules=["lm_head"])
+
+
+def stored_precision(folder: Path) -> str | None:
+    """int8/nf4 for a checkpoint exported already quantized with bitsandbytes, else None."""
+    quant = json.loads((folder / "config.json").read_text()).get("quantization_config") or {}
+    if quant.get("load_in_8bit") or quant.get("_load_in_8bit"):
+        return "int8"
+    if (quant.get("load_in_4bit") or quant.get("_load_in_4bit")) and quant.get("bnb_4bit_quant_type") == "nf4":
+        return "nf4"
+    if quant:
+        raise ModelLoadError(f"{folder} is quantized with {quant.get('quant_method')!r} "
+                             f"({quant.get('bnb_4bit_quant_type', '')}); only bitsandbytes int8/nf4 exports or "
+                             "unquantized checkpoints load here.")
+    return None
+
+
+def _load_lm_folder(folder: Path, device: torch.device, precision: str) -> tuple[torch.nn.Module, str]:
+    """(model in eval mode on `device`, the precision it really has)."""
     from transformers import AutoModelForCausalLM
 
+    stored = stored_precision(folder)
+    if stored and stored != precision:
+        log.info("%s is stored as %s; loading it as stored (asked for %s)", folder, stored, precision)
+    precision = stored or precision
+    kwargs = dict(dtype=COMPUTE_DTYPES[precision], device_map={"": device},
+                  attn_implementation="sdpa")  # sdpa, not the official hard-coded flash_attention_2
+    if precision in registry.QUANTIZED and not stored:
+        kwargs["quantization_config"] = quantization_config(precision)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+    except ImportError as e:
+        raise ModelLoadError(f"{precision} precision needs bitsandbytes ({e}): pip install bitsandbytes, or use "
+                             "precision='bf16'.") from e
+    except Exception as e:
+        raise ModelLoadError(f"could not load the LM in {folder} as {precision} ({type(e).__name__}: {e}). A truncated "
+                             "weights file means an interrupted download or copy: delete it and fetch it again.") from e
+    return model.eval(), precision
+
+
+def load_lm(source: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
+            precision: str | None = None, cache_dir=None) -> torch.nn.Module:
+    """A LlamaForCausalLM in eval mode on `device` from a folder or Hub id; precision fp32 | bf16 | int8 | nf4
+    (default: from `dtype`, else bf16 on CUDA and fp32 on CPU). A checkpoint stored quantized loads as stored."""
     device = torch.device(device)
-    folder = resolve(source, ["*.json", "*.safetensors", "*.model"])
-    attention = "sdpa"
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype or default_dtype(device), attn_implementation=attention)
-    return model.to(device).eval()
+    if precision is None and dtype is not None:
+        precision = {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(dtype)
+        if precision is None:
+            raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+    precision = precision or default_precision(device)
+    folder = fetch(_checkpoint(source, Checkpoint("", files=registry.LM_FILES)), "lm", cache_dir)
+    return _load_lm_folder(folder, device, precision)[0]
 
 
-def load_tokenizer(stage1_source: str | Path) -> Tokenizer:
+def _tokenizer(folder: Path, ck: Checkpoint, cache_dir=None) -> Tokenizer:
+    if not (folder / "tokenizer.model").is_file() and ck.tokenizer_repo:
+        folder = fetch(Checkpoint(ck.tokenizer_repo, files=("tokenizer.model",)), cache_dir=cache_dir)
+    return Tokenizer(folder / "tokenizer.model")
+
+
+def load_tokenizer(stage1_source: str | Path, cache_dir=None) -> Tokenizer:
     """The multimodal tokenizer shipped with every stage-1 checkpoint (`tokenizer.model`)."""
-    return Tokenizer(resolve(stage1_source, ["*.json", "*.model"]) / "tokenizer.model")
+    ck = _checkpoint(stage1_source, Checkpoint("", files=("config.json", "tokenizer.model")))
+    folder = fetch(ck, cache_dir=cache_dir)
+    if not (folder / "tokenizer.model").is_file():
+        raise ModelLoadError(f"{stage1_source} ({folder}) has no tokenizer.model: give a stage-1 checkpoint.")
+    return Tokenizer(folder / "tokenizer.model")
+
+
+# -- loaded parts and the memory plan ------------------------------------------------------------------------------
+
+PARTS = ("stage1", "stage2", "codec", "vocal_vocoder", "instrumental_vocoder")
+STAGE_PARTS = {"stage1": ("stage1",), "stage2": ("stage2",),
+               "audio": ("codec", "vocal_vocoder", "instrumental_vocoder")}
+
+
+def is_quantized(module) -> bool:
+    return getattr(module, "hf_quantizer", None) is not None
+
+
+def free_device_cache(device: torch.device | None) -> None:
+    """Return freed blocks to the driver, so the next part (or another process) can use them."""
+    gc.collect()
+    if device is not None and device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident set size (Linux/macOS), else its current RSS."""
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB on Linux
+    except ImportError:
+        import psutil
+
+        return psutil.Process().memory_info().rss
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What was loaded from where, and why (for logs and the UI)."""
+
+    device: str
+    stage1: str  # source: folder, or repo@revision
+    stage2: str
+    codec: str | None
+    precision: tuple[str, str]  # (stage 1, stage 2) as loaded
+    plan: MemoryPlan
+
+    def summary(self) -> str:
+        codec = self.codec or "no codec"
+        return (f"stage 1 {self.precision[0]} ({self.stage1}), stage 2 {self.precision[1]} ({self.stage2}), {codec}; "
+                f"{self.plan.reason}")
 
 
 @dataclass
 class Models:
-    """Loaded parts. `codec` and the vocoders may be None for a token-only pipeline (no audio)."""
+    """Loaded parts. `codec` and the vocoders may be None for a token-only pipeline (no audio).
 
-    stage1: torch.nn.Module
-    stage2: torch.nn.Module
+    With `offload`, each part sits on `device` only while its stage runs and waits on `home` (the CPU) otherwise;
+    `placement` says where each part is ("device" or "home"). bitsandbytes models never move (registry.movable).
+    """
+
+    stage1: torch.nn.Module | None
+    stage2: torch.nn.Module | None
     tokenizer: Tokenizer
     codec: torch.nn.Module | None = None
     vocal_vocoder: torch.nn.Module | None = None
     instrumental_vocoder: torch.nn.Module | None = None
+    report: LoadReport | None = None
+    device: torch.device | None = None  # None: nothing is ever moved
+    offload: bool = False
+    home: torch.device = torch.device("cpu")
+    placement: dict[str, str] = field(default_factory=dict)
 
     def prepare(self, stage: str) -> None:
-        """Called before each stage ("stage1", "stage2", "audio"): the place for the memory plan (what lives on
-        the device). Everything stays where it was loaded for now."""
+        """Called before each stage ("stage1", "stage2", "audio"): with offload, move what this stage does not need
+        to `home` first (and free the CUDA cache), then move what it needs to the device."""
+        if stage not in STAGE_PARTS:
+            raise ValueError(f"stage must be one of {tuple(STAGE_PARTS)}, got {stage!r}")
+        if not self.offload or self.device is None:
+            return
+        needed = STAGE_PARTS[stage]
+        if any([self._place(name, "home") for name in PARTS if name not in needed]):
+            free_device_cache(self.device)
+        for name in needed:
+            self._place(name, "device")
+
+    def _place(self, name: str, where: str) -> bool:
+        module = getattr(self, name)
+        if module is None or is_quantized(module) or self.placement.get(name) == where:
+            return False
+        module.to(self.device if where == "device" else self.home)
+        self.placement[name] = where
+        return True
+
+    def peak_memory(self) -> int:
+        """Peak bytes so far: torch.cuda.max_memory_allocated on a CUDA device, else the process's peak RSS."""
+        if self.device is not None and self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device)
+        return peak_rss_bytes()
+
+    def reset_peak_memory(self) -> None:
+        """Start a new CUDA peak measurement (e.g. per run). The CPU peak RSS cannot be reset."""
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def close(self) -> None:
+        """Drop every part and free the device memory they held."""
+        for name in PARTS:
+            setattr(self, name, None)
+        self.placement.clear()
+        free_device_cache(self.device)
 
 
-CODEC_FILES = ["final_ckpt/config.yaml", "final_ckpt/ckpt_00360000.pth", "decoders/config.yaml",
-               "decoders/decoder_131000.pth", "decoders/decoder_151000.pth", "semantic_ckpts/hf_1_325000/*.json"]
+def _lm_size(source, default: registry.LmSize) -> registry.LmSize:
+    """Exact sizes from a local folder's config.json; the registry's (official) sizes for Hub ids."""
+    config = Path(str(source)).expanduser() / "config.json" if source is not None else None
+    if config is None or not config.is_file():
+        return default
+    try:
+        return registry.llama_size(json.loads(config.read_text()))
+    except (KeyError, ValueError):
+        return default
 
 
-def load_models(stage1: str | Path, stage2: str | Path, codec: str | Path | None = None,
-                device: str | torch.device | None = None, dtype: torch.dtype | None = None):
-    """Every part of the pipeline, on one device (default: CUDA when present, else CPU)."""
+def _where(ck: Checkpoint, folder: Path) -> str:
+    return str(folder) if Path(ck.repo).expanduser().is_dir() else f"{ck.repo}@{ck.revision or 'main'}"
+
+
+def plan_for(device: torch.device, precision="auto", offload="auto", stage1=None, stage2=None) -> MemoryPlan:
+    """The memory plan for this device now (CUDA: from its free memory) and these checkpoints."""
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    return registry.plan_memory(device.type, free, precision, offload, _lm_size(stage1, registry.STAGE1_SIZE),
+                                _lm_size(stage2, registry.STAGE2_SIZE))
+
+
+def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", language: str = "en",
+                precision: str | tuple[str, str] = "auto", device=None, offload: bool | str = "auto",
+                cache_dir=None) -> Models:
+    """Every part of the pipeline, placed by the memory plan.
+
+    stage1, stage2, codec: a local folder or Hub id; None = the registry's choice for mode/language/precision;
+    codec=False: no codec (a token-only pipeline). precision: "auto" (from the GPU's free memory; fp32 on CPU),
+    fp32 | bf16 | int8 | nf4, or a (stage1, stage2) pair. device: default CUDA when present, else CPU. offload:
+    "auto" | True | False (see registry.plan_memory). cache_dir: the Hugging Face cache (default HF_HUB_CACHE).
+    Raises ModelLoadError; on failure nothing stays loaded.
+    """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    models = Models(load_lm(stage1, device, dtype), load_lm(stage2, device, dtype), load_tokenizer(stage1))
-    if codec is not None:
-        from .codec_loading import load_codec, load_vocoder
+    registry.stage1_repo(mode, language)  # validates both
+    plan = plan_for(device, precision, offload, stage1, stage2)
+    log.info("memory plan: %s", plan.reason)
+    checkpoints = {"stage1": _checkpoint(stage1, registry.stage1_checkpoint(mode, language, plan.stage1)),
+                   "stage2": _checkpoint(stage2, registry.stage2_checkpoint(plan.stage2))}
+    if codec is not False:
+        checkpoints["codec"] = _checkpoint(codec, registry.codec_checkpoint())
+    # Every download first: a network or disk failure then happens before any memory is taken.
+    kinds = {"stage1": "stage1", "stage2": "lm", "codec": "codec"}
+    folders = {name: fetch(ck, kinds[name], cache_dir) for name, ck in checkpoints.items()}
+    tokenizer = _tokenizer(folders["stage1"], checkpoints["stage1"], cache_dir)
+    models = Models(None, None, tokenizer, device=device, offload=plan.offload)
+    try:
+        # Stage 1 runs first, so it goes straight to the device; with offload the rest waits at home, except
+        # bitsandbytes models, which are quantized where they will stay.
+        start = lambda precision: device if not plan.offload or not registry.movable(precision) else models.home
+        models.stage1, p1 = _load_lm_folder(folders["stage1"], device, plan.stage1)
+        stage2_precision = stored_precision(folders["stage2"]) or plan.stage2
+        models.stage2, p2 = _load_lm_folder(folders["stage2"], start(stage2_precision), plan.stage2)
+        if "codec" in folders:
+            from .codec_loading import load_codec, load_vocoder
 
-        folder = resolve(codec, CODEC_FILES)
-        models.codec = load_codec(folder, device)
-        models.vocal_vocoder = load_vocoder(folder, "vocal", device)
-        models.instrumental_vocoder = load_vocoder(folder, "instrumental", device)
+            codec_device = start("fp32")
+            models.codec = load_codec(folders["codec"], codec_device, torch.float32)
+            models.vocal_vocoder = load_vocoder(folders["codec"], "vocal", codec_device)
+            models.instrumental_vocoder = load_vocoder(folders["codec"], "instrumental", codec_device)
+    except BaseException:
+        models.close()  # no half-loaded set stays in (GPU) memory
+        raise
+    for name in PARTS:
+        module = getattr(models, name)
+        if module is not None:
+            stays = name == "stage1" or not plan.offload or is_quantized(module)
+            models.placement[name] = "device" if stays else "home"
+    models.report = LoadReport(str(device), _where(checkpoints["stage1"], folders["stage1"]),
+                               _where(checkpoints["stage2"], folders["stage2"]),
+                               _where(checkpoints["codec"], folders["codec"]) if "codec" in folders else None,
+                               (p1, p2), plan)
+    log.info("loaded: %s", models.report.summary())
     return models
+
+
+def swap_stage1(models: Models, stage1=None, mode: str = "cot", language: str = "en", cache_dir=None) -> Models:
+    """Replace only the stage-1 LM (and tokenizer) in place, at the same precision: e.g. cot <-> icl. The new files
+    are fetched before the old model is freed, so a failed download keeps the old one."""
+    precision = models.report.precision[0]
+    ck = _checkpoint(stage1, registry.stage1_checkpoint(mode, language, precision))
+    folder = fetch(ck, "stage1", cache_dir)
+    tokenizer = _tokenizer(folder, ck, cache_dir)
+    models.stage1 = None
+    models.placement.pop("stage1", None)
+    free_device_cache(models.device)
+    models.prepare("stage1")  # with offload: the other parts go home before the new model arrives
+    models.stage1, p1 = _load_lm_folder(folder, models.device, precision)
+    models.placement["stage1"] = "device"
+    models.tokenizer = tokenizer
+    models.report = replace(models.report, stage1=_where(ck, folder), precision=(p1, models.report.precision[1]))
+    log.info("stage 1 swapped: %s", models.report.summary())
+    return models
+
+
+class ModelCache:
+    """The app's one explicit model cache: the `Models` of the last `load_models` arguments.
+
+    The same arguments return the loaded models. A change of stage-1 choice only (mode cot <-> icl, language, or
+    stage1) swaps just the stage-1 LM; any other change frees everything and reloads (one set fits the GPU).
+    A swap changes the models in place: call `get` between runs, not during one (the app runs one at a time).
+    """
+
+    STAGE1_ARGS = ("stage1", "mode", "language")
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._key: dict | None = None
+        self.models: Models | None = None
+
+    @staticmethod
+    def _arguments(kwargs: dict) -> tuple[dict, dict]:
+        """(all load_models arguments with defaults, the cache key: those that change what gets loaded)."""
+        bound = inspect.signature(load_models).bind(**kwargs)
+        bound.apply_defaults()
+        args = dict(bound.arguments)
+        key = {k: str(v) if isinstance(v, Path) else v for k, v in args.items()}
+        if key["stage1"] is not None:  # an explicit stage 1 ignores mode and language
+            key["mode"] = key["language"] = None
+        return args, key
+
+    def get(self, **kwargs) -> Models:
+        """`load_models(**kwargs)`, or the models already loaded for them."""
+        args, key = self._arguments(kwargs)
+        rest = lambda k: {name: v for name, v in k.items() if name not in self.STAGE1_ARGS}
+        with self._lock:
+            if self.models is not None and key == self._key:
+                return self.models
+            if self.models is not None and rest(key) == rest(self._key):
+                try:
+                    swap_stage1(self.models, args["stage1"], args["mode"], args["language"], args["cache_dir"])
+                except BaseException:
+                    self.clear()
+                    raise
+            else:
+                self.clear()
+                self.models = load_models(**args)
+            self._key = key
+            return self.models
+
+    def clear(self) -> None:
+        """Free the cached models."""
+        if self.models is not None:
+            self.models.close()
+        self.models, self._key = None, None

@@ -78,7 +78,14 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, **kwargs) -> "Pipeline":
-        """Load every part; see `loading.load_models` for the arguments (Hub ids or folders, device, precision)."""
+        """Load every part with `loading.load_models(**kwargs)`:
+
+        stage1 / stage2 / codec: a local folder or Hub id (None = the official checkpoint; codec=False = no audio);
+        mode "cot" (lyrics to song) | "icl" (audio reference); language "en" | "zh" | "jp-kr"; precision "auto" |
+        "fp32" | "bf16" | "int8" | "nf4" or a (stage1, stage2) pair; device (default CUDA when present); offload
+        "auto" | True | False; cache_dir (default HF_HUB_CACHE). What was chosen: `pipeline.models.report`.
+        Raises loading.ModelLoadError with a message that says what to do.
+        """
         from .loading import load_models
 
         return cls(load_models(**kwargs))
