@@ -1,0 +1,375 @@
+"""app.py: the Space launched on 127.0.0.1 with tiny checkpoints, every endpoint called with gradio_client.
+
+Stage-1 settings stay tiny (40 tokens a section) so each call takes seconds. Audio checks run once the codec is
+in the tiny checkpoints; before that the pipeline is token-only and the songs have no audio.
+"""
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LYRICS = "[verse]\nsmall lights on the water\n\n[chorus]\nrise and shine\n"
+# The shared settings of every endpoint, tiny: 40 tokens = 20 frames = 0.4 s per section.
+SMALL = dict(language="en", sections=2, max_new_tokens=40, min_new_tokens=4, guidance_first=1.5, guidance_later=1.2,
+             top_p=0.93, temperature=1.0, repetition_penalty=1.1, seed=42, random_seed=False, precision="auto",
+             output_format="wav")
+TEST_LIMITS = dict(max_reference_seconds=12.0)  # so a 15 s upload shows the length message
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def has_codec() -> bool:
+    import app
+
+    return app.codec_available()
+
+
+def start_app(tmp_root: Path, **build):
+    """Write tiny checkpoints, build the demo on them and launch it on a free local port; returns (url, demo)."""
+    import app
+    from yue.config import Limits
+    from yue.loading import ModelCache
+
+    get_pipeline = app.pipelines(ModelCache(), app.tiny_folder(str(tmp_root / "tiny")))
+    demo = app.build_demo(get_pipeline, output_root=tmp_root / "outputs", tiny=True, limits=Limits(**TEST_LIMITS),
+                          **build)
+    port = free_port()
+    app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    return f"http://127.0.0.1:{port}/", demo
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("app")
+    url, demo = start_app(root)
+    yield url, root
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[0], verbose=False, download_files=str(server[1] / "downloads"))
+
+
+def song(client, **overrides):
+    return client.predict(**{"genres": "pop piano uplifting", "lyrics": LYRICS, **SMALL, **overrides},
+                          api_name="/lyrics_to_song")
+
+
+def app_error(call) -> str:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as error:
+        call()
+    return str(error.value)
+
+
+def check_audio(paths, frames: int, fmt: str = "wav") -> None:
+    """Real 44.1 kHz files as long as the codes (50 frames a second)."""
+    import soundfile
+
+    for path in paths:
+        assert path.endswith(f".{fmt}")
+        info = soundfile.info(path)
+        assert info.samplerate == 44100
+        assert abs(info.duration - frames / 50) < 0.05, (path, info.duration, frames)
+
+
+def test_lyrics_to_song_streams_one_update_per_section(client):
+    from yue.song import SongCodes
+
+    job = client.submit(genres="pop piano uplifting", lyrics=LYRICS, **SMALL, api_name="/lyrics_to_song")
+    mix, vocal, instrumental, bundle, summary, seed = job.result(timeout=120)
+    texts = [update[4] for update in job.outputs()]
+    assert any("Section 1 of 2 done" in t for t in texts) and any(re.search(r"stage1 \d+/40 tokens", t) for t in texts)
+    assert summary.startswith("Done: 2 of 2 sections") and seed == 42
+    codes, settings = SongCodes.load(bundle)
+    assert len(codes.stage1.section_frames) == 2 and codes.vocal.shape == (8, codes.frames)
+    assert settings["lyrics"] == LYRICS and settings["seed"] == 42 and settings["mode"] == "cot"
+    if has_codec():
+        check_audio([mix, vocal, instrumental], codes.frames)
+    else:
+        assert mix is None and "token-only" in summary
+
+
+def test_random_seed_is_reported_and_saved(client):
+    from yue.song import SongCodes
+
+    *_, bundle, summary, seed = song(client, random_seed=True, sections=1)
+    assert isinstance(seed, int) and f"Seed {seed}." in summary
+    assert SongCodes.load(bundle)[1]["seed"] == seed
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(lyrics="no tags at all"), "Lyrics have no section tags"),
+    (dict(lyrics="[verse]\n\n[chorus]\nla\n"), "Section 1 [verse] is empty"),
+    (dict(lyrics="[verse]\n" + "la " * 3000), "the limit is 6000"),
+    (dict(genres=" "), "Genre tags are empty"),
+    (dict(sections=3), "segments is 3 but the lyrics have only 2 sections"),
+    (dict(min_new_tokens=60), "min_new_tokens must be between 0 and max_new_tokens"),
+    (dict(top_p=0), "Value 0 is less than minimum value 0.05"),  # Gradio checks slider bounds itself
+    (dict(output_format="ogg"), "'ogg' (type: <class 'str'>) is not in the list of choices"),
+])
+def test_bad_input_gives_a_clear_message(client, overrides, message):
+    assert message in app_error(lambda: song(client, **overrides))
+
+
+def test_continue_regenerates_exactly_and_extends(client):
+    """Keeping section 1 and regenerating section 2 with the same seed gives the same song (seeds are per section);
+    continuing from the end adds a third section after the two kept ones."""
+    from gradio_client import handle_file
+    from yue.song import SongCodes
+
+    first = SongCodes.load(song(client, seed=7)[3])[0]
+    common = dict(vocal_stem=None, instrumental_stem=None, genres="pop piano uplifting", cut_seconds=0,
+                  **{**SMALL, "seed": 7, "sections": 1})
+    *_, bundle, summary, _ = client.predict(bundle=handle_file(song(client, seed=7)[3]), continue_from="section",
+                                            keep_sections=1, lyrics=LYRICS, **common, api_name="/continue_song")
+    again = SongCodes.load(bundle)[0]
+    assert summary.startswith("Done: 2 of 2")
+    np.testing.assert_array_equal(again.stage1.vocal, first.stage1.vocal)
+    np.testing.assert_array_equal(again.vocal, first.vocal)
+
+    longer = LYRICS + "\n[outro]\ngoodnight\n"
+    *_, bundle, summary, _ = client.predict(bundle=handle_file(bundle), continue_from="end", keep_sections=1,
+                                            lyrics=longer, **common, api_name="/continue_song")
+    extended, settings = SongCodes.load(bundle)
+    assert summary.startswith("Done: 3 of 3") and settings["lyrics"] == longer
+    assert extended.stage1.labels == ("verse", "chorus", "outro")
+    np.testing.assert_array_equal(extended.stage1.vocal[:first.frames], first.stage1.vocal)
+
+
+def test_continue_cut_at_a_time_keeps_the_part_before_it(client):
+    from gradio_client import handle_file
+    from yue.song import SongCodes
+
+    bundle = song(client, seed=3)[3]
+    whole = SongCodes.load(bundle)[0]
+    cut_s = (whole.stage1.section_frames[0] + 2) / 50  # two frames into section 2
+    *_, out, summary, _ = client.predict(
+        bundle=handle_file(bundle), vocal_stem=None, instrumental_stem=None, continue_from="time", keep_sections=1,
+        cut_seconds=cut_s, genres="pop", lyrics=LYRICS + "\n[outro]\nbye\n", **{**SMALL, "sections": 1},
+        api_name="/continue_song")
+    made = SongCodes.load(out)[0]
+    assert made.stage1.section_frames[:2] == (whole.stage1.section_frames[0], 2)
+    np.testing.assert_array_equal(made.stage1.vocal[:whole.stage1.section_frames[0] + 2],
+                                  whole.stage1.vocal[:whole.stage1.section_frames[0] + 2])
+
+
+def test_continue_without_a_song_or_with_bad_input(client, server):
+    from gradio_client import handle_file
+
+    base = dict(vocal_stem=None, instrumental_stem=None, continue_from="end", keep_sections=1, cut_seconds=0,
+                genres="pop", lyrics=LYRICS, **SMALL)
+    call = lambda **kw: client.predict(**{**base, **kw}, api_name="/continue_song")
+    # A fresh client has a fresh session: no last song to fall back on.
+    from gradio_client import Client
+
+    fresh = Client(server[0], verbose=False)
+    assert "Nothing to continue" in app_error(lambda: fresh.predict(bundle=None, **base, api_name="/continue_song"))
+    junk = server[1] / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    assert "is not a song bundle" in app_error(lambda: call(bundle=handle_file(str(junk))))
+    bundle = handle_file(song(client)[3])
+    assert "cannot keep 5" in app_error(lambda: call(bundle=bundle, continue_from="section", keep_sections=5))
+    assert "between 0 and" in app_error(lambda: call(bundle=bundle, continue_from="time", cut_seconds=99))
+    assert "must list those sections followed by at least one new section" in app_error(lambda: call(bundle=bundle))
+
+
+def test_stop_keeps_the_sections_already_made(client):
+    from yue.song import SongCodes
+
+    slow = {**SMALL, "sections": 3, "max_new_tokens": 600, "min_new_tokens": 600}
+    lyrics = LYRICS + "\n[outro]\nbye\n"
+    job = client.submit(genres="pop", lyrics=lyrics, **slow, api_name="/lyrics_to_song")
+    deadline = time.time() + 120
+    while not any("Section 1 of 3 done" in update[4] for update in job.outputs()):
+        assert time.time() < deadline and not job.done(), "the first section did not finish"
+        time.sleep(0.1)
+    client.predict(api_name="/stop")  # same client = same session as the running job
+    *_, bundle, summary, _ = job.result(timeout=60)
+    assert summary.startswith("Stopped: ") and "of 3 sections" in summary
+    kept = len(SongCodes.load(bundle)[0].stage1.section_frames)
+    assert 1 <= kept < 3 and summary.startswith(f"Stopped: {kept} of 3")
+
+
+def test_style_transfer(client, server):
+    from gradio_client import handle_file
+
+    reference = server[1] / "outputs" / "reference-example.wav"  # written by build_demo from examples/
+    base = dict(reference_vocal=None, reference_instrumental=None, start_s=0, end_s=8, genres="pop",
+                lyrics=LYRICS, **SMALL)
+    call = lambda **kw: client.predict(**{**base, **kw}, api_name="/style_transfer")
+    assert "Upload a reference" in app_error(lambda: call(reference_mix=None))
+    assert "must end after it starts" in app_error(lambda: call(reference_mix=handle_file(str(reference)), end_s=0))
+    long = server[1] / "long.wav"
+    import soundfile
+
+    soundfile.write(long, np.zeros(15 * 8000, dtype=np.float32), 8000)
+    assert "is 15 s long; the limit is 12 s" in app_error(lambda: call(reference_mix=handle_file(str(long))))
+    if not has_codec():
+        assert "without the audio codec" in app_error(lambda: call(reference_mix=handle_file(str(reference))))
+        return
+    from yue.song import SongCodes
+
+    mix, vocal, instrumental, bundle, summary, _ = call(reference_mix=handle_file(str(reference)))
+    codes, settings = SongCodes.load(bundle)
+    assert summary.startswith("Done: 2 of 2") and settings["mode"] == "icl" and settings["reference"]["end_s"] == 8
+    check_audio([mix, vocal, instrumental], codes.frames)
+
+
+@pytest.mark.skipif("not has_codec()", reason="encoding stems needs the codec (yue/codec_loading.py)")
+def test_continue_from_uploaded_stems(client, server):
+    from gradio_client import handle_file
+    from yue.song import SongCodes
+
+    reference = handle_file(str(server[1] / "outputs" / "reference-example.wav"))
+    mix, *_, bundle, summary, _ = client.predict(
+        bundle=None, vocal_stem=reference, instrumental_stem=reference, continue_from="end", keep_sections=1,
+        cut_seconds=0, genres="pop", lyrics=LYRICS, **{**SMALL, "sections": 1, "output_format": "flac"},
+        api_name="/continue_song")
+    codes = SongCodes.load(bundle)[0]
+    assert summary.startswith("Done: 2 of 2") and codes.stage1.section_frames[0] == 500  # the 10 s stems
+    check_audio([mix], codes.frames, "flac")
+
+
+def test_space_doc_examples_run(server):
+    """The python blocks of docs/space.md run, in order, against the local app (its URL and a reference swapped in);
+    the style-transfer block needs the codec."""
+    doc = (ROOT / "docs" / "space.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
+    assert len(blocks) == 4
+    namespace = {"__name__": "space_doc"}
+    for block in blocks:
+        if "/style_transfer" in block and not has_codec():
+            continue
+        code = re.sub(r"^URL = .*$", f"URL = {server[0]!r}", block, flags=re.MULTILINE)
+        code = re.sub(r"^REFERENCE = .*$", f"REFERENCE = {str(server[1] / 'outputs' / 'reference-example.wav')!r}",
+                      code, flags=re.MULTILINE)
+        exec(compile(code, "docs/space.md", "exec"), namespace)
+    assert namespace["summary"].startswith("Done: ")
+
+
+# -- pieces without a server --------------------------------------------------------------------------------------
+
+def test_output_folders_are_private_and_old_ones_are_deleted(tmp_path):
+    import app
+
+    store = app.OutputStore(tmp_path / "out", max_age_hours=1)
+    old = store.new_folder()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o700 and stat.S_IMODE(store.root.stat().st_mode) == 0o700
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    new = store.new_folder()
+    assert new.is_dir() and not old.exists()
+
+
+def test_gpu_duration_grows_with_the_token_budget_and_is_capped():
+    import app
+    from yue.config import Sampling
+    from yue.song import SongRequest
+
+    seconds = lambda tokens: app.section_gpu_seconds(
+        app.ModelChoice(), SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=tokens)), "STOP")
+    assert seconds(40) < seconds(3000) <= app.GPU_MAX_SECONDS == seconds(8000)
+
+
+def test_prefill_lists_the_song_sections_then_a_new_one():
+    import app
+
+    assert app.prefill_lyrics(LYRICS, 1) == "[verse]\nsmall lights on the water\n\n[chorus]\nrise and shine\n\n"
+    assert app.prefill_lyrics(LYRICS, 2).endswith("[chorus]\nrise and shine\n\n[verse]\n")
+
+
+def test_lyrics_status_in_words():
+    import app
+
+    assert "✓ 2 sections: verse, chorus" in app.lyrics_status(LYRICS)
+    assert "✗ Lyrics have no section tags" in app.lyrics_status("la la")
+    assert "⚠ Text before the first section tag is ignored" in app.lyrics_status("intro\n" + LYRICS)
+
+
+def test_import_does_no_work(tmp_path):
+    """Importing app.py defines things only: no folders, no models, no server, no argument parsing."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = "import sys, app; assert 'spaces' not in sys.modules; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code, "--port", "bogus"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mcp_flag_explains_the_extra_it_needs(capsys):
+    import importlib.util
+
+    import app
+
+    if importlib.util.find_spec("mcp") is not None:
+        pytest.skip("the mcp extra is installed")
+    assert app.main(["--mcp", "--tiny", "auto"]) == 2
+    assert 'pip install "gradio[mcp]"' in capsys.readouterr().err
+
+
+def test_gpu_wrapper_is_a_no_op_off_zerogpu():
+    import app
+
+    def work(choice, request, stop_file):
+        yield 1
+
+    assert app.gpu(app.section_gpu_seconds)(work) is work
+
+
+class FakePipeline:
+    """Streams one song after `cancel()` has been asked `steps` times, like a section that takes that many tokens."""
+
+    def __init__(self, steps: int):
+        self.steps, self.asked = steps, 0
+
+    def stream(self, request, on_progress, cancel):
+        from yue.song import Progress
+        from yue.stage1 import Cancelled
+
+        for step in range(self.steps):
+            self.asked += 1
+            if cancel():
+                raise Cancelled("stopped")
+            on_progress(Progress("stage1", 0, 1, step + 1, self.steps))
+            time.sleep(0.01)
+        yield "song"
+
+
+def test_section_events_stream_progress_then_the_song_and_stop_on_the_flag(tmp_path):
+    import app
+    from yue.song import Progress
+
+    events = list(app.section_events(FakePipeline(3), None, str(tmp_path / "STOP")))
+    assert [type(e) for e in events[:3]] == [Progress] * 3 and events[3:] == ["song"]
+    (tmp_path / "STOP").touch()
+    assert list(app.section_events(FakePipeline(3), None, str(tmp_path / "STOP"))) == [app.STOPPED]
+
+
+def test_closing_section_events_stops_the_worker(tmp_path):
+    """A client that goes away closes the generator: the worker thread must stop at its next token, not run on."""
+    import app
+
+    pipeline = FakePipeline(10_000)
+    events = app.section_events(pipeline, None, str(tmp_path / "STOP"))
+    next(events)
+    events.close()
+    time.sleep(0.2)
+    asked = pipeline.asked
+    time.sleep(0.2)
+    assert pipeline.asked == asked < 100
