@@ -115,3 +115,22 @@ def test_not_a_bundle_is_refused(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(ValueError, match="not a song bundle"):
         SongCodes.load(bad)
+
+
+def test_tiny_pipeline_makes_44k_audio_of_the_song_length(tiny_dir, tmp_path):
+    """Text to audio offline: mix and stems at 44.1 kHz, 882 samples per frame; a reference track encodes."""
+    from yue import Reference
+    from yue.audio import write_audio
+
+    pipeline = Pipeline.tiny(tiny_dir)
+    song = pipeline.generate(SongRequest("pop", LYRICS, segments=2, sampling=FAST, seed=1))
+    assert song.sample_rate == 44100
+    assert song.mix.shape == song.vocal.shape == song.instrumental.shape == (882 * song.codes.frames,)
+    assert np.isfinite(song.mix).all() and np.abs(song.mix).max() <= 0.99
+    t = np.arange(16000 * 3) / 16000
+    write_audio(tmp_path / "ref.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    codes = pipeline.encode(tmp_path / "ref.wav")
+    assert codes.shape == (150,)
+    styled = pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST,
+                                           reference=Reference(codes=codes, start_s=0, end_s=2)))
+    assert styled.mix.size == 882 * styled.codes.frames

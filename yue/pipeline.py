@@ -117,13 +117,15 @@ class Pipeline:
             raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to make audio")
         return render_song(m.codec, m.vocal_vocoder, m.instrumental_vocoder, codes.vocal, codes.instrumental, rescale)
 
-    def encode(self, path: str | Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
-        """Codebook-0 codes (T,) of an audio file (the ICL reference path, SPEC §3.3)."""
+    def encode(self, path: str | Path) -> np.ndarray:
+        """Codebook-0 codes (T,) of an audio file (the ICL reference path, SPEC §3.3): the whole file is encoded,
+        as the official code does; `Reference` picks the window."""
+        if self.models.codec is None:
+            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to encode audio")
         from .audio import read_audio
         from .render import encode_codebook0
 
-        if self.models.codec is None:
-            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to encode audio")
+        self.models.prepare("audio")
         samples = read_audio(path, max_seconds=self.limits.max_reference_seconds)
         return encode_codebook0(self.models.codec, samples)
 

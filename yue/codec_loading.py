@@ -1,0 +1,150 @@
+"""Codec and upsampler weights on disk, in the official xcodec_mini_infer folder layout:
+
+    final_ckpt/config.yaml, final_ckpt/ckpt_00360000.pth ({"codec_model": state_dict, ...training state})
+    semantic_ckpts/hf_1_325000/config.json (+ preprocessor_config.json)   HuBERT config; weights are in the ckpt
+    decoders/config.yaml, decoders/decoder_131000.pth (vocal), decoders/decoder_151000.pth (instrumental)
+
+Loads are strict: every official key name and shape. The tiny writer produces the same layout with small sizes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from .codec import CodecConfig, SoundStream
+from .vocoder import Vocoder, VocoderConfig
+
+CODEC_CONFIG = "final_ckpt/config.yaml"
+CODEC_WEIGHTS = "final_ckpt/ckpt_00360000.pth"
+HUBERT_CONFIG = "semantic_ckpts/hf_1_325000/config.json"
+HUBERT_PREPROCESSOR = "semantic_ckpts/hf_1_325000/preprocessor_config.json"
+VOCODER_CONFIG = "decoders/config.yaml"
+VOCODER_WEIGHTS = {"vocal": "decoders/decoder_131000.pth", "instrumental": "decoders/decoder_151000.pth"}
+TINY_KEY = "tiny_dims"  # extra config.yaml key of tiny test folders; absent in the official file = official sizes
+# HuBERT's positional conv is weight-normed: older transformers saved weight_g/weight_v, newer ones parametrizations.
+POS_CONV = "semantic_model.encoder.pos_conv_embed.conv."
+POS_CONV_NAMES = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
+
+
+def _file(folder: Path, name: str) -> Path:
+    path = Path(folder) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} is missing in {folder} (expected the m-a-p/xcodec_mini_infer layout)")
+    return path
+
+
+def _load_torch(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a truncated download or a foreign file: say which file
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
+
+
+def codec_config(folder: Path) -> CodecConfig:
+    raw = yaml.safe_load(_file(folder, CODEC_CONFIG).read_text())
+    generator = dict(raw["generator"]["config"])
+    generator.update(raw.get(TINY_KEY) or {})
+    fields = CodecConfig.__dataclass_fields__
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in generator.items() if k in fields}
+    return CodecConfig(**values)
+
+
+def hubert_config(folder: Path):
+    from transformers import HubertConfig
+
+    return HubertConfig(**json.loads(_file(folder, HUBERT_CONFIG).read_text()))
+
+
+def vocoder_config(folder: Path) -> VocoderConfig:
+    raw = yaml.safe_load(_file(folder, VOCODER_CONFIG).read_text())
+    return VocoderConfig(**raw["backbone"]["init_args"], n_fft=raw["head"]["init_args"]["n_fft"],
+                         hop_length=raw["head"]["init_args"]["hop_length"])
+
+
+def _rename_pos_conv(state: dict, expected: set[str]) -> dict:
+    """Map either HuBERT pos-conv naming onto the one the installed transformers uses."""
+    renamed = {}
+    for key, value in state.items():
+        if key.startswith(POS_CONV) and key not in expected:
+            tail = key[len(POS_CONV):]
+            flipped = {v: k for k, v in POS_CONV_NAMES.items()}
+            key = POS_CONV + POS_CONV_NAMES.get(tail, flipped.get(tail, tail))
+        renamed[key] = value
+    return renamed
+
+
+def _strict_load(module: torch.nn.Module, state: dict, source: Path) -> None:
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        details = "; ".join(f"{what}: {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''} ({len(keys)})"
+                            for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                               ("wrong shape", wrong)) if keys)
+        raise ValueError(f"{source} does not match the model built from its config: {details}")
+    module.load_state_dict(state, strict=True)
+
+
+def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.float32) -> SoundStream:
+    """The xcodec model from an official-layout folder, strictly loaded, in eval mode."""
+    folder = Path(folder)
+    model = SoundStream(codec_config(folder), hubert_config(folder))
+    checkpoint = _load_torch(_file(folder, CODEC_WEIGHTS))
+    if "codec_model" not in checkpoint:
+        raise ValueError(f"{folder / CODEC_WEIGHTS} has no 'codec_model' entry (keys: {', '.join(list(checkpoint)[:5])})")
+    state = _rename_pos_conv(checkpoint["codec_model"], set(model.state_dict()))
+    _strict_load(model, state, folder / CODEC_WEIGHTS)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def load_vocoder(folder: str | Path, which: str, device="cpu", dtype: torch.dtype = torch.float32) -> Vocoder:
+    """The vocal or instrumental Vocos upsampler from `decoders/`, strictly loaded, in eval mode."""
+    if which not in VOCODER_WEIGHTS:
+        raise ValueError(f"upsampler must be one of {', '.join(VOCODER_WEIGHTS)}, got {which!r}")
+    folder = Path(folder)
+    model = Vocoder(vocoder_config(folder))
+    path = _file(folder, VOCODER_WEIGHTS[which])
+    _strict_load(model, _load_torch(path), path)
+    return model.to(device=device, dtype=dtype).eval()
+
+
+TINY_CODEC = {"D": 16, "encoder_dim": 4, "decoder_channels": 32, "semantic_dim": 32}
+TINY_HUBERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                   conv_dim=[32] * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+TINY_VOCODER = {"dim": 32, "intermediate_dim": 64, "num_layers": 2}
+
+
+def write_tiny_codec(folder: str | Path, seed: int = 0) -> Path:
+    """A small random codec + upsamplers in the official layout (configs, ckpt with 'codec_model', decoders)."""
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    for sub in ("final_ckpt", "decoders", "semantic_ckpts/hf_1_325000"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    official = CodecConfig()
+    generator = {"n_filters": official.n_filters, "D": official.D, "target_bandwidths": list(official.target_bandwidths),
+                 "ratios": list(official.ratios), "sample_rate": official.sample_rate, "bins": official.bins}
+    (folder / CODEC_CONFIG).write_text(yaml.safe_dump({"generator": {"name": "SoundStream", "config": generator},
+                                                       TINY_KEY: TINY_CODEC}, sort_keys=False))
+    hubert = {"model_type": "hubert", "architectures": ["HubertModel"], "conv_kernel": [10, 3, 3, 3, 3, 2, 2],
+              "conv_stride": [5, 2, 2, 2, 2, 2, 2], "conv_bias": False, "feat_extract_norm": "group",
+              "feat_proj_layer_norm": True, "do_stable_layer_norm": False, "mask_time_prob": 0.05, **TINY_HUBERT}
+    (folder / HUBERT_CONFIG).write_text(json.dumps(hubert, indent=1))
+    (folder / HUBERT_PREPROCESSOR).write_text(json.dumps({"feature_extractor_type": "Wav2Vec2FeatureExtractor",
+                                                          "sampling_rate": 16000, "do_normalize": True}))
+    model = SoundStream(codec_config(folder), hubert_config(folder))
+    torch.save({"codec_model": model.state_dict()}, folder / CODEC_WEIGHTS)
+    vocoder = VocoderConfig(**TINY_VOCODER)  # n_fft and hop stay official: 882 samples per frame at 44.1 kHz
+    (folder / VOCODER_CONFIG).write_text(yaml.safe_dump({
+        "backbone": {"class_path": "vocos.models.VocosBackbone",
+                     "init_args": {"input_channels": model.config.codebook_dim, "dim": vocoder.dim,
+                                   "intermediate_dim": vocoder.intermediate_dim, "num_layers": vocoder.num_layers}},
+        "head": {"class_path": "vocos.heads.ISTFTHead",
+                 "init_args": {"dim": vocoder.dim, "n_fft": vocoder.n_fft, "hop_length": vocoder.hop_length,
+                               "padding": "same"}}}, sort_keys=False))
+    for name in VOCODER_WEIGHTS.values():
+        torch.save(Vocoder(vocoder_config(folder)).state_dict(), folder / name)
+    return folder

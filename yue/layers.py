@@ -1,0 +1,109 @@
+"""Conv building blocks shared by the xcodec model and the Vocos upsampler.
+
+Weight-normed convolutions keep the legacy `weight_g` / `weight_v` parameters of `torch.nn.utils.weight_norm`
+(dim 0), so the official checkpoints load with their key names unchanged.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Snake1d(nn.Module):
+    """x + sin²(αx) / α, one α per channel (DAC)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (self.alpha + 1e-9).reciprocal() * torch.sin(self.alpha * x).pow(2)
+
+
+class _WeightNorm(nn.Module):
+    """weight = g · v / ‖v‖, the norm over every dim but 0 (legacy weight_norm layout)."""
+
+    def _init_weight_norm(self, shape: tuple[int, ...], out_channels: int, bias: bool) -> None:
+        v = torch.empty(shape)
+        nn.init.kaiming_uniform_(v, a=math.sqrt(5))
+        self.weight_v = nn.Parameter(v)
+        self.weight_g = nn.Parameter(torch.linalg.vector_norm(v.reshape(shape[0], -1), dim=1).reshape(-1, 1, 1))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return torch._weight_norm(self.weight_v, self.weight_g, 0)
+
+
+class WNConv1d(_WeightNorm):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, bias: bool = True):
+        super().__init__()
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self._init_weight_norm((out_channels, in_channels, kernel_size), out_channels, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+
+class WNConvTranspose1d(_WeightNorm):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 output_padding: int = 0):
+        super().__init__()
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        self._init_weight_norm((in_channels, out_channels, kernel_size), out_channels, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose1d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+
+
+class ResidualUnit(nn.Module):
+    """DAC residual unit: x + conv1x1(snake(conv7_dilated(snake(x))))."""
+
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        self.block = nn.Sequential(
+            Snake1d(channels),
+            WNConv1d(channels, channels, 7, dilation=dilation, padding=3 * dilation),
+            Snake1d(channels),
+            WNConv1d(channels, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        trim = (x.shape[-1] - y.shape[-1]) // 2
+        if trim > 0:
+            x = x[..., trim:-trim]
+        return x + y
+
+
+class Conv(nn.Module):
+    """RepCodec's Conv1d wrapper (state-dict prefix `.conv`), 'same' padding for odd kernels."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=(kernel_size - 1) // 2 * dilation,
+                              dilation=dilation, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class ConvNeXtBlock(nn.Module):
+    """Vocos ConvNeXt block: x + γ · pwconv2(GELU(pwconv1(LN(dwconv(x)))))."""
+
+    def __init__(self, dim: int, intermediate_dim: int, layer_scale: float):
+        super().__init__()
+        self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, intermediate_dim)
+        self.pwconv2 = nn.Linear(intermediate_dim, dim)
+        self.gamma = nn.Parameter(layer_scale * torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.dwconv(x).transpose(1, 2))
+        y = self.gamma * self.pwconv2(F.gelu(self.pwconv1(y)))
+        return x + y.transpose(1, 2)

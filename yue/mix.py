@@ -1,0 +1,64 @@
+"""Stems -> song (SPEC §6.4): the low band of the 16 kHz reconstruction, RMS-matched, plus the high band of the
+44.1 kHz vocoder mix; then clip or rescale. Arrays in, arrays out."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+CUTOFF_HZ = 5500.0  # below: the codec's own reconstruction; above: the upsampler's extra bandwidth
+Q = 0.707  # torchaudio's biquad default
+EPS = 1e-10
+PEAK = 0.99
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    import soxr
+
+    if from_rate == to_rate:
+        return np.asarray(samples, dtype=np.float32)
+    return soxr.resample(np.asarray(samples, dtype=np.float32), from_rate, to_rate, quality="VHQ").astype(np.float32)
+
+
+def _biquad(samples: np.ndarray, b, a) -> np.ndarray:
+    """torchaudio's `biquad`: direct-form filter with the output clamped to [-1, 1]."""
+    from scipy.signal import lfilter
+
+    return np.clip(lfilter(np.asarray(b) / a[0], np.asarray(a) / a[0], samples), -1.0, 1.0)
+
+
+def lowpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.ndarray:
+    w0 = 2 * math.pi * cutoff / rate
+    alpha, cos = math.sin(w0) / 2 / Q, math.cos(w0)
+    b0 = (1 - cos) / 2
+    return _biquad(samples, [b0, 1 - cos, b0], [1 + alpha, -2 * cos, 1 - alpha])
+
+
+def highpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.ndarray:
+    w0 = 2 * math.pi * cutoff / rate
+    alpha, cos = math.sin(w0) / 2 / Q, math.cos(w0)
+    b0 = (1 + cos) / 2
+    return _biquad(samples, [b0, -(1 + cos), b0], [1 + alpha, -2 * cos, 1 - alpha])
+
+
+def merge_bands(recon_16k: np.ndarray, vocoded_44k: np.ndarray, recon_rate: int = 16000,
+                output_rate: int = 44100) -> np.ndarray:
+    """The official `replace_low_freq_with_energy_matched`: float32 samples at `output_rate`."""
+    low_source = resample(recon_16k, recon_rate, output_rate).astype(np.float64)
+    high_source = np.asarray(vocoded_44k, dtype=np.float64)
+    a_low, b_low = lowpass(low_source, output_rate), lowpass(high_source, output_rate)
+    a_rms = math.sqrt(float(np.mean(a_low**2))) + EPS if a_low.size else EPS
+    b_rms = math.sqrt(float(np.mean(b_low**2))) + EPS if b_low.size else EPS
+    a_low = a_low * (b_rms / a_rms)
+    b_high = highpass(high_source, output_rate)
+    length = min(a_low.size, b_high.size)
+    return (a_low[:length] + b_high[:length]).astype(np.float32)
+
+
+def finish(samples: np.ndarray, rescale: bool = False) -> np.ndarray:
+    """The official output step: scale to peak 0.99 (`--rescale`) or clip at ±0.99."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if rescale:
+        peak = float(np.abs(samples).max()) if samples.size else 0.0
+        return samples * min(PEAK / peak, 1.0) if peak > 0 else samples
+    return np.clip(samples, -PEAK, PEAK)
