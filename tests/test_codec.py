@@ -51,3 +51,13 @@ def test_encode_then_decode_round_trip_runs(codec):
 def test_codebook_count_is_checked(codec):
     with pytest.raises(ValueError, match="codebooks must be 1..12"):
         codec.encode(torch.zeros(1, 1, 3200), 13)
+
+
+def test_decode_only_codec_decodes_the_same_and_refuses_to_encode(tiny_dir, codec):
+    """Dropping the encoding parts leaves decoding unchanged; encoding then says how to get it back."""
+    light = load_codec(tiny_dir / "xcodec_mini_infer", decode_only=True)
+    codes = np.random.default_rng(3).integers(0, 1024, (8, 20))
+    np.testing.assert_array_equal(render.decode_16k(light, codes), render.decode_16k(codec, codes))
+    assert light.semantic_model is None
+    with pytest.raises(RuntimeError, match="decoding only"):
+        light.encode(torch.zeros(1, 1, 3200), 1)

@@ -13,7 +13,7 @@ def parts(tiny_dir):
 
 
 def test_chunked_decoding_equals_one_pass(parts):
-    """Chunks of 200 frames with 64 frames of context on each side match a whole decode to float rounding."""
+    """Chunks of 200 frames with 32 frames of context on each side match a whole decode to float rounding."""
     codec, vocal, _ = parts
     codes = np.random.default_rng(0).integers(0, 1024, (8, 650))
     for decode in (lambda c, n: render.decode_16k(codec, c, n), lambda c, n: render.upsample_44k(codec, vocal, c, n)):

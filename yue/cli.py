@@ -192,7 +192,7 @@ def cmd_decode(args) -> None:
 
     codes = _codes_file(args.codes)
     folder = resolve(args.codec, CODEC_FILES)
-    codec = load_codec(folder, args.device or "cpu")
+    codec = load_codec(folder, args.device or "cpu", decode_only=True)
     vocoder = load_vocoder(folder, args.upsampler, args.device or "cpu") if args.upsampler else None
     samples, rate = decode_codes(codec, codes, vocoder)
     if str(args.out).endswith(".npy"):

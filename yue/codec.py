@@ -228,6 +228,14 @@ class SoundStream(nn.Module):
         self.fc_post1 = nn.Linear(c.codebook_dim, c.semantic_dim)
         self.fc_post2 = nn.Linear(c.codebook_dim, c.D)
 
+    ENCODE_ONLY = ("encoder", "encoder_semantic", "decoder_semantic", "semantic_model", "fc_prior", "fc_post1")
+
+    def drop_encoder(self) -> "SoundStream":
+        """Free the parts decoding never uses (HuBERT, both encoders, training-only parts: 87% of the weights)."""
+        for name in self.ENCODE_ONLY:
+            setattr(self, name, None)
+        return self
+
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: LongTensor[B, K, T] -> Tensor[B, 1024, T], the summed RVQ embedding (the upsampler's input)."""
         return self.quantizer.embed(codes)
@@ -247,6 +255,8 @@ class SoundStream(nn.Module):
 
     def encode(self, x: torch.Tensor, codebooks: int = 1) -> torch.Tensor:
         """x: 16 kHz waveform Tensor[B, 1, N] (raw, not normalised) -> codes LongTensor[B, codebooks, T]."""
+        if self.encoder is None:
+            raise RuntimeError("this codec was loaded for decoding only (drop_encoder); load it again to encode")
         if not 1 <= codebooks <= self.config.codebooks:
             raise ValueError(f"codebooks must be 1..{self.config.codebooks}, got {codebooks}")
         semantic = self.encoder_semantic(self.semantic_features(x).transpose(1, 2))

@@ -38,7 +38,8 @@ def _file(folder: Path, name: str) -> Path:
 
 def _load_torch(path: Path) -> dict:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: the official codec file also holds training state we never read; it stays on disk
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # a truncated download or a foreign file: say which file
         raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
 
@@ -89,8 +90,10 @@ def _strict_load(module: torch.nn.Module, state: dict, source: Path) -> None:
     module.load_state_dict(state, strict=True)
 
 
-def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.float32) -> SoundStream:
-    """The xcodec model from an official-layout folder, strictly loaded, in eval mode."""
+def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.float32,
+               decode_only: bool = False) -> SoundStream:
+    """The xcodec model from an official-layout folder, strictly loaded, in eval mode. `decode_only` then frees
+    the encoding parts (13% of the weights stay)."""
     folder = Path(folder)
     model = SoundStream(codec_config(folder), hubert_config(folder))
     checkpoint = _load_torch(_file(folder, CODEC_WEIGHTS))
@@ -98,6 +101,9 @@ def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.floa
         raise ValueError(f"{folder / CODEC_WEIGHTS} has no 'codec_model' entry (keys: {', '.join(list(checkpoint)[:5])})")
     state = _rename_pos_conv(checkpoint["codec_model"], set(model.state_dict()))
     _strict_load(model, state, folder / CODEC_WEIGHTS)
+    del state, checkpoint
+    if decode_only:
+        model.drop_encoder()
     return model.to(device=device, dtype=dtype).eval()
 
 

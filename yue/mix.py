@@ -24,7 +24,11 @@ def _biquad(samples: np.ndarray, b, a) -> np.ndarray:
     """torchaudio's `biquad`: direct-form filter with the output clamped to [-1, 1]."""
     from scipy.signal import lfilter
 
-    return np.clip(lfilter(np.asarray(b) / a[0], np.asarray(a) / a[0], samples), -1.0, 1.0)
+    # float32 throughout, as torchaudio filtered the float32 waveform (and half the memory of float64)
+    b = (np.asarray(b) / a[0]).astype(np.float32)
+    a = (np.asarray(a) / a[0]).astype(np.float32)
+    out = lfilter(b, a, np.asarray(samples, dtype=np.float32))
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 def lowpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.ndarray:
@@ -44,12 +48,13 @@ def highpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.nd
 def merge_bands(recon_16k: np.ndarray, vocoded_44k: np.ndarray, recon_rate: int = 16000,
                 output_rate: int = 44100) -> np.ndarray:
     """The official `replace_low_freq_with_energy_matched`: float32 samples at `output_rate`."""
-    low_source = resample(recon_16k, recon_rate, output_rate).astype(np.float64)
-    high_source = np.asarray(vocoded_44k, dtype=np.float64)
+    low_source = resample(recon_16k, recon_rate, output_rate)
+    high_source = np.asarray(vocoded_44k, dtype=np.float32)
     a_low, b_low = lowpass(low_source, output_rate), lowpass(high_source, output_rate)
-    a_rms = math.sqrt(float(np.mean(a_low**2))) + EPS if a_low.size else EPS
-    b_rms = math.sqrt(float(np.mean(b_low**2))) + EPS if b_low.size else EPS
-    a_low = a_low * (b_rms / a_rms)
+    a_rms = math.sqrt(float(np.mean(np.square(a_low, dtype=np.float64)))) + EPS if a_low.size else EPS
+    b_rms = math.sqrt(float(np.mean(np.square(b_low, dtype=np.float64)))) + EPS if b_low.size else EPS
+    a_low *= np.float32(b_rms / a_rms)
+    del b_low
     b_high = highpass(high_source, output_rate)
     length = min(a_low.size, b_high.size)
     return (a_low[:length] + b_high[:length]).astype(np.float32)

@@ -9,8 +9,10 @@ from .mix import finish, merge_bands
 
 CODEC_RATE = 16000
 OUTPUT_RATE = 44100
-CHUNK_FRAMES = 1500  # decode 30 s at a time: a 5-minute song stays well under 2 GiB
-CONTEXT_FRAMES = 64  # frames of context on each side of a chunk, beyond both models' receptive fields
+CHUNK_FRAMES = 250  # decode 5 s at a time: a 5-minute song stays under 2 GiB (bench/bench_codec.py)
+# Frames of context on each side of a chunk; the receptive fields, measured by perturbing one frame of the
+# full-size models, reach 10 frames (xcodec decoder) and 29 frames (Vocos) to each side.
+CONTEXT_FRAMES = 32
 
 
 def _codes_tensor(codes: np.ndarray, device) -> torch.Tensor:
@@ -71,9 +73,9 @@ def render_song(codec, vocal_vocoder, instrumental_vocoder, vocal_codes: np.ndar
 
     The mix takes its low band (< 5.5 kHz) from the 16 kHz reconstruction and its high band from the vocoder mix.
     """
+    recon_mix = decode_16k(codec, vocal_codes) + decode_16k(codec, instrumental_codes)
     vocal_44k = upsample_44k(codec, vocal_vocoder, vocal_codes)
     instrumental_44k = upsample_44k(codec, instrumental_vocoder, instrumental_codes)
-    recon_mix = decode_16k(codec, vocal_codes) + decode_16k(codec, instrumental_codes)
     mix = merge_bands(recon_mix, vocal_44k + instrumental_44k)
     return finish(mix, rescale), finish(vocal_44k, rescale), finish(instrumental_44k, rescale)
 
