@@ -69,3 +69,40 @@ def test_stage2_refuses_codes_of_the_wrong_shape(tmp_path, tiny_lm_dir, capsys):
     np.save(tmp_path / "c.npy", np.zeros((8, 5), dtype=np.int64))
     assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s2"), "--out", "o.npy"]) == 2
     assert "expected (1, T)" in capsys.readouterr().err
+
+
+def test_generate_tiny_writes_codes_audio_and_bundle(tiny_dir, tmp_path):
+    """Text to audio offline, end to end: stage-1 (1, T) and stage-2 (8, T) arrays, mix/vocal/instrumental audio
+    at 44.1 kHz with 882 samples per frame, the bundle and the settings."""
+    import soundfile
+
+    out = tmp_path / "song"
+    result = run("generate", "--tiny", str(tiny_dir), "--genre", "pop female", "--lyrics", "[verse]\nla la\n[chorus]\nhey",
+                 "--max-new-tokens", "30", "--min-new-tokens", "4", "--format", "flac", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    stage1, stage2 = np.load(out / "stage1_vocal.npy"), np.load(out / "stage2_instrumental.npy")
+    frames = stage1.shape[1]
+    assert stage1.shape == (1, frames) and stage2.shape == (8, frames)
+    for name in ("mix", "vocal", "instrumental"):
+        info = soundfile.info(str(out / f"{name}.flac"))
+        assert info.samplerate == 44100 and info.frames == 882 * frames
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["seed"] == 42 and settings["genres"] == "pop female"
+    assert (out / "song.npz").is_file()
+
+
+def test_decode_and_encode_commands(tiny_dir, tmp_path):
+    """(K, T) codes -> 16 kHz (320 T samples) or 44.1 kHz through an upsampler (882 T); audio -> (N, T) codes."""
+    import soundfile
+
+    codec = str(tiny_dir / "xcodec_mini_infer")
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).integers(0, 1024, (8, 25)))
+    assert main(["decode", str(tmp_path / "c.npy"), "--codec", codec, "--out", str(tmp_path / "a.npy")]) == 0
+    assert np.load(tmp_path / "a.npy").shape == (320 * 25,)
+    assert main(["decode", str(tmp_path / "c.npy"), "--codec", codec, "--upsampler", "vocal",
+                 "--out", str(tmp_path / "a.wav")]) == 0
+    info = soundfile.info(str(tmp_path / "a.wav"))
+    assert info.samplerate == 44100 and info.frames == 882 * 25
+    assert main(["encode", str(tmp_path / "a.wav"), "--codec", codec, "--codebooks", "4",
+                 "--out", str(tmp_path / "e.npy")]) == 0
+    assert np.load(tmp_path / "e.npy").shape == (4, 25)
