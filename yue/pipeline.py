@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
 from .config import CONTEXT_TOKENS, Limits, Stage2Config
 from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
@@ -141,7 +139,6 @@ class Pipeline:
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         prompt = self.prompt(request)
         total = request.segments or len(sections)
-        kept = len(prompt.done)
         previous = request.previous
         known = [previous.vocal, previous.instrumental] if previous is not None else None
         finished: list[SectionTokens] = []
