@@ -24,6 +24,9 @@ from .sampling import guided_scores, penalize_repeats, pick
 from .tokens import EOA, XCODEC_OFFSET, codebook_range, deinterleave, ids_to_codes
 
 
+PREFILL_CHUNK = 2048  # ids per model call when feeding a long prompt
+
+
 class Cancelled(Exception):
     """Raised from a progress callback to stop generation; sections finished before it are kept by the caller."""
 
@@ -110,34 +113,44 @@ class GuidedContext:
         """Append ids to both rows; return the last (cond, uncond) logits, Tensor[V] each.
 
         With `restart_uncond` the unconditional row forgets everything and starts again from the last of `ids`.
+        Long inputs go in chunks of PREFILL_CHUNK, which bounds activation memory (a refill can be 13k ids).
         """
-        n, start = len(ids), self.cond_len
-        if start + n > CONTEXT_TOKENS:
-            raise ValueError(f"stage-1 context overflow: {start + n} > {CONTEXT_TOKENS} tokens")
-        tokens = torch.tensor([ids, ids], device=self.device)
-        cond_positions = torch.arange(start, start + n, device=self.device)
-        self.mask_buffer[0, start:start + n] = 1
+        if self.cond_len + len(ids) > CONTEXT_TOKENS:
+            raise ValueError(f"stage-1 context overflow: {self.cond_len + len(ids)} > {CONTEXT_TOKENS} tokens")
         if restart_uncond:
-            self.mask_buffer[1, :start + n] = 0
-            self.mask_buffer[1, start + n - 1] = 1
-            uncond_positions = torch.zeros(n, dtype=torch.long, device=self.device)
-            self.uncond_len = 1
-        else:
-            self.mask_buffer[1, start:start + n] = 1
-            uncond_positions = torch.arange(self.uncond_len, self.uncond_len + n, device=self.device)
-            self.uncond_len += n
+            self.mask_buffer[1, :self.cond_len] = 0
+            self.uncond_len = 0
+        for first in range(0, len(ids), PREFILL_CHUNK):
+            chunk = ids[first:first + PREFILL_CHUNK]
+            last = first + PREFILL_CHUNK >= len(ids)
+            hidden = self._forward(chunk, "all" if not restart_uncond else "last" if last else "none")
+        self.history.extend(ids)
+        self._mark_seen(ids)
+        logits = full_logits(self.head, hidden)
+        return logits[0], logits[1]
+
+    def _forward(self, ids: list[int], uncond_sees: str) -> torch.Tensor:
+        """One model call on both rows. The unconditional row sees "all" of `ids`, "none", or only the "last" (its
+        restart token). Returns the last hidden state of each row, Tensor[2, H]."""
+        n, start = len(ids), self.cond_len
+        self.mask_buffer[0, start:start + n] = 1
+        uncond_mask = self.mask_buffer[1, start:start + n]
+        uncond_mask.fill_(1 if uncond_sees == "all" else 0)
+        if uncond_sees == "last":
+            uncond_mask[-1] = 1
+        seen_before = self.uncond_len
+        self.uncond_len += int(uncond_mask.sum())
+        # positions of the unconditional row count only what it sees (masked ids get any position: never attended)
+        uncond_positions = (seen_before + uncond_mask.cumsum(0) - 1).clamp(min=0)
         hidden = self.decoder(
-            input_ids=tokens,
+            input_ids=torch.tensor([ids, ids], device=self.device),
             attention_mask=self.mask_buffer[:, :start + n],
-            position_ids=torch.stack([cond_positions, uncond_positions]),
+            position_ids=torch.stack([torch.arange(start, start + n, device=self.device), uncond_positions]),
             past_key_values=self.cache,
             use_cache=True,
         ).last_hidden_state[:, -1]
-        logits = full_logits(self.head, hidden)
         self.cond_len += n
-        self.history.extend(ids)
-        self._mark_seen(ids)
-        return logits[0], logits[1]
+        return hidden
 
     def _mark_seen(self, ids) -> None:
         seen_ids = torch.as_tensor(ids, device=self.device)
@@ -150,7 +163,6 @@ class GuidedContext:
         if total - self.window_start <= max_context:
             return pending
         whole = self.history + pending
-        self.history = []
         self.reset(total - max_context)
         self.history = whole[: self.window_start]
         return whole[self.window_start:]
