@@ -4,7 +4,7 @@
     python bench/bench_lm.py --quick    # a 6 s song, about a minute
 
 Each measurement runs in its own process (so peak memory is its own); outputs are compared for equality.
-Model: the `bench` preset (hidden 256, 4 layers, 8 heads / 2 KV heads, official vocab), float32, CPU.
+Model: the `bench` preset (hidden 256, 4 layers, 8 heads / 2 KV heads, official vocab), float32, CPU, 1 thread.
 """
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ def run_case(case: str, frames: int, new_tokens: int):
     """One measurement in a fresh process: (seconds, peak RSS MiB, units of work, digest of the output)."""
     import torch
 
-    torch.set_num_threads(2)
+    # One thread on both sides: the bench model's matmuls are too small to gain from a second thread, and spinning
+    # OpenMP threads make timings swing tenfold when anything else runs on a 2-core machine.
+    torch.set_num_threads(1)
     from yue import official, stage1, stage2
     from yue.config import Sampling
 
@@ -117,7 +119,7 @@ def main() -> None:
 
     print(f"\nsong: {seconds_of_audio} s (2 tracks x {frames} frames); stage 1: 3 sections x {new_tokens} new tokens, "
           "greedy, guidance 1.5/1.2, repetition penalty 1.1")
-    print("model: hidden 256, 4 layers, 8/2 heads, vocab 83968, fp32, CPU, 2 threads\n")
+    print("model: hidden 256, 4 layers, 8/2 heads, vocab 83968, fp32, CPU, 1 thread\n")
     header = f"| {'step':<8} | {'ours s':>8} | {'official s':>10} | {'ours ms/' + 'unit':>13} | {'official ms/unit':>16} " \
              f"| {'speed-up':>8} | {'time ratio':>10} | {'ours peak MiB':>13} | {'official peak MiB':>17} | same output |"
     print(header)
