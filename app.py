@@ -3,23 +3,19 @@
     python app.py                 # the official checkpoints (GPU)
     python app.py --tiny auto     # offline, tiny random weights: the whole app works, the output is noise
 
-No generation logic lives here. The app adds what serving needs: one model cache, one GPU call per section
-(ZeroGPU allows a few minutes per call), per-request output folders, a stop flag, input limits with clear messages.
+No generation logic lives here, and no serving logic either: `yue.serving` keeps the model cache, one GPU call per
+section (ZeroGPU allows a few minutes per call), per-request output folders, a stop flag and the input checks. This
+file is the Gradio layer: the layout, the endpoints' signatures, `spaces.GPU`, errors as gr.Error, and start-up.
 """
 import argparse
 import functools
 import importlib.util
 import logging
 import os
-import queue
 import runpy
 import secrets
-import shutil
 import sys
 import tempfile
-import threading
-import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -29,30 +25,19 @@ from yue import tags
 from yue.config import Limits, Sampling
 from yue.loading import ModelCache
 from yue.pipeline import Pipeline
-from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
-from yue.song import Progress, Reference, Song, SongCodes, SongRequest
-from yue.stage1 import Cancelled, Stage1Tokens
+from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
+from yue.serving import (FORMATS, LANGUAGES, MAX_UPLOAD_MB, OUTPUT_MAX_AGE_HOURS, PRECISIONS, Job, ModelChoice,
+                         OutputStore, Service, Update, choose_start, encode_gpu_seconds, load_bundle, load_examples,
+                         pipelines, prefill_lyrics, section_gpu_seconds, shared_settings, tiny_folder)
+# Names app.py had before the serving split, still importable from it (tests and notebooks use them):
+from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401
 
 log = logging.getLogger("yue.app")
 
 APP_DIR = Path(__file__).resolve().parent
 EXAMPLES_DIR = APP_DIR / "examples"
-LANGUAGES = ("en", "zh", "jp-kr")
-PRECISIONS = ("auto", "bf16", "int8", "nf4")
-FORMATS = ("wav", "flac", "mp3")
-CONTINUE_FROM = ("end", "section", "time")
-EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
-OUTPUT_MAX_AGE_HOURS = 6.0  # outputs are for downloading now, not for keeping: free the disk of a shared Space
-MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB
 TINY_BANNER = "Tiny offline mode: random weights, the output is noise"
 OFFICIAL = Sampling()  # the endpoints' Python defaults (the UI shows its own, tiny ones in tiny mode)
-STOPPED = "stopped"  # what a section run yields when the user pressed Stop (a str: it crosses the ZeroGPU process)
-
-# ZeroGPU books a GPU per call for a duration we estimate up front; a call may last at most ~300 s.
-GPU_MAX_SECONDS = 300
-GPU_FIXED_SECONDS = 40  # model moves, the prompt prefill, stage 2 of one section, rendering the song so far
-STAGE1_TOKENS_PER_SECOND = 25.0  # guided 7B decoding on one H200 is faster; the estimate must not run short
-ENCODE_GPU_SECONDS = 60  # codec encoding of at most two uploaded tracks
 
 CSS = """
 #tiny-banner {background: #fff3cd; border: 2px solid #e0a800; border-radius: 8px; padding: 0.5em 1em;}
@@ -61,68 +46,7 @@ CSS = """
 """
 
 
-# -- serving state: model choice, output folders, stop flags ------------------------------------------------------
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """Which checkpoints a request needs: they are loaded once and kept while requests ask for the same."""
-
-    language: str = "en"  # en | zh | jp-kr
-    mode: str = "cot"  # cot (lyrics only) | icl (with an audio reference)
-    precision: str = "auto"
-
-
-class OutputStore:
-    """One private folder (mode 0o700) per request under one root; folders older than `max_age_hours` are deleted
-    whenever a new one is made, so a long-running Space does not fill its disk."""
-
-    def __init__(self, root: Path, max_age_hours: float = OUTPUT_MAX_AGE_HOURS):
-        self.root, self.max_age_s = Path(root), max_age_hours * 3600
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.chmod(0o700)  # also when it already existed; fails loudly if another user owns it
-
-    def new_folder(self) -> Path:
-        self.clean()
-        return Path(tempfile.mkdtemp(prefix="song-", dir=self.root))  # mkdtemp makes it 0o700
-
-    def clean(self) -> None:
-        limit = time.time() - self.max_age_s
-        for folder in self.root.glob("song-*"):
-            try:
-                if folder.stat().st_mtime < limit:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except FileNotFoundError:  # another request cleaned it first
-                pass
-
-
-class Stops:
-    """Each session's stop flag for its current run. The flag is a file in the run's folder, so a ZeroGPU worker (a
-    forked process) sees it too; the pipeline's `cancel()` looks at it between tokens."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._flags: dict[str, Path] = {}
-
-    def start(self, session: str, folder: Path) -> Path:
-        with self._lock:
-            self._flags[session] = folder / "STOP"
-        return folder / "STOP"
-
-    def stop(self, session: str) -> bool:
-        with self._lock:
-            flag = self._flags.get(session)
-        if flag is None:
-            return False
-        flag.touch()
-        return True
-
-    def finish(self, session: str, flag: Path) -> None:
-        with self._lock:
-            if self._flags.get(session) == flag:
-                del self._flags[session]
-
-
-# -- GPU work: one call per section ---------------------------------------------------------------------------------
+# -- the three endpoints ---------------------------------------------------------------------------------------------
 
 def gpu(duration: Callable[..., int]):
     """`spaces.GPU(duration=...)` when the package is installed (a no-op off ZeroGPU), else nothing at all."""
@@ -132,181 +56,6 @@ def gpu(duration: Callable[..., int]):
         return lambda fn: fn
     return spaces.GPU(duration=duration)
 
-
-def section_gpu_seconds(choice: ModelChoice, request: SongRequest, stop_file: str) -> int:
-    """GPU time to book for one section, from its token budget (same arguments as the GPU function)."""
-    return int(min(GPU_MAX_SECONDS, GPU_FIXED_SECONDS + request.sampling.max_new_tokens / STAGE1_TOKENS_PER_SECOND))
-
-
-def encode_gpu_seconds(choice: ModelChoice, paths: list[str]) -> int:
-    return ENCODE_GPU_SECONDS
-
-
-def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str) -> Iterator:
-    """Run `pipeline.stream(request)` on a worker thread; yield its `Progress` events and `Song`s as they come, and
-    STOPPED when the stop flag ended it. Closing this generator (client gone) stops the worker at the next token."""
-    events: queue.Queue = queue.Queue()
-    closed = threading.Event()
-    done = object()
-
-    def cancel() -> bool:
-        return closed.is_set() or os.path.exists(stop_file)
-
-    def work() -> None:
-        try:
-            for song in pipeline.stream(request, events.put, cancel):
-                events.put(song)
-        except Cancelled:
-            events.put(STOPPED)
-        except BaseException as error:  # handed to the consumer, which raises it on its own thread
-            events.put(error)
-        finally:
-            events.put(done)
-
-    threading.Thread(target=work, name="yue-section", daemon=True).start()
-    try:
-        while (event := events.get()) is not done:
-            if isinstance(event, BaseException):
-                raise event
-            yield event
-    finally:
-        closed.set()
-
-
-# -- translation: widgets -> request, song -> files ----------------------------------------------------------------
-
-def _number(value, name: str, kind=float):
-    if value is None or value == "":
-        raise ValueError(f"{name} is empty: enter a number")
-    return kind(value)
-
-
-def make_sampling(max_new_tokens, min_new_tokens, guidance_first, guidance_later, top_p, temperature,
-                  repetition_penalty) -> Sampling:
-    return Sampling(top_p=_number(top_p, "top-p"), temperature=_number(temperature, "temperature"),
-                    repetition_penalty=_number(repetition_penalty, "repetition penalty"),
-                    guidance_first=_number(guidance_first, "guidance (first section)"),
-                    guidance_later=_number(guidance_later, "guidance (later sections)"),
-                    max_new_tokens=_number(max_new_tokens, "max tokens per section", int),
-                    min_new_tokens=_number(min_new_tokens, "min tokens per section", int))
-
-
-def check_choice(language: str, precision: str, output_format: str) -> None:
-    for value, allowed, name in ((language, LANGUAGES, "language"), (precision, PRECISIONS, "precision"),
-                                 (output_format, FORMATS, "output format")):
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
-    """Refuse an upload that is too big or too long before any GPU time is spent on it."""
-    if not path:
-        return None
-    import soundfile
-
-    size_mb = os.path.getsize(path) / 2**20
-    if size_mb > MAX_UPLOAD_MB:
-        raise ValueError(f"The {what} is {size_mb:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. Upload a shorter clip.")
-    try:
-        seconds = soundfile.info(path).duration
-    except Exception:
-        raise ValueError(f"The {what} is not an audio file this app can read; upload a wav, flac or mp3.") from None
-    if seconds > limits.max_reference_seconds:
-        raise ValueError(f"The {what} is {seconds:.0f} s long; the limit is {limits.max_reference_seconds:.0f} s. "
-                         "Trim it first.")
-    return path
-
-
-def load_bundle(path: str) -> tuple[SongCodes, dict]:
-    try:
-        return SongCodes.load(path)
-    except ValueError:
-        raise
-    except Exception:  # e.g. a file that is not a zip at all
-        raise ValueError(f"{Path(path).name} is not a song bundle (.npz) saved by this app") from None
-
-
-def choose_start(codes: SongCodes, continue_from: str, keep_sections, cut_seconds) -> SongCodes:
-    """Where a continuation resumes: the end, after the first `keep_sections` sections, or at `cut_seconds`."""
-    if continue_from == "end":
-        return codes
-    if continue_from == "section":
-        keep = _number(keep_sections, "sections to keep", int)
-        if keep < 1:
-            raise ValueError("Keep at least 1 section; to start over, use the Lyrics to song tab")
-        return codes.keep_sections(keep)
-    if continue_from == "time":
-        cut = _number(cut_seconds, "cut time")
-        length = codes.frames / FRAMES_PER_SECOND
-        if not 0 < cut <= length:
-            raise ValueError(f"The cut time must be between 0 and {length:.1f} s (the song's length); got {cut:g}")
-        return codes.cut(round(cut * FRAMES_PER_SECOND))
-    raise ValueError(f"continue_from must be one of {', '.join(CONTINUE_FROM)}; got {continue_from!r}")
-
-
-def stems_codes(vocal, instrumental) -> SongCodes:
-    """Uploaded stems as a one-section song to continue (the lyrics' first section is what they sing)."""
-    frames = min(vocal.size, instrumental.size)
-    return SongCodes(Stage1Tokens(vocal[:frames], instrumental[:frames], (frames,), ("verse",)))
-
-
-def prefill_lyrics(lyrics: str, kept: int) -> str:
-    """Lyrics for a continuation: the song's sections (the kept ones first, then the ones to regenerate); an empty
-    new section at the end when the song used them all, which the live check asks the user to fill."""
-    sections = split_lyrics(lyrics or "")
-    text = "".join(s.text for s in sections)
-    return text + ("[verse]\n" if len(sections) <= kept else "")
-
-
-def write_audio(path: Path, samples, sample_rate: int) -> str:
-    try:
-        from yue.audio import write_audio as write
-    except ImportError:  # until yue/audio.py lands: soundfile writes wav, flac and mp3 (libsndfile >= 1.1)
-        import soundfile
-
-        soundfile.write(path, samples, sample_rate)
-    else:
-        write(path, samples, sample_rate)
-    return str(path)
-
-
-def write_song(folder: Path, song: Song, done: int, total: int, fmt: str, settings: dict) -> list[str | None]:
-    """Files of the song so far: [mix, vocal, instrumental, bundle]. Names carry 'done of total' so a partial song
-    is not mistaken for a finished one."""
-    name = f"{done}of{total}"
-    bundle = str(song.codes.save(folder / f"song-{name}.npz", {**settings, "sections_done": done}))
-    if song.mix.size == 0:  # a token-only pipeline (no codec): codes, no audio
-        return [None, None, None, bundle]
-    tracks = (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental))
-    audio = [write_audio(folder / f"{kind}-{name}.{fmt}", samples, song.sample_rate) for kind, samples in tracks]
-    return audio + [bundle]
-
-
-def lyrics_status(lyrics: str, limits: Limits = Limits()) -> str:
-    """The live check beside the lyrics editor, in words."""
-    try:
-        parsed = parse_lyrics(lyrics, limits)
-    except LyricsError as error:
-        return f"<span class='status-error'>✗ {error}</span>"
-    labels = ", ".join(s.label for s in parsed.sections)
-    text = (f"<span class='status-ok'>✓ {len(parsed.sections)} sections: {labels}</span> "
-            f"({len(lyrics)}/{limits.max_lyrics_chars} characters)")
-    return text + "".join(f"<br>⚠ {warning}" for warning in parsed.warnings)
-
-
-def summary(song: Song | None, done: int, total: int, elapsed: float, timings: dict, stopped: bool) -> str:
-    if song is None:
-        return "Stopped before the first section was finished; nothing to keep." if stopped else "Nothing was made."
-    head = "Stopped" if stopped else "Done"
-    parts = ", ".join(f"{k.removesuffix('_s').replace('stage', 'stage ')} {v:.1f} s" for k, v in timings.items())
-    lines = [f"{head}: {done} of {total} sections, {song.seconds:.1f} s of audio in {elapsed:.1f} s ({parts}).",
-             f"Seed {song.seed}."]
-    if song.mix.size == 0:
-        lines.append("No audio: this pipeline has no codec loaded (token-only); the code bundle holds the result.")
-    return "\n".join(lines + [f"⚠ {w}" for w in song.warnings])
-
-
-# -- the three endpoints ---------------------------------------------------------------------------------------------
 
 SETTINGS_DOC = """language: stage-1 checkpoint: "en", "zh" (Mandarin, Cantonese) or "jp-kr" (Japanese, Korean).
             sections: how many lyric sections to generate (continuing: at most this many new ones after the kept).
@@ -354,25 +103,14 @@ def endpoint(fn):
 
 
 class Studio:
-    """The app's behaviour without its layout: each endpoint translates its inputs into a `SongRequest` and
-    streams the song back as output values, one GPU call per section."""
+    """The endpoints: each translates its inputs into a job of `yue.serving.Service` and streams the song back as
+    output values. `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
 
     def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits):
-        self.get_pipeline, self.store, self.limits = get_pipeline, store, limits
-        self.stops = Stops()
+        self.service = Service(get_pipeline, store, limits)
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
-        self.run_section = gpu(section_gpu_seconds)(self._run_section)
-        self.encode_tracks = gpu(encode_gpu_seconds)(self._encode_tracks)
-
-    def _run_section(self, choice: ModelChoice, request: SongRequest, stop_file: str) -> Iterator:
-        yield from section_events(self.get_pipeline(choice), request, stop_file)
-
-    def _encode_tracks(self, choice: ModelChoice, paths: list[str]) -> list:
-        pipeline = self.get_pipeline(choice)
-        if pipeline.models.codec is None:
-            raise ValueError("This app runs without the audio codec (token-only models): it cannot read reference "
-                             "or stem audio")
-        return [pipeline.encode(path) for path in paths]
+        self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
+        self.encode_tracks = gpu(encode_gpu_seconds)(self.service.encode_tracks)
 
     @endpoint
     def lyrics_to_song(self, genres: str = "", lyrics: str = "",
@@ -389,10 +127,8 @@ class Studio:
             lyrics: sections that each start with a tag line such as [verse] or [chorus].
             {settings}
         """
-        sampling, chosen_seed = self._sampling_seed(locals())
-        count = _number(sections, "sections", int)
-        build = lambda: SongRequest(genres, lyrics, count, sampling, chosen_seed)
-        yield from self._run(ModelChoice(language, "cot", precision), build, output_format, request)
+        shared = shared_settings(locals())
+        yield from self._run(self.service.lyrics_job(genres, lyrics, shared), output_format, request)
 
     @endpoint
     def style_transfer(self, reference_mix: str | None = None, reference_vocal: str | None = None,
@@ -416,29 +152,10 @@ class Studio:
             lyrics: sections that each start with a tag line such as [verse] or [chorus].
             {settings}
         """
-        sampling, chosen_seed = self._sampling_seed(locals())
-        count = _number(sections, "sections", int)
-        window = dict(start_s=_number(start_s, "window start"), end_s=_number(end_s, "window end"))
-        if window["end_s"] <= window["start_s"]:
-            raise ValueError("The reference window must end after it starts (about 30 s is recommended)")
-        mix = check_upload(reference_mix, "reference track", self.limits)
-        pair = [check_upload(reference_vocal, "reference vocal", self.limits),
-                check_upload(reference_instrumental, "reference instrumental", self.limits)]
-        if mix and any(pair):
-            raise ValueError("Give either one mixed reference track or a vocal + instrumental pair, not both")
-        if not mix and not all(pair):
-            raise ValueError("Upload a reference: one mixed track, or both a vocal and an instrumental track")
-        choice = ModelChoice(language, "icl", precision)
-
-        def build() -> SongRequest:  # after the models are loaded: encoding runs on the GPU
-            if mix:
-                reference = Reference(codes=self.encode_tracks(choice, [mix])[0], **window)
-            else:
-                vocal, instrumental = self.encode_tracks(choice, pair)
-                reference = Reference(vocal_codes=vocal, instrumental_codes=instrumental, **window)
-            return SongRequest(genres, lyrics, count, sampling, chosen_seed, reference)
-
-        yield from self._run(choice, build, output_format, request)
+        shared = shared_settings(locals())
+        job = self.service.style_job(reference_mix, reference_vocal, reference_instrumental, start_s, end_s, genres,
+                                     lyrics, shared, self.encode_tracks)
+        yield from self._run(job, output_format, request)
 
     @endpoint
     def continue_song(self, bundle: str | None = None, vocal_stem: str | None = None,
@@ -464,93 +181,27 @@ class Studio:
             lyrics: the kept sections' lyrics first, then the new sections'.
             {settings}
         """
-        sampling, chosen_seed = self._sampling_seed(locals())
-        count = _number(sections, "sections", int)
-        if count < 1:
-            raise ValueError("Generate at least 1 new section")
-        if continue_from not in CONTINUE_FROM:
-            raise ValueError(f"continue_from must be one of {', '.join(CONTINUE_FROM)}; got {continue_from!r}")
-        source, stems = bundle or last_song, None
-        if not bundle and (vocal_stem or instrumental_stem):
-            source = None
-            stems = [check_upload(vocal_stem, "vocal stem", self.limits),
-                     check_upload(instrumental_stem, "instrumental stem", self.limits)]
-            if not all(stems):
-                raise ValueError("Upload both stems (vocal and instrumental) to continue from stems")
-        elif not source:
-            raise ValueError("Nothing to continue: upload a song bundle (.npz) saved by this app, or a vocal and an "
-                             "instrumental stem, or make a song first")
-        # The model that made the song continues it exactly; uploaded stems get the lyrics-only model.
-        codes, settings = load_bundle(source) if source else (None, {})
-        choice = ModelChoice(language, settings.get("mode", "cot"), precision)
-
-        def build() -> SongRequest:  # after the models are loaded: stems are encoded on the GPU
-            song = codes if codes is not None else stems_codes(*self.encode_tracks(choice, stems))
-            previous = choose_start(song, continue_from, keep_sections, cut_seconds)
-            kept = len(previous.stage1.section_frames)
-            # The new sections are those the lyrics list after the kept ones, at most `count`; when there are
-            # none, the pipeline's check says what to write.
-            found = len(split_lyrics(lyrics or ""))
-            total = min(kept + count, found) if found > kept else None
-            return SongRequest(genres, lyrics, total, sampling, chosen_seed, previous=previous)
-
-        yield from self._run(choice, build, output_format, request)
+        shared = shared_settings(locals())
+        job = self.service.continue_job(bundle, vocal_stem, instrumental_stem, continue_from, keep_sections,
+                                        cut_seconds, genres, lyrics, last_song, shared, self.encode_tracks)
+        yield from self._run(job, output_format, request)
 
     def stop(self, request: gr.Request = None) -> None:
         """Stop the current run of this session after the current token; what is done is kept."""
-        if self.stops.stop(_session(request)):
+        if self.service.stops.stop(_session(request)):
             gr.Info("Stopping: the sections already made are kept.")
 
-    # -- the streaming core ----------------------------------------------------------------------------------------
+    def _run(self, job: Job, fmt: str, http) -> Iterator:
+        """The service's updates of this session's run, as output values."""
+        for update in self.service.run(job, fmt, _session(http), self.run_section):
+            yield outputs(update)
 
-    def _sampling_seed(self, args: dict) -> tuple[Sampling, int | None]:
-        check_choice(args["language"], args["precision"], args["output_format"])
-        sampling = make_sampling(*(args[name] for name in ("max_new_tokens", "min_new_tokens", "guidance_first",
-                                                           "guidance_later", "top_p", "temperature",
-                                                           "repetition_penalty")))
-        return sampling, None if args["random_seed"] else _number(args["seed"], "seed", int)
 
-    def _run(self, choice: ModelChoice, build: Callable[[], SongRequest], fmt: str, http) -> Iterator:
-        """Load, check, then one GPU call per new section; after each, write the files and yield the outputs
-        (mix, vocal, instrumental, bundle, progress text, seed, last-song state)."""
-        skip = gr.skip()
-        session = _session(http)
-        folder = self.store.new_folder()
-        flag = self.stops.start(session, folder)
-        try:
-            yield skip, skip, skip, skip, "Loading the models…", skip, skip
-            pipeline = self.get_pipeline(choice)  # in this process: ZeroGPU workers fork from it
-            request = build()
-            sections, _ = pipeline.check(request)
-            request = request.with_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
-            total = request.segments or len(sections)
-            kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
-            settings = {**request.settings(), "segments": total, "language": choice.language, "mode": choice.mode,
-                        "precision": choice.precision}
-            song, files, timings, started, stopped = None, [skip] * 4, {}, time.perf_counter(), False
-            for index in range(kept, total):
-                step = replace(request, previous=song.codes if song else request.previous, segments=index + 1)
-                for event in self.run_section(choice, step, str(flag)):
-                    if isinstance(event, Progress):
-                        text = (f"{replace(event, sections=total).describe()}\n{index - kept} of {total - kept} "
-                                f"new sections done, {time.perf_counter() - started:.0f} s so far")
-                        yield skip, skip, skip, skip, text, request.seed, skip
-                    elif isinstance(event, Song):
-                        song = event
-                        for key, value in song.timings.items():
-                            timings[key] = timings.get(key, 0.0) + value
-                        files = write_song(folder, song, index + 1, total, fmt, settings)
-                        yield *files, f"Section {index + 1} of {total} done.", request.seed, files[3]
-                    else:
-                        stopped = True
-                if stopped or flag.exists():
-                    stopped = True
-                    break
-            done = len(song.codes.stage1.section_frames) if song else kept
-            text = summary(song, done, total, time.perf_counter() - started, timings, stopped)
-            yield *files, text, request.seed, files[3]
-        finally:
-            self.stops.finish(session, flag)
+def outputs(update: Update) -> tuple:
+    """(mix, vocal, instrumental, bundle, progress, seed, last song): gr.skip() for what the update leaves as is."""
+    skip = gr.skip()
+    files = [skip] * 4 if update.files is None else update.files
+    return *files, update.text, skip if update.seed is None else update.seed, files[3]
 
 
 def _session(http) -> str:
@@ -559,6 +210,18 @@ def _session(http) -> str:
 
 
 # -- small UI helpers (not API endpoints) --------------------------------------------------------------------------
+
+def lyrics_status(lyrics: str, limits: Limits = Limits()) -> str:
+    """The live check beside the lyrics editor, in words."""
+    try:
+        parsed = parse_lyrics(lyrics, limits)
+    except LyricsError as error:
+        return f"<span class='status-error'>✗ {error}</span>"
+    labels = ", ".join(s.label for s in parsed.sections)
+    text = (f"<span class='status-ok'>✓ {len(parsed.sections)} sections: {labels}</span> "
+            f"({len(lyrics)}/{limits.max_lyrics_chars} characters)")
+    return text + "".join(f"<br>⚠ {warning}" for warning in parsed.warnings)
+
 
 def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut_seconds):
     """What a continuation keeps, in words, and the genres and lyrics to prefill from the bundle's settings."""
@@ -600,17 +263,6 @@ def reference_window(path: str | None):
 def picked_tags(text: str):
     found = tags.find_tags(text)
     return [found[category] for category in tags.CATEGORIES]
-
-
-def load_examples(folder: Path = EXAMPLES_DIR) -> list[tuple[str, list[str]]]:
-    """(name, [genres, lyrics, language]) of every example folder, e.g. examples/en-paper-lanterns/."""
-    examples = []
-    for song in sorted(folder.glob("*/lyrics.txt")):
-        name = song.parent.name
-        language = EXAMPLE_LANGUAGE.get(name.split("-")[0], "en")
-        genres = (song.parent / "genre.txt").read_text(encoding="utf-8").strip()
-        examples.append((name, [genres, song.read_text(encoding="utf-8").strip() + "\n", language]))
-    return examples
 
 
 # -- layout ------------------------------------------------------------------------------------------------------------
@@ -688,7 +340,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
     store = OutputStore(output_root or Path(tempfile.gettempdir()) / "yue-space")
     studio = Studio(get_pipeline, store, limits)
     defaults = defaults or (Sampling(max_new_tokens=300, min_new_tokens=50) if tiny else Sampling())
-    examples = load_examples()
+    examples = load_examples(EXAMPLES_DIR)
     first = examples[0][1] if examples else ["pop piano uplifting female bright vocal", "[verse]\n…\n", "en"]
     reference = runpy.run_path(str(EXAMPLES_DIR / "make_reference.py"))["write_reference"](
         (store.root / "reference-example.wav"))
@@ -772,40 +424,6 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
     demo.queue(default_concurrency_limit=1)
     return demo
-
-
-# -- start-up ----------------------------------------------------------------------------------------------------------
-
-def codec_available() -> bool:
-    return importlib.util.find_spec("yue.codec_loading") is not None
-
-
-def tiny_folder(value: str) -> Path:
-    """`--tiny auto`: a cache folder written once; `--tiny DIR`: that folder (written if empty)."""
-    from yue.tiny import write_tiny
-
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yue-space" / "tiny"
-    folder = cache if value == "auto" else Path(value)
-    complete = (folder / "README.txt").is_file()  # write_tiny writes it last
-    if not complete or (codec_available() and not (folder / "xcodec_mini_infer").is_dir()):
-        log.info("writing tiny checkpoints to %s", folder)
-        write_tiny(folder, codec=codec_available())
-    return folder
-
-
-def pipelines(cache: ModelCache, tiny: Path | None = None, device: str | None = None):
-    """`get_pipeline(choice)` over the one model cache: the same choice gets the loaded models back; another
-    language or mode swaps only the stage-1 LM. Tiny checkpoints serve every choice (on the CPU)."""
-
-    def get(choice: ModelChoice) -> Pipeline:
-        if tiny is None:
-            return Pipeline(cache.get(mode=choice.mode, language=choice.language, precision=choice.precision,
-                                      device=device))
-        codec = tiny / "xcodec_mini_infer"  # until the codec lands: a token-only pipeline (no audio)
-        codec = codec if codec_available() and codec.is_dir() else False
-        return Pipeline(cache.get(stage1=tiny / "s1", stage2=tiny / "s2", codec=codec, device="cpu"))
-
-    return get
 
 
 def theme() -> gr.themes.Base:
