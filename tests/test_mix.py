@@ -29,6 +29,7 @@ def test_low_tone_from_reconstruction_high_tone_from_vocoder():
 
 
 def test_biquads_are_3db_at_the_cutoff():
+    """Both biquads (Q 0.707) pass a 5.5 kHz tone at 1/√2 of its amplitude."""
     rate = 44100
     at_cutoff = tone(5500, rate)
     for filtered in (mix.lowpass(at_cutoff, rate), mix.highpass(at_cutoff, rate)):
@@ -37,8 +38,33 @@ def test_biquads_are_3db_at_the_cutoff():
 
 
 def test_finish_clips_or_rescales():
+    """Default: clamp to ±0.99; rescale: multiply by min(0.99 / peak, 1), so quiet audio is left alone."""
     loud = np.array([0.5, -2.0, 1.5], dtype=np.float32)
     np.testing.assert_allclose(mix.finish(loud), [0.5, -0.99, 0.99], rtol=1e-6)
     np.testing.assert_allclose(mix.finish(loud, rescale=True), loud * 0.99 / 2.0, rtol=1e-6)
     quiet = np.array([0.1, -0.2], dtype=np.float32)
     np.testing.assert_array_equal(mix.finish(quiet, rescale=True), quiet)
+
+
+def test_biquad_coefficients_are_the_rbj_cookbook_ones():
+    """lowpass/highpass filter with torchaudio's biquad coefficients (RBJ cookbook), checked on an impulse."""
+    from scipy.signal import lfilter
+
+    rate, cutoff, q = 44100, 5500.0, 0.707
+    w0 = 2 * np.pi * cutoff / rate
+    alpha, cos = np.sin(w0) / (2 * q), np.cos(w0)
+    a = [1 + alpha, -2 * cos, 1 - alpha]
+    impulse = np.zeros(64, np.float32)
+    impulse[0] = 0.5
+    low = lfilter([(1 - cos) / 2, 1 - cos, (1 - cos) / 2], a, impulse)
+    high = lfilter([(1 + cos) / 2, -(1 + cos), (1 + cos) / 2], a, impulse)
+    np.testing.assert_allclose(mix.lowpass(impulse, rate), low, atol=1e-6)
+    np.testing.assert_allclose(mix.highpass(impulse, rate), high, atol=1e-6)
+
+
+def test_merge_truncates_to_the_shorter_input():
+    """Inputs of different lengths give the shorter length (after resampling 16 kHz to 44.1 kHz)."""
+    out = mix.merge_bands(tone(1000, 16000, seconds=0.5), tone(10000, 44100, seconds=1.0))
+    assert out.shape == (22050,)
+    out = mix.merge_bands(tone(1000, 16000, seconds=1.0), tone(10000, 44100, seconds=0.25))
+    assert out.shape == (11025,)

@@ -13,7 +13,8 @@ def parts(tiny_dir):
 
 
 def test_chunked_decoding_equals_one_pass(parts):
-    """Chunks of 200 frames with 32 frames of context on each side match a whole decode to float rounding."""
+    """Chunks of 200 frames with 32 frames of context on each side match a whole decode to float rounding
+    (< 1e-6 here; 1.4e-7 for the full-size decoder and 0 for the full-size Vocos, measured with random weights)."""
     codec, vocal, _ = parts
     codes = np.random.default_rng(0).integers(0, 1024, (8, 650))
     for decode in (lambda c, n: render.decode_16k(codec, c, n), lambda c, n: render.upsample_44k(codec, vocal, c, n)):
@@ -23,6 +24,7 @@ def test_chunked_decoding_equals_one_pass(parts):
 
 
 def test_song_lengths_follow_the_frame_count(parts):
+    """T frames give 320·T samples at 16 kHz and 882·T at 44.1 kHz; the song's three stems share that length."""
     codec, vocal, instrumental = parts
     codes = np.random.default_rng(1).integers(0, 1024, (8, 40))
     assert render.decode_codes(codec, codes)[0].shape == (320 * 40,)
@@ -34,5 +36,50 @@ def test_song_lengths_follow_the_frame_count(parts):
 
 
 def test_bad_codes_are_refused(parts):
+    """Codes outside 0..1023 are refused before decoding."""
     with pytest.raises(ValueError, match="0..1023"):
         render.decode_16k(parts[0], np.full((8, 3), 1024))
+
+
+def test_merge_inputs_are_limited_as_the_official_files(parts, monkeypatch):
+    """The band merge sees each 16 kHz track clamped to ±0.99 before summing, and the vocoder mix clamped to ±0.99
+    (as the official recons and vocoder-mix files were written before post-processing)."""
+    codec, vocal, instrumental = parts
+    seen = {}
+
+    def spy(recon, vocoded):
+        seen.update(recon=recon, vocoded=vocoded)
+        return vocoded
+
+    monkeypatch.setattr(render, "merge_bands", spy)
+    monkeypatch.setattr(render, "decode_16k", lambda c, codes: np.full(320 * codes.shape[1], 3.0, np.float32))
+    monkeypatch.setattr(render, "upsample_44k", lambda c, v, codes: np.full(882 * codes.shape[1], 0.7, np.float32))
+    codes = np.zeros((8, 4), np.int64)
+    render.render_song(codec, vocal, instrumental, codes, codes)
+    np.testing.assert_allclose(seen["recon"], 1.98)
+    np.testing.assert_allclose(seen["vocoded"], 0.99)
+
+
+def test_full_size_receptive_fields_fit_in_the_chunk_context():
+    """At the official sizes, changing one frame changes the 16 kHz decoder's and the Vocos upsampler's output only
+    within CONTEXT_FRAMES frames of it, so chunks with that much context on each side reproduce a whole decode."""
+    import torch
+
+    from yue.codec import AcousticDecoder, CodecConfig
+    from yue.vocoder import Vocoder, VocoderConfig
+
+    torch.manual_seed(0)
+    config = CodecConfig()
+    decoder = AcousticDecoder(config.codebook_dim, config.decoder_channels, config.ratios).eval()  # 1024 in: no fc
+    vocoder = Vocoder(VocoderConfig()).eval()
+    frames, frame = 2 * render.CONTEXT_FRAMES + 9, render.CONTEXT_FRAMES + 4
+    x = torch.randn(1, config.codebook_dim, frames)
+    changed = x.clone()
+    changed[..., frame] += 1.0
+    with torch.inference_mode():
+        for model, hop in ((decoder, config.hop), (vocoder, VocoderConfig().hop_length)):
+            difference = (model(changed) - model(x)).reshape(-1).abs()
+            touched = torch.nonzero(difference > 0).flatten()
+            first, last = touched.min().item() // hop, touched.max().item() // hop
+            assert frame - render.CONTEXT_FRAMES <= first and last <= frame + render.CONTEXT_FRAMES, (first, last)
+            assert last - first >= 8  # the test does see a real receptive field

@@ -6,17 +6,22 @@ from pathlib import Path
 import numpy as np
 
 from .mix import resample
+from .rates import CODEC_RATE
 
 WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".mp3": ("MP3", "MPEG_LAYER_III")}
 SILENCE = 1e-4  # peak below this (-80 dBFS) counts as silence
+MAX_SECONDS = 600.0  # checked before decoding: a stereo 44.1 kHz hour would be 1.3 GB of float32 in memory
 
 
 class AudioError(ValueError):
     """An audio file the pipeline cannot use; the message names the file and what to do."""
 
 
-def read_audio(path: str | Path, sample_rate: int = 16000, max_seconds: float | None = 600.0) -> np.ndarray:
-    """float32 mono samples at `sample_rate` (channels averaged, resampled with soxr)."""
+def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: float | None = MAX_SECONDS) -> np.ndarray:
+    """float32 mono samples (N,) at `sample_rate` (channels averaged, resampled with soxr).
+
+    Raises AudioError naming the file for: missing, unreadable or unsupported, empty, silent, longer than `max_seconds`.
+    """
     import soundfile
 
     path = Path(path)

@@ -15,9 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Conv, ResidualUnit, Snake1d, WNConv1d, WNConvTranspose1d
+from .rates import CODEBOOK_SIZE, CODEC_RATE
 
-SAMPLE_RATE = 16000
-HOP = 320  # 8 * 5 * 4 * 2 samples per frame
 HUBERT_PAD = 160  # the semantic branch pads half a frame on each side so HuBERT's frames line up with the codec's
 
 
@@ -26,15 +25,15 @@ class CodecConfig:
     """Sizes of the model. The first six fields are the official config.yaml `generator.config`; the rest are fixed
     in the official code and only change for the tiny test model."""
 
-    sample_rate: int = SAMPLE_RATE
-    ratios: tuple[int, ...] = (8, 5, 4, 2)
+    sample_rate: int = CODEC_RATE
+    ratios: tuple[int, ...] = (8, 5, 4, 2)  # encoder strides (decoder in the same order): hop 320
     D: int = 256  # acoustic latent channels
-    bins: int = 1024  # codes per codebook
-    target_bandwidths: tuple[float, ...] = (0.5, 1, 1.5, 2, 4, 6)
+    bins: int = CODEBOOK_SIZE  # codes per codebook
+    target_bandwidths: tuple[float, ...] = (0.5, 1, 1.5, 2, 4, 6)  # kbps; the last one sets the codebook count (12)
     n_filters: int = 32  # unused by the model (kept: it is in the official config)
-    encoder_dim: int = 64  # DAC encoder d_model
-    decoder_channels: int = 1024  # DAC decoder width
-    semantic_dim: int = 768  # HuBERT hidden size
+    encoder_dim: int = 64  # DAC encoder d_model, fixed in the official code (not in config.yaml)
+    decoder_channels: int = 1024  # DAC decoder width, fixed in the official code
+    semantic_dim: int = 768  # HuBERT hidden size = RepCodec channels, fixed in the official code
 
     @property
     def hop(self) -> int:
@@ -46,10 +45,12 @@ class CodecConfig:
 
     @property
     def codebooks(self) -> int:
+        """The official n_q: 1000 * top bandwidth // (frame rate * 10 bits)."""
         return int(1000 * self.target_bandwidths[-1] // (self.frame_rate * 10))
 
     @property
     def codebook_dim(self) -> int:
+        """Codebook vectors concatenate the acoustic and semantic latents (256 + 768 = 1024)."""
         return self.D + self.semantic_dim
 
 
@@ -70,6 +71,8 @@ class AcousticEncoder(nn.Module):
 
 
 class _EncoderBlock(nn.Module):
+    """Three dilated residual units at dim/2 channels, then a strided conv: (B, dim/2, L) -> (B, dim, L/stride)."""
+
     def __init__(self, dim: int, stride: int):
         super().__init__()
         half = dim // 2
@@ -81,9 +84,12 @@ class _EncoderBlock(nn.Module):
 
 
 class _DecoderBlock(nn.Module):
+    """A transposed conv upsampling by `stride`, then three dilated residual units: (B, in, L) -> (B, out, L*stride)."""
+
     def __init__(self, in_dim: int, out_dim: int, stride: int):
         super().__init__()
-        # odd strides need output_padding 1 for the output to be exactly `stride` times longer (the stride-5 quirk)
+        # The official decoder sets output_padding 1 on its second block (the stride-5 one) and 0 elsewhere: with
+        # kernel 2s and padding ceil(s/2), exactly the odd strides need it for an output `stride` times longer.
         self.block = nn.Sequential(
             Snake1d(in_dim),
             WNConvTranspose1d(in_dim, out_dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2),
@@ -111,6 +117,8 @@ class AcousticDecoder(nn.Module):
 
 
 class _SemanticResidual(nn.Module):
+    """RepCodec residual unit, no biases: x + conv1x1(ELU(conv3(ELU(x))))."""
+
     def __init__(self, channels: int):
         super().__init__()
         self.conv1 = Conv(channels, channels, 3, bias=False)
@@ -121,6 +129,8 @@ class _SemanticResidual(nn.Module):
 
 
 class _SemanticBlock(nn.Module):
+    """Two residual units, then a stride-1 kernel-3 conv (with bias): (B, C, T) -> (B, C, T)."""
+
     def __init__(self, channels: int):
         super().__init__()
         self.res_units = nn.ModuleList([_SemanticResidual(channels), _SemanticResidual(channels)])
@@ -187,6 +197,8 @@ class _RVQLayers(nn.Module):
 
 
 class ResidualQuantizer(nn.Module):
+    """The official ResidualVectorQuantizer's inference behaviour (key names `vq.layers.{i}._codebook.*`)."""
+
     def __init__(self, codebooks: int, bins: int, dim: int):
         super().__init__()
         self.vq = _RVQLayers(codebooks, bins, dim)
@@ -212,6 +224,8 @@ class ResidualQuantizer(nn.Module):
 
 
 class SoundStream(nn.Module):
+    """xcodec_mini. `hubert_config` is a transformers HubertConfig; HuBERT's weights come with the codec checkpoint."""
+
     def __init__(self, config: CodecConfig, hubert_config):
         super().__init__()
         from transformers import HubertModel
@@ -245,6 +259,7 @@ class SoundStream(nn.Module):
         return self.decode_embedding(self.embed(codes))
 
     def decode_embedding(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Summed RVQ embedding Tensor[B, 1024, T] -> 16 kHz waveform Tensor[B, 1, hop * T] (fc_post2, decoder_2)."""
         return self.decoder_2(self.fc_post2(embedding.transpose(1, 2)).transpose(1, 2))
 
     def semantic_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -253,16 +268,20 @@ class SoundStream(nn.Module):
         hidden = self.semantic_model(padded, output_hidden_states=True).hidden_states
         return torch.stack(hidden, dim=1).mean(dim=1)
 
-    def encode(self, x: torch.Tensor, codebooks: int = 1) -> torch.Tensor:
-        """x: 16 kHz waveform Tensor[B, 1, N] (raw, not normalised) -> codes LongTensor[B, codebooks, T]."""
+    def encode(self, x: torch.Tensor, n_codebooks: int = 1) -> torch.Tensor:
+        """x: 16 kHz waveform Tensor[B, 1, N] (raw, not normalised) -> codes LongTensor[B, n_codebooks, T].
+
+        T = N / 320 when N is a multiple of 320; otherwise HuBERT's frame count, floor((N + 320 - 400) / 320) + 1.
+        The official reference-audio prompt uses 1 codebook (target_bw 0.5).
+        """
         if self.encoder is None:
             raise RuntimeError("this codec was loaded for decoding only (drop_encoder); load it again to encode")
-        if not 1 <= codebooks <= self.config.codebooks:
-            raise ValueError(f"codebooks must be 1..{self.config.codebooks}, got {codebooks}")
+        if not 1 <= n_codebooks <= self.config.codebooks:
+            raise ValueError(f"codebooks must be 1..{self.config.codebooks}, got {n_codebooks}")
         semantic = self.encoder_semantic(self.semantic_features(x).transpose(1, 2))
         acoustic = self.encoder(x)
         if acoustic.shape[2] != semantic.shape[2]:
             # the official fallback: encode the padded waveform so both branches have the same frame count
             acoustic = self.encoder(F.pad(x[:, 0, :], (HUBERT_PAD, HUBERT_PAD))[:, None, :])
         latent = self.fc_prior(torch.cat([acoustic, semantic], dim=1).transpose(1, 2)).transpose(1, 2)
-        return self.quantizer.quantize(latent, codebooks)
+        return self.quantizer.quantize(latent, n_codebooks)

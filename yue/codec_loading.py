@@ -9,6 +9,7 @@ Loads are strict: every official key name and shape. The tiny writer produces th
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import torch
@@ -36,33 +37,112 @@ def _file(folder: Path, name: str) -> Path:
     return path
 
 
-def _load_torch(path: Path) -> dict:
+class _Inert:
+    """Stands in for an object of the training code pickled beside the weights: takes any arguments and state,
+    runs nothing, holds nothing."""
+
+    def __new__(cls, *args, **kwargs):
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def append(self, item):
+        pass
+
+    def extend(self, items):
+        pass
+
+
+class _InertUnpickler(pickle.Unpickler):
+    """Resolves only the globals torch's weights-only loader allows (tensor rebuilding, storages, OrderedDict...);
+    every other class or function becomes an `_Inert` stand-in, so nothing from the file is ever executed."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from torch import _weights_only_unpickler  # torch's own allowlist (private, but it is the weights-only rule)
+
+        self.allowed = _weights_only_unpickler._get_allowed_globals()
+
+    def find_class(self, module: str, name: str):
+        if f"{module}.{name}" in self.allowed:
+            return self.allowed[f"{module}.{name}"]
+        return type(name, (_Inert,), {"__module__": module})
+
+
+class _InertPickle:
+    """A `pickle_module` for torch.load built on `_InertUnpickler`."""
+
+    __name__ = "yue_inert_pickle"
+    Unpickler = _InertUnpickler
+
+    @staticmethod
+    def load(file, **kwargs):
+        return _InertUnpickler(file, **kwargs).load()
+
+
+def _torch_load(path: Path, **kwargs) -> dict:
     try:
         # mmap: the official codec file also holds training state we never read; it stays on disk
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", mmap=True, **kwargs)
+    except RuntimeError as error:
+        if "mmap" not in str(error):
+            raise
+        return torch.load(path, map_location="cpu", **kwargs)  # a legacy (pre-zip) torch.save file cannot be mapped
+
+
+def _load_torch(path: Path) -> dict:
+    """The object saved in a torch.save file, executing nothing from the file."""
+    try:
+        try:
+            return _torch_load(path, weights_only=True)
+        except pickle.UnpicklingError:
+            # The official ckpt_00360000.pth pickles training-time objects beside the weights (the official YuE code
+            # had to switch to weights_only=False for torch >= 2.6, YuE PR #42); load them as inert stand-ins.
+            return _torch_load(path, weights_only=False, pickle_module=_InertPickle)
     except Exception as error:  # a truncated download or a foreign file: say which file
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error})") from None
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}); "
+                         "delete it and download it again") from None
+
+
+def _read_yaml(folder: Path, name: str, *keys: str) -> dict:
+    """The mapping at raw[keys[0]][keys[1]]... of a YAML config, or a ValueError naming the file and the key."""
+    path = _file(folder, name)
+    node = yaml.safe_load(path.read_text())
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            raise ValueError(f"{path} has no '{'.'.join(keys)}' section; is it the official config file?")
+        node = node[key]
+    return node
 
 
 def codec_config(folder: Path) -> CodecConfig:
-    raw = yaml.safe_load(_file(folder, CODEC_CONFIG).read_text())
-    generator = dict(raw["generator"]["config"])
-    generator.update(raw.get(TINY_KEY) or {})
+    """`generator.config` of final_ckpt/config.yaml (+ the `tiny_dims` of tiny folders) as a CodecConfig."""
+    generator = dict(_read_yaml(folder, CODEC_CONFIG, "generator", "config"))
+    generator.update(_read_yaml(folder, CODEC_CONFIG).get(TINY_KEY) or {})
     fields = CodecConfig.__dataclass_fields__
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in generator.items() if k in fields}
     return CodecConfig(**values)
 
 
 def hubert_config(folder: Path):
+    """semantic_ckpts/hf_1_325000/config.json as a transformers HubertConfig (the weights are in the codec ckpt)."""
     from transformers import HubertConfig
 
     return HubertConfig(**json.loads(_file(folder, HUBERT_CONFIG).read_text()))
 
 
 def vocoder_config(folder: Path) -> VocoderConfig:
-    raw = yaml.safe_load(_file(folder, VOCODER_CONFIG).read_text())
-    return VocoderConfig(**raw["backbone"]["init_args"], n_fft=raw["head"]["init_args"]["n_fft"],
-                         hop_length=raw["head"]["init_args"]["hop_length"])
+    """The backbone and head `init_args` of decoders/config.yaml as a VocoderConfig."""
+    backbone = _read_yaml(folder, VOCODER_CONFIG, "backbone", "init_args")
+    head = _read_yaml(folder, VOCODER_CONFIG, "head", "init_args")
+    return VocoderConfig(**backbone, n_fft=head["n_fft"], hop_length=head["hop_length"])
 
 
 def _rename_pos_conv(state: dict, expected: set[str]) -> dict:
@@ -78,6 +158,9 @@ def _rename_pos_conv(state: dict, expected: set[str]) -> dict:
 
 
 def _strict_load(module: torch.nn.Module, state: dict, source: Path) -> None:
+    """load_state_dict(strict=True), with an error that lists the missing, unexpected and mis-shaped keys."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{source} holds a {type(state).__name__}, not a state dict of tensors")
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -97,8 +180,9 @@ def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.floa
     folder = Path(folder)
     model = SoundStream(codec_config(folder), hubert_config(folder))
     checkpoint = _load_torch(_file(folder, CODEC_WEIGHTS))
-    if "codec_model" not in checkpoint:
-        raise ValueError(f"{folder / CODEC_WEIGHTS} has no 'codec_model' entry (keys: {', '.join(list(checkpoint)[:5])})")
+    if not isinstance(checkpoint, dict) or "codec_model" not in checkpoint:
+        keys = ", ".join(map(str, list(checkpoint)[:5])) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f"{folder / CODEC_WEIGHTS} has no 'codec_model' entry (found: {keys})")
     state = _rename_pos_conv(checkpoint["codec_model"], set(model.state_dict()))
     _strict_load(model, state, folder / CODEC_WEIGHTS)
     del state, checkpoint
@@ -140,7 +224,7 @@ def write_tiny_codec(folder: str | Path, seed: int = 0) -> Path:
               "feat_proj_layer_norm": True, "do_stable_layer_norm": False, "mask_time_prob": 0.05, **TINY_HUBERT}
     (folder / HUBERT_CONFIG).write_text(json.dumps(hubert, indent=1))
     (folder / HUBERT_PREPROCESSOR).write_text(json.dumps({"feature_extractor_type": "Wav2Vec2FeatureExtractor",
-                                                          "sampling_rate": 16000, "do_normalize": True}))
+                                                          "sampling_rate": official.sample_rate, "do_normalize": True}))
     model = SoundStream(codec_config(folder), hubert_config(folder))
     torch.save({"codec_model": model.state_dict()}, folder / CODEC_WEIGHTS)
     vocoder = VocoderConfig(**TINY_VOCODER)  # n_fft and hop stay official: 882 samples per frame at 44.1 kHz

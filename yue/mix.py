@@ -6,13 +6,16 @@ import math
 
 import numpy as np
 
+from .rates import CODEC_RATE, OUTPUT_RATE
+
 CUTOFF_HZ = 5500.0  # below: the codec's own reconstruction; above: the upsampler's extra bandwidth
-Q = 0.707  # torchaudio's biquad default
-EPS = 1e-10
-PEAK = 0.99
+Q = 0.707  # torchaudio's biquad default, used by the official lowpass_biquad / highpass_biquad calls
+EPS = 1e-10  # added to both RMS values (official), so silence does not divide by zero
+PEAK = 0.99  # the official output limit: clamp to ±0.99, or rescale so the peak is at most 0.99
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """float32 samples (N,) at `from_rate` -> float32 samples at `to_rate` (soxr, very high quality)."""
     import soxr
 
     if from_rate == to_rate:
@@ -32,6 +35,7 @@ def _biquad(samples: np.ndarray, b, a) -> np.ndarray:
 
 
 def lowpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.ndarray:
+    """torchaudio's `lowpass_biquad`: RBJ-cookbook second-order low-pass, Q 0.707, output clamped to ±1."""
     w0 = 2 * math.pi * cutoff / rate
     alpha, cos = math.sin(w0) / 2 / Q, math.cos(w0)
     b0 = (1 - cos) / 2
@@ -39,15 +43,18 @@ def lowpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.nda
 
 
 def highpass(samples: np.ndarray, rate: int, cutoff: float = CUTOFF_HZ) -> np.ndarray:
+    """torchaudio's `highpass_biquad`: RBJ-cookbook second-order high-pass, Q 0.707, output clamped to ±1."""
     w0 = 2 * math.pi * cutoff / rate
     alpha, cos = math.sin(w0) / 2 / Q, math.cos(w0)
     b0 = (1 + cos) / 2
     return _biquad(samples, [b0, -(1 + cos), b0], [1 + alpha, -2 * cos, 1 - alpha])
 
 
-def merge_bands(recon_16k: np.ndarray, vocoded_44k: np.ndarray, recon_rate: int = 16000,
-                output_rate: int = 44100) -> np.ndarray:
-    """The official `replace_low_freq_with_energy_matched`: float32 samples at `output_rate`."""
+def merge_bands(recon_16k: np.ndarray, vocoded_44k: np.ndarray, recon_rate: int = CODEC_RATE,
+                output_rate: int = OUTPUT_RATE) -> np.ndarray:
+    """The official `replace_low_freq_with_energy_matched`: (N,) at 16 kHz and (M,) at 44.1 kHz -> float32 (L,) at
+    44.1 kHz, L = min(resampled N, M): low band of the resampled reconstruction scaled to the RMS of the vocoder's
+    low band, plus the vocoder's high band."""
     low_source = resample(recon_16k, recon_rate, output_rate)
     high_source = np.asarray(vocoded_44k, dtype=np.float32)
     a_low, b_low = lowpass(low_source, output_rate), lowpass(high_source, output_rate)

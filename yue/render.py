@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .mix import finish, merge_bands
+from .mix import PEAK, finish, merge_bands
+from .rates import CODEBOOK_SIZE, CODEC_RATE, OUTPUT_RATE
 
-CODEC_RATE = 16000
-OUTPUT_RATE = 44100
-CHUNK_FRAMES = 250  # decode 5 s at a time: a 5-minute song stays under 2 GiB (bench/bench_codec.py)
-# Frames of context on each side of a chunk; the receptive fields, measured by perturbing one frame of the
-# full-size models, reach 10 frames (xcodec decoder) and 29 frames (Vocos) to each side.
+CHUNK_FRAMES = 250  # decode 5 s at a time: a 5-minute song peaks at 1.9 GiB with the whole codec (bench_codec.py)
+# Frames of context on each side of a chunk. The receptive fields, measured by perturbing one frame of the
+# full-size models, reach 11 frames (xcodec decoder) and 30 frames (Vocos) (tests/test_render.py checks them).
 CONTEXT_FRAMES = 32
 
 
@@ -22,8 +21,8 @@ def _codes_tensor(codes: np.ndarray, device) -> torch.Tensor:
         codes = codes[None]
     if codes.ndim != 2:
         raise ValueError(f"codes must have shape (codebooks, frames), got {codes.shape}")
-    if codes.size and (codes.min() < 0 or codes.max() > 1023):
-        raise ValueError(f"codes must lie in 0..1023, got {codes.min()}..{codes.max()}")
+    if codes.size and (codes.min() < 0 or codes.max() >= CODEBOOK_SIZE):
+        raise ValueError(f"codes must lie in 0..{CODEBOOK_SIZE - 1}, got {codes.min()}..{codes.max()}")
     return torch.as_tensor(codes.astype(np.int64), device=device)[None]
 
 
@@ -47,17 +46,18 @@ def chunked(decode, embedding: torch.Tensor, samples_per_frame: int, chunk: int 
 
 
 @torch.inference_mode()
-def decode_16k(codec, codes: np.ndarray, chunk: int = CHUNK_FRAMES) -> np.ndarray:
-    """(K, T) codes -> 16 kHz float32 samples (320 T,)."""
+def decode_16k(codec, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES) -> np.ndarray:
+    """(K, T) codes -> 16 kHz float32 samples (320 T,), decoded `chunk` frames at a time."""
     embedding = codec.embed(_codes_tensor(codes, _device(codec)))
-    return chunked(codec.decode_embedding, embedding, codec.config.hop, chunk)
+    return chunked(codec.decode_embedding, embedding, codec.config.hop, chunk, context)
 
 
 @torch.inference_mode()
-def upsample_44k(codec, vocoder, codes: np.ndarray, chunk: int = CHUNK_FRAMES) -> np.ndarray:
+def upsample_44k(codec, vocoder, codes: np.ndarray, chunk: int = CHUNK_FRAMES,
+                 context: int = CONTEXT_FRAMES) -> np.ndarray:
     """(K, T) codes -> 44.1 kHz float32 samples (882 T,) through a Vocos decoder fed the summed RVQ embedding."""
     embedding = codec.embed(_codes_tensor(codes, _device(codec))).to(_device(vocoder))
-    return chunked(vocoder, embedding, vocoder.config.hop_length, chunk)
+    return chunked(vocoder, embedding, vocoder.config.hop_length, chunk, context)
 
 
 def decode_codes(codec, codes: np.ndarray, vocoder=None) -> tuple[np.ndarray, int]:
@@ -72,17 +72,20 @@ def render_song(codec, vocal_vocoder, instrumental_vocoder, vocal_codes: np.ndar
     """Stage-2 codes of both tracks -> (mix, vocal, instrumental) at 44.1 kHz, as the official post-processing.
 
     The mix takes its low band (< 5.5 kHz) from the 16 kHz reconstruction and its high band from the vocoder mix.
+    The inputs of the merge are limited as the official files were: each 16 kHz track clamped to ±0.99 before the
+    two are summed, and the vocoder mix clamped or rescaled (`rescale`) before the merge.
     """
-    recon_mix = decode_16k(codec, vocal_codes) + decode_16k(codec, instrumental_codes)
+    recon_mix = np.clip(decode_16k(codec, vocal_codes), -PEAK, PEAK)
+    recon_mix += np.clip(decode_16k(codec, instrumental_codes), -PEAK, PEAK)
     vocal_44k = upsample_44k(codec, vocal_vocoder, vocal_codes)
     instrumental_44k = upsample_44k(codec, instrumental_vocoder, instrumental_codes)
-    mix = merge_bands(recon_mix, vocal_44k + instrumental_44k)
+    mix = merge_bands(recon_mix, finish(vocal_44k + instrumental_44k, rescale))
     return finish(mix, rescale), finish(vocal_44k, rescale), finish(instrumental_44k, rescale)
 
 
 @torch.inference_mode()
 def encode_codes(codec, samples: np.ndarray, codebooks: int = 1) -> np.ndarray:
-    """16 kHz mono samples -> (codebooks, T) codes."""
+    """16 kHz mono samples (N,) -> (codebooks, T) int64 codes."""
     wav = torch.as_tensor(np.asarray(samples, dtype=np.float32), device=_device(codec)).reshape(1, 1, -1)
     return codec.encode(wav, codebooks)[0].cpu().numpy().astype(np.int64)
 

@@ -12,23 +12,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import ConvNeXtBlock
-
-OUTPUT_RATE = 44100
+from .rates import OUTPUT_HOP
 
 
 @dataclass(frozen=True)
 class VocoderConfig:
     """The official decoders/config.yaml init_args (backbone and head)."""
 
-    input_channels: int = 1024
-    dim: int = 512
-    intermediate_dim: int = 1536
-    num_layers: int = 8
-    n_fft: int = 3528
-    hop_length: int = 882  # 44100 / 50: one codec frame
+    input_channels: int = 1024  # the summed xcodec RVQ embedding (256 acoustic + 768 semantic)
+    dim: int = 512  # backbone width
+    intermediate_dim: int = 1536  # ConvNeXt pointwise expansion
+    num_layers: int = 8  # ConvNeXt blocks; also sets the layer-scale init 1/num_layers
+    n_fft: int = 3528  # 4 hops: 80 ms windows at 44.1 kHz
+    hop_length: int = OUTPUT_HOP  # one codec frame (20 ms) of 44.1 kHz samples
 
 
 class Backbone(nn.Module):
+    """Vocos backbone: embed conv k7 -> LayerNorm -> ConvNeXt blocks -> final LayerNorm."""
+
     def __init__(self, c: VocoderConfig):
         super().__init__()
         self.embed = nn.Conv1d(c.input_channels, c.dim, kernel_size=7, padding=3)
@@ -66,6 +67,8 @@ class ISTFT(nn.Module):
 
 
 class ISTFTHead(nn.Module):
+    """Linear to n_fft + 2 channels = log-magnitude and phase of n_fft / 2 + 1 bins, then the inverse STFT."""
+
     def __init__(self, c: VocoderConfig):
         super().__init__()
         self.out = nn.Linear(c.dim, c.n_fft + 2)
@@ -79,6 +82,8 @@ class ISTFTHead(nn.Module):
 
 
 class Vocoder(nn.Module):
+    """Vocos `VocosDecoder` (backbone + head, no feature extractor); key names as the official decoder files."""
+
     def __init__(self, config: VocoderConfig = VocoderConfig()):
         super().__init__()
         self.config = config
