@@ -115,10 +115,11 @@ def cmd_generate(args) -> None:
 
     genres = _read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = _read_text(args.lyrics, args.lyrics_file, "lyrics")
-    previous = SongCodes.load(args.continue_from)[0] if args.continue_from else None
+    previous, made_with = SongCodes.load(args.continue_from) if args.continue_from else (None, {})
     if previous is not None and args.keep_sections is not None:
         previous = previous.keep_sections(args.keep_sections)
-    mode = "icl" if args.reference or previous else "cot"
+    # the checkpoint that made the song continues it exactly: ICL when it had a reference, else CoT
+    mode = "icl" if args.reference or made_with.get("reference") else "cot"
     pipeline = _load_pipeline(args, mode)
     reference = _reference(args, pipeline.encode)
     request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, reference, previous, args.rescale)
