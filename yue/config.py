@@ -4,7 +4,7 @@ Token ids and the codec id layout live in `tokens.py`; this file holds the knobs
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 # Both LMs were trained with a 16384-token context (max_position_embeddings of the s1 config).
 CONTEXT_TOKENS = 16384
@@ -122,12 +122,3 @@ class Limits:
     max_lyrics_chars: int = 6000
     max_genre_chars: int = 400
     max_reference_seconds: float = 600.0
-
-
-@dataclass(frozen=True)
-class Defaults:
-    sampling: Sampling = field(default_factory=Sampling)
-    stage2: Stage2Config = field(default_factory=Stage2Config)
-    limits: Limits = field(default_factory=Limits)
-    seed: int = 42  # official --seed default
-    segments: int | None = None  # None = every lyric section

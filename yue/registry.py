@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .config import CONTEXT_TOKENS, LLAMA_SIZES
+
 LANGUAGES = ("en", "zh", "jp-kr")  # the official stage-1 checkpoints come in these three language sets
 MODES = ("cot", "icl")  # cot: lyrics only; icl: an audio reference in the prompt
 TASK_MODES = {"lyrics_to_song": "cot", "style_transfer": "icl", "continuation": "icl"}
@@ -127,14 +129,13 @@ def llama_size(config: dict) -> LmSize:
 
 
 # The official stage-1 config (SPEC §7.1): 6.22 B parameters.
-STAGE1_SIZE = llama_size({"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
-                          "num_attention_heads": 32, "num_key_value_heads": 4, "vocab_size": 83968})
+STAGE1_SIZE = llama_size(LLAMA_SIZES["s1-7b"].to_hf_dict())
 # Stage 2's config is not known (SPEC §7.2); an estimate: 1.0 B parameters, of which a hidden-2048 LLaMA with the
 # official vocab would have 0.34 B in embeddings + lm_head, with 24 layers of 2048-wide attention and no GQA.
 _S2_OTHER = 2 * 83968 * 2048
 STAGE2_SIZE = LmSize(1_000_000_000 - _S2_OTHER, _S2_OTHER, 24 * (4 * 2048 + 2 * 5632 + 2048), 2 * 24 * 2048 * 2)
 CODEC_BYTES = int(1.0 * GB)  # estimate: 160.7 M fp32 codec params (0.64 GB) + two Vocos upsamplers + decode buffers
-STAGE1_CONTEXT = 16384  # both guidance rows may grow to the full context
+STAGE1_CONTEXT = CONTEXT_TOKENS  # both guidance rows may grow to the full context
 STAGE1_ACTIVATIONS = int(0.5 * GB)  # estimate: prefill of a few thousand tokens, logits, masks
 STAGE2_WORK = int(1.0 * GB)  # KV cache + activations for a few 6 s rows; the batch grows into whatever is free
 SAFETY = 0.9  # plan for 90% of the free memory: allocator fragmentation, CUDA kernels loaded later
