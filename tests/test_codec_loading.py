@@ -124,6 +124,14 @@ def official_folder(reference_dir, tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def tiny_codec_copy(tiny_dir, tmp_path):
+    """A private copy of the tiny codec folder, for tests that damage it."""
+    folder = tmp_path / "xcodec_mini_infer"
+    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
+    return folder
+
+
 def test_official_sizes_have_the_official_keys_shapes_and_parameter_counts(official_folder):
     """All 530 codec entries with the SPEC §5.1 shapes, 160 715 330 parameters split per module as in the table;
     Vocos: the 81 entries of SPEC §6.1 and 18 127 818 parameters."""
@@ -175,71 +183,61 @@ class _RunsACommand:
         return os.system, ("touch PWNED",)
 
 
-def test_training_objects_in_the_checkpoint_load_inert(tiny_dir, tmp_path, monkeypatch):
+def test_training_objects_in_the_checkpoint_load_inert(tmp_path, monkeypatch, tiny_codec_copy):
     """Training state pickled with classes unknown here (config objects, list subclasses, numpy scalars) does not
     stop the load (torch's weights_only refuses it); nothing in it is executed."""
-    folder = tmp_path / "x"
-    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
     training = types.ModuleType("training_code")
     training.Config = type("Config", (), {"__module__": "training_code"})
     training.Steps = type("Steps", (list,), {"__module__": "training_code"})
     config = training.Config()
     config.ratios = [8, 5, 4, 2]
-    checkpoint = torch.load(folder / codec_loading.CODEC_WEIGHTS, weights_only=True)
+    checkpoint = torch.load(tiny_codec_copy / codec_loading.CODEC_WEIGHTS, weights_only=True)
     checkpoint.update(config=config, steps=training.Steps([1, 2]), args=argparse.Namespace(lr=1e-4),
                       step=np.int64(360000), hook=_RunsACommand())
     monkeypatch.setitem(sys.modules, "training_code", training)
-    torch.save(checkpoint, folder / codec_loading.CODEC_WEIGHTS)
+    torch.save(checkpoint, tiny_codec_copy / codec_loading.CODEC_WEIGHTS)
     monkeypatch.delitem(sys.modules, "training_code")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(Exception, match="Weights only load failed"):
-        torch.load(folder / codec_loading.CODEC_WEIGHTS, weights_only=True)
-    codec = codec_loading.load_codec(folder)
+        torch.load(tiny_codec_copy / codec_loading.CODEC_WEIGHTS, weights_only=True)
+    codec = codec_loading.load_codec(tiny_codec_copy)
     assert torch.equal(codec.fc_post2.weight, checkpoint["codec_model"]["fc_post2.weight"])
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_legacy_torch_save_format_loads(tiny_dir, tmp_path):
+def test_legacy_torch_save_format_loads(tiny_codec_copy):
     """A pre-zip torch.save file (cannot be memory-mapped) still loads."""
-    folder = tmp_path / "x"
-    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
-    path = folder / codec_loading.VOCODER_WEIGHTS["vocal"]
+    path = tiny_codec_copy / codec_loading.VOCODER_WEIGHTS["vocal"]
     state = torch.load(path, weights_only=True)
     torch.save(state, path, _use_new_zipfile_serialization=False)
-    vocoder = codec_loading.load_vocoder(folder, "vocal")
+    vocoder = codec_loading.load_vocoder(tiny_codec_copy, "vocal")
     assert torch.equal(vocoder.head.out.bias, state["head.out.bias"])
 
 
-def test_truncated_checkpoint_names_the_file(tiny_dir, tmp_path):
+def test_truncated_checkpoint_names_the_file(tiny_codec_copy):
     """A cut-off download is reported with its path and what to do."""
-    folder = tmp_path / "x"
-    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
-    path = folder / codec_loading.CODEC_WEIGHTS
+    path = tiny_codec_copy / codec_loading.CODEC_WEIGHTS
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(ValueError, match=r"ckpt_00360000.pth is not a readable PyTorch checkpoint.*download it again"):
-        codec_loading.load_codec(folder)
+        codec_loading.load_codec(tiny_codec_copy)
 
 
-def test_missing_key_and_wrong_shape_are_named(tiny_dir, tmp_path):
+def test_missing_key_and_wrong_shape_are_named(tiny_codec_copy):
     """A strict-load failure lists the missing key and the key with the wrong shape."""
-    folder = tmp_path / "x"
-    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
-    checkpoint = torch.load(folder / codec_loading.CODEC_WEIGHTS, weights_only=True)
+    checkpoint = torch.load(tiny_codec_copy / codec_loading.CODEC_WEIGHTS, weights_only=True)
     del checkpoint["codec_model"]["fc_post2.bias"]
     checkpoint["codec_model"]["fc_prior.bias"] = torch.zeros(3)
-    torch.save(checkpoint, folder / codec_loading.CODEC_WEIGHTS)
+    torch.save(checkpoint, tiny_codec_copy / codec_loading.CODEC_WEIGHTS)
     with pytest.raises(ValueError, match=r"missing: fc_post2.bias.*wrong shape: fc_prior.bias"):
-        codec_loading.load_codec(folder)
+        codec_loading.load_codec(tiny_codec_copy)
 
 
-def test_checkpoint_without_codec_model_entry_is_named(tiny_dir, tmp_path):
+def test_checkpoint_without_codec_model_entry_is_named(tiny_codec_copy):
     """A raw state dict in place of the training checkpoint is refused with the entry it lacks."""
-    folder = tmp_path / "x"
-    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
-    checkpoint = torch.load(folder / codec_loading.CODEC_WEIGHTS, weights_only=True)
-    torch.save(checkpoint["codec_model"], folder / codec_loading.CODEC_WEIGHTS)
+    checkpoint = torch.load(tiny_codec_copy / codec_loading.CODEC_WEIGHTS, weights_only=True)
+    torch.save(checkpoint["codec_model"], tiny_codec_copy / codec_loading.CODEC_WEIGHTS)
     with pytest.raises(ValueError, match="has no 'codec_model' entry"):
-        codec_loading.load_codec(folder)
+        codec_loading.load_codec(tiny_codec_copy)
 
 
 def test_missing_file_names_the_layout(tmp_path):
@@ -248,13 +246,11 @@ def test_missing_file_names_the_layout(tmp_path):
         codec_loading.load_codec(tmp_path)
 
 
-def test_config_without_generator_section_is_named(tiny_dir, tmp_path):
+def test_config_without_generator_section_is_named(tiny_codec_copy):
     """A config.yaml that is not the official one says which section it lacks."""
-    folder = tmp_path / "x"
-    shutil.copytree(tiny_dir / "xcodec_mini_infer", folder)
-    (folder / codec_loading.CODEC_CONFIG).write_text("model: {}\n")
+    (tiny_codec_copy / codec_loading.CODEC_CONFIG).write_text("model: {}\n")
     with pytest.raises(ValueError, match="no 'generator.config' section"):
-        codec_loading.load_codec(folder)
+        codec_loading.load_codec(tiny_codec_copy)
 
 
 def test_unknown_upsampler_is_refused(tiny_dir):

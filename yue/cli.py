@@ -143,17 +143,24 @@ def cmd_generate(args) -> None:
     print(f"seed {song.seed}; {song.seconds:.1f} s of audio in {out}; timings {song.timings}")
 
 
+def _codec_folder(source):
+    """--codec: an xcodec_mini_infer folder, or a Hub id fetched with only the files the codec needs."""
+    from .hub import resolve
+    from .registry import CODEC_FILES
+
+    return resolve(source, CODEC_FILES)
+
+
 def _encode_with(args, path: str) -> np.ndarray:
     """Codebook-0 codes of an audio file with the codec named by --codec (or the tiny one)."""
     from .audio import read_audio
     from .codec_loading import load_codec
-    from .loading import CODEC_FILES, resolve
     from .render import encode_codebook0
 
     source = args.codec or (args.tiny / "xcodec_mini_infer" if args.tiny else None)
     if source is None:
         raise ValueError("encoding reference audio needs the codec: pass --codec DIR (or --tiny DIR)")
-    codec = load_codec(resolve(source, CODEC_FILES), getattr(args, "device", None) or "cpu")
+    codec = load_codec(_codec_folder(source), getattr(args, "device", None) or "cpu")
     return encode_codebook0(codec, read_audio(path))
 
 
@@ -189,10 +196,9 @@ def cmd_decode(args) -> None:
     from .audio import write_audio
     from .render import decode_codes
     from .codec_loading import load_codec, load_vocoder
-    from .loading import CODEC_FILES, resolve
 
     codes = _codes_file(args.codes)
-    folder = resolve(args.codec, CODEC_FILES)
+    folder = _codec_folder(args.codec)
     codec = load_codec(folder, args.device or "cpu", decode_only=True)
     vocoder = load_vocoder(folder, args.upsampler, args.device or "cpu") if args.upsampler else None
     samples, rate = decode_codes(codec, codes, vocoder)
@@ -206,10 +212,9 @@ def cmd_decode(args) -> None:
 def cmd_encode(args) -> None:
     from .audio import read_audio
     from .codec_loading import load_codec
-    from .loading import CODEC_FILES, resolve
     from .render import encode_codes
 
-    codec = load_codec(resolve(args.codec, CODEC_FILES), args.device or "cpu")
+    codec = load_codec(_codec_folder(args.codec), args.device or "cpu")
     codes = encode_codes(codec, read_audio(args.audio), args.codebooks)
     np.save(args.out, codes)
     print(f"{codes.shape} codes -> {args.out}")

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 
 from . import registry
-from .registry import CODEC_FILES, Checkpoint, MemoryPlan  # CODEC_FILES: re-exported for the CLI
+from .registry import Checkpoint, MemoryPlan
 from .tokens import Tokenizer
 
 log = logging.getLogger(__name__)
 
 
-from .hub import ModelLoadError, _checkpoint, fetch, resolve  # noqa: F401 (ModelLoadError, resolve: re-exported)
+from .hub import ModelLoadError, _checkpoint, fetch  # noqa: F401 (ModelLoadError: re-exported)
 
 
 # -- language models and the tokenizer -----------------------------------------------------------------------------

@@ -39,9 +39,11 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
     return sections, lyrics.warnings
 
 
-def request_prompt(tokenizer, request: SongRequest, limits: Limits = Limits()):
-    """The stage-1 prompt of a request: CoT, ICL (reference) and/or continuation (kept sections as audio ids)."""
-    sections, _ = check_request(request, limits)
+def request_prompt(tokenizer, request: SongRequest, limits: Limits = Limits(), sections=None):
+    """The stage-1 prompt of a request: CoT, ICL (reference) and/or continuation (kept sections as audio ids).
+    `sections`: the request's lyric sections when the caller has already checked it."""
+    if sections is None:
+        sections, _ = check_request(request, limits)
     done = []
     if request.previous is not None:
         tokens, start = request.previous.stage1, 0
@@ -137,7 +139,7 @@ class Pipeline:
         """
         sections, warnings = self.check(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
-        prompt = self.prompt(request)
+        prompt = request_prompt(self.models.tokenizer, request, self.limits, sections)
         total = request.segments or len(sections)
         previous = request.previous
         known = [previous.vocal, previous.instrumental] if previous is not None else None
