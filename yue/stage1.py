@@ -1,7 +1,8 @@
 """Stage 1: section-by-section generation of interleaved (vocal, instrumental) codebook-0 ids (SPEC §3.4).
 
 Differences from the official loop, none of which change what the model computes:
-* one KV cache is kept across sections (the official code re-prefills the whole history for every section);
+* one static KV cache is kept across sections (the official code re-prefills the whole history for every section),
+  and on CUDA each decode step is a replayed CUDA graph (yue/decoder.py);
 * the conditional and the unconditional (guidance) branch run as the two rows of one batch: the unconditional row
   sees only its own tokens through the attention mask and restarts at each section from the last prompt token,
   exactly like transformers' `UnbatchedClassifierFreeGuidanceLogitsProcessor`;
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 from .config import CONTEXT_TOKENS, Sampling
-from .kvcache import growing_cache
+from .decoder import StaticDecoder
 from .lmhead import full_logits
 from .prompt import Stage1Prompt
 from .sampling import guided_scores, penalize_repeats, pick
@@ -85,71 +86,77 @@ def allowed_ids(device) -> torch.Tensor:
 
 
 class GuidedContext:
-    """The model's view of the song so far: one KV cache whose row 0 is the conditional context and row 1 the
+    """The model's view of the song so far: one static cache whose row 0 is the conditional context and row 1 the
     unconditional (guidance) context, plus what the repetition penalty needs (which ids are in the window).
 
-    `history` is the whole untruncated id list; the model sees `history[window_start:]` (left truncation).
+    Both rows write every fed id into the same slot; row 1 only *sees* the slots since its last restart, and counts
+    its own rotary positions. `history` is the whole untruncated id list; the model sees `history[window_start:]`
+    (left truncation).
     """
 
-    def __init__(self, model, subset: torch.Tensor):
-        self.model = model
-        self.decoder, self.head = model.get_decoder(), model.get_output_embeddings()
+    def __init__(self, model, subset: torch.Tensor, capacity: int = 4096):
+        self.head = model.get_output_embeddings()
+        self.decoder = StaticDecoder(model, 2, min(capacity, CONTEXT_TOKENS))
         self.device = subset.device
         self.subset = subset
         self.history: list[int] = []
         self.reset(0)
 
     def reset(self, window_start: int) -> None:
-        self.cache = growing_cache(self.model.config, 4096)
-        # Preallocated so a decode step does not copy the whole mask; columns [0, cond_len) are in use.
-        self.mask_buffer = torch.zeros(2, CONTEXT_TOKENS, dtype=torch.long, device=self.device)
+        self.decoder.clear()
         self.window_start = window_start
-        self.cond_len = 0  # positions used by row 0
-        self.uncond_len = 0
+        self.cond_len = 0  # slots in use; row 0 sees all of them
+        self.uncond_len = 0  # slots row 1 sees (its next rotary position)
         self.seen = torch.zeros(self.subset.shape[0], dtype=torch.bool, device=self.device)
 
     @torch.inference_mode()
     def feed(self, ids: list[int], restart_uncond: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Append ids to both rows; return the last (cond, uncond) logits, Tensor[V] each.
 
-        With `restart_uncond` the unconditional row forgets everything and starts again from the last of `ids`.
-        Long inputs go in chunks of PREFILL_CHUNK, which bounds activation memory (a refill can be 13k ids).
+        With `restart_uncond` the unconditional row forgets everything and starts again from the last of `ids`
+        (it computes only that token: a row is never run on a token it may not see). Long inputs go in chunks of
+        PREFILL_CHUNK, which bounds activation memory (a refill can be 13k ids).
         """
         if self.cond_len + len(ids) > CONTEXT_TOKENS:
             raise ValueError(f"stage-1 context overflow: {self.cond_len + len(ids)} > {CONTEXT_TOKENS} tokens")
-        if restart_uncond:
-            self.mask_buffer[1, :self.cond_len] = 0
-            self.uncond_len = 0
-        for first in range(0, len(ids), PREFILL_CHUNK):
-            chunk = ids[first:first + PREFILL_CHUNK]
-            last = first + PREFILL_CHUNK >= len(ids)
-            hidden = self._forward(chunk, "all" if not restart_uncond else "last" if last else "none")
+        if len(ids) == 1 and not restart_uncond:
+            hidden = self._step(ids[0])
+        else:
+            hidden = self._prefill(ids, restart_uncond)
         self.history.extend(ids)
         self._mark_seen(ids)
         logits = full_logits(self.head, hidden)
         return logits[0], logits[1]
 
-    def _forward(self, ids: list[int], uncond_sees: str) -> torch.Tensor:
-        """One model call on both rows. The unconditional row sees "all" of `ids`, "none", or only the "last" (its
-        restart token). Returns the last hidden state of each row, Tensor[2, H]."""
-        n, start = len(ids), self.cond_len
-        self.mask_buffer[0, start:start + n] = 1
-        uncond_mask = self.mask_buffer[1, start:start + n]
-        uncond_mask.fill_(1 if uncond_sees == "all" else 0)
-        if uncond_sees == "last":
-            uncond_mask[-1] = 1
-        seen_before = self.uncond_len
-        self.uncond_len += int(uncond_mask.sum())
-        # positions of the unconditional row count only what it sees (masked ids get any position: never attended)
-        uncond_positions = (seen_before + uncond_mask.cumsum(0) - 1).clamp(min=0)
-        hidden = self.decoder(
-            input_ids=torch.tensor([ids, ids], device=self.device),
-            attention_mask=self.mask_buffer[:, :start + n],
-            position_ids=torch.stack([torch.arange(start, start + n, device=self.device), uncond_positions]),
-            past_key_values=self.cache,
-            use_cache=True,
-        ).last_hidden_state[:, -1]
-        self.cond_len += n
+    def _prefill(self, ids: list[int], restart_uncond: bool) -> torch.Tensor:
+        if restart_uncond:
+            self.decoder.hide(1)
+            self.uncond_len = 0
+        rows = slice(0, 1) if restart_uncond else slice(0, 2)
+        for first in range(0, len(ids), PREFILL_CHUNK):
+            chunk = torch.tensor(ids[first:first + PREFILL_CHUNK], device=self.device)
+            n = chunk.shape[0]
+            positions = torch.stack([torch.arange(n, device=self.device) + start
+                                     for start in (self.cond_len, self.uncond_len)][rows])
+            hidden = self.decoder.prefill(chunk.expand(positions.shape[0], n), positions, self.cond_len, rows)
+            self.cond_len += n
+            if not restart_uncond:
+                self.uncond_len += n
+        if restart_uncond:  # row 1 restarts at position 0 on the last id, in that id's slot
+            last = torch.tensor([[ids[-1]]], device=self.device)
+            start = torch.zeros(1, 1, dtype=torch.long, device=self.device)
+            hidden = torch.cat([hidden, self.decoder.prefill(last, start, self.cond_len - 1, slice(1, 2))])
+            self.uncond_len = 1
+        return hidden
+
+    def _step(self, token: int) -> torch.Tensor:
+        decoder = self.decoder
+        decoder.step_ids.fill_(token)
+        decoder.step_positions[0].fill_(self.cond_len)
+        decoder.step_positions[1].fill_(self.uncond_len)
+        hidden = decoder.step(self.cond_len)
+        self.cond_len += 1
+        self.uncond_len += 1
         return hidden
 
     def _mark_seen(self, ids) -> None:
@@ -168,6 +175,14 @@ class GuidedContext:
         return whole[self.window_start:]
 
 
+def context_needed(prompt: Stage1Prompt, sections: int, max_new_tokens: int) -> int:
+    """Slots a run of `sections` sections can fill at most: every prompt piece, kept section and new section, plus
+    one <EOA> each (capped at the model's context, where left truncation takes over)."""
+    ids = sum(len(p) for p in prompt.pieces[:sections]) + sum(len(d) for d in prompt.done)
+    return min(CONTEXT_TOKENS, ids + sections * (max_new_tokens + 1) + 1)
+
+
+@torch.inference_mode()
 def generate_sections(
     model,
     prompt: Stage1Prompt,
@@ -184,9 +199,9 @@ def generate_sections(
     sampling.check()
     device = model.device
     subset = allowed_ids(device)
-    context = GuidedContext(model, subset)
     total = len(prompt.pieces) if segments is None else min(segments, len(prompt.pieces))
     total = max(total, len(prompt.done))
+    context = GuidedContext(model, subset, context_needed(prompt, total, sampling.max_new_tokens))
     max_context = CONTEXT_TOKENS - sampling.max_new_tokens - 1  # the official bound: prompt + new tokens fit in 16384
     max_new = sampling.max_new_tokens // 2 * 2  # whole frames only
     pending: list[int] = []  # ids in the history that the model has not seen yet

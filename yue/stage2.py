@@ -1,7 +1,8 @@
 """Stage 2: teacher-forced filling of codebooks 1..7 from codebook 0 (SPEC §4).
 
 Same sequences and greedy choices as the official per-frame loop, computed differently:
-* a KV cache is kept across frames (the official code re-prefills the whole row for every frame);
+* a static KV cache is kept across frames (the official code re-prefills the whole row for every frame), and on
+  CUDA each decode step is a replayed CUDA graph (yue/decoder.py);
 * all 6-second rows of every track run as one batch (rows of equal length share a batch; the tail row has its own);
 * generated position k of a frame may only be a codebook-k id (the official code allows codebooks 1..7 anywhere and
   patches wrong picks afterwards), so the logits are computed for that codebook's 1024 ids only;
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from .config import Stage2Config
-from .kvcache import growing_cache
+from .decoder import StaticDecoder
 from .lmhead import CodebookHeads
 from .tokens import CODEBOOK_SIZE, SOA, STAGE_1, STAGE_2, XCODEC_OFFSET
 
@@ -80,6 +81,7 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
     """Greedy teacher-forced decode of rows of equal length.
 
     codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L] codes (row 0 = the input).
+    Nothing here waits for the device: every chosen code stays on it and feeds the next step.
     """
     batch, frames = codebook0.shape
     device = codebook0.device
@@ -88,23 +90,29 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
     offsets = XCODEC_OFFSET + CODEBOOK_SIZE * torch.arange(codebooks, device=device)
     codes = torch.empty(batch, codebooks, frames, dtype=torch.long, device=device)
     codes[:, 0] = codebook0
-    cache = growing_cache(model.config, 3 + frames * (codebooks + 1))
-    decoder = model.get_decoder()
+    decoder = StaticDecoder(model, batch, 3 + frames * (codebooks + 1))
 
-    def step(ids: torch.Tensor) -> torch.Tensor:
-        return decoder(input_ids=ids, past_key_values=cache, use_cache=True).last_hidden_state[:, -1]
+    # The prompt plus frame 0's codebook-0 id go in one prefill; then one decode step per fed id: the codebook-k
+    # code just chosen (k = 1..7), then the next frame's codebook-0 id.
+    prompt = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, codebook0[:, :1] + XCODEC_OFFSET], dim=1)
+    slot = prompt.shape[1]
+    hidden = decoder.prefill(prompt, torch.arange(slot, device=device).expand(batch, slot), 0)
 
-    # The first call feeds the whole prompt plus frame 0's codebook-0 id. Later frames feed the last code of the
-    # previous frame and the next codebook-0 id as two one-id calls: a two-id call needs a causal mask, which makes
-    # transformers' SDPA path copy the whole GQA cache per call (8x the cost of a one-id call, measured on CPU).
-    step_ids = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, codebook0[:, :1] + XCODEC_OFFSET], dim=1)
+    def feed(ids: torch.Tensor) -> torch.Tensor:
+        nonlocal slot
+        decoder.step_positions.fill_(slot)
+        hidden = decoder.step(slot, ids)
+        slot += 1
+        return hidden
+
     for frame in range(frames):
         for k in range(1, codebooks):
-            codes[:, k, frame] = heads.argmax(step(step_ids), k)
-            step_ids = (codes[:, k, frame] + offsets[k])[:, None]
+            codes[:, k, frame] = heads.argmax(hidden, k)
+            if k + 1 < codebooks:
+                hidden = feed(codes[:, k, frame] + offsets[k])
         if frame + 1 < frames:
-            step(step_ids)
-            step_ids = (codebook0[:, frame + 1] + XCODEC_OFFSET)[:, None]
+            feed(codes[:, -1, frame] + offsets[-1])
+            hidden = feed(codebook0[:, frame + 1] + XCODEC_OFFSET)
         on_frame(batch)
     return codes
 
