@@ -17,11 +17,14 @@ row may not see), and the cache starts at zero, so masked slots hold finite valu
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
 import torch.nn.functional as F
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
+
+log = logging.getLogger(__name__)
 
 BUCKET = 256  # decode attends over a multiple of this many slots (one CUDA graph per bucket)
 
@@ -143,7 +146,13 @@ class StaticDecoder:
             return self.step_hidden
         graph = self.graphs.get(length)
         if graph is None:
-            graph = self._capture(length)
+            try:
+                graph = self._capture(length)
+            except RuntimeError as error:  # keep generating, eagerly, rather than fail a song
+                log.warning("CUDA graph capture failed (%s); decoding without graphs", error)
+                self.use_graphs = False
+                self._decode(length)
+                return self.step_hidden
         graph.replay()
         return self.step_hidden
 

@@ -1,0 +1,300 @@
+"""The steps of bench/gpu.py, one function each; `Bench` builds the random models and holds the shared settings."""
+from __future__ import annotations
+
+import gc
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yue import official, stage1, stage2
+from yue.config import LLAMA_SIZES, LlamaSize, Sampling, Stage2Config
+from yue.prompt import Stage1Prompt
+from yue.tokens import SOA, XCODEC, XCODEC_OFFSET
+
+# Stage 2's config is not public: this is the ESTIMATE (public int8/int4 copies imply ~1.96 B parameters).
+STAGE2_ESTIMATE = LlamaSize(2048, 5504, 32, 16, 16)
+SMOKE_S2 = LlamaSize(64, 128, 2, 4, 4)
+OFFICIAL = Sampling()  # top_p 0.93, top_k 50, repetition 1.1, guidance 1.5 / 1.2
+
+
+class Bench:
+    def __init__(self, device: torch.device, smoke: bool, scratch: Path, results: dict):
+        self.device, self.smoke, self.scratch, self.results = device, smoke, scratch, results
+        self.dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+        self.cache: dict = {}
+        # sizes: (full GPU run, --smoke on the CPU)
+        self.contexts = (2000, 12000) if not smoke else (200, 700)
+        self.new_tokens = 300 if not smoke else 24
+        self.hf_tokens = 48 if not smoke else 6
+        self.song_frames = 9000 if not smoke else 40  # 3 minutes at 50 frames/s
+        self.official_frames = 50 if not smoke else 6
+        self.codec_seconds = 180 if not smoke else 2
+        self.section_tokens = 3000 if not smoke else 40  # one 30 s section
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def reset_peak(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak_gib(self) -> float:
+        return round(torch.cuda.max_memory_allocated(self.device) / 2**30, 2) if self.device.type == "cuda" else 0.0
+
+    def lm(self, which: str, dtype: torch.dtype | None = None):
+        """A random LLaMA built directly on the device (no CPU copy, no file): 's1' official, 's2' the estimate."""
+        dtype = dtype or self.dtype
+        key = (which, dtype)
+        if key not in self.cache:
+            from transformers import LlamaConfig, LlamaForCausalLM
+
+            size = {"s1": LLAMA_SIZES["tiny-s1" if self.smoke else "s1-7b"],
+                    "s2": SMOKE_S2 if self.smoke else STAGE2_ESTIMATE}[which]
+            config = LlamaConfig(**size.to_hf_dict(), attn_implementation="sdpa")
+            torch.manual_seed({"s1": 1, "s2": 2}[which])
+            with torch.device(self.device):
+                model = LlamaForCausalLM(config).to(dtype)
+            with torch.no_grad():
+                for param in model.parameters():  # spread logits as a trained model's are, not near-uniform
+                    if param.ndim == 2:
+                        param.normal_(0.0, 0.02 if not self.smoke else 0.15)
+            self.cache[key] = model.eval()
+        return self.cache[key]
+
+    def tidy(self) -> None:
+        """Between steps: the models stay (rebuilding the 7B costs seconds), freed blocks go back to the driver."""
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def release(self, keep: tuple = ()) -> None:
+        for key in [k for k in self.cache if k not in keep]:
+            del self.cache[key]
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def prompt(self, context: int) -> Stage1Prompt:
+        rng = np.random.default_rng(context)
+        header = [int(i) for i in rng.integers(3, 30000, context - 2)] + [SOA, XCODEC]
+        return Stage1Prompt((tuple(header),), (), False, ("verse",))
+
+
+def ours_stage1(model, prompt: Stage1Prompt, tokens: int, sampling: Sampling, graphs: bool, bench: Bench):
+    """(tokens/s of the decode loop, ids); time from the first to the last token, so prefill is left out."""
+    os.environ["YUE_CUDA_GRAPHS"] = "1" if graphs else "0"
+    stamps = []
+    settings = replace(sampling, max_new_tokens=tokens, min_new_tokens=tokens)
+    try:
+        section = next(stage1.generate_sections(model, prompt, settings, seed=1,
+                                                on_token=lambda p: stamps.append(time.perf_counter())))
+    finally:
+        os.environ.pop("YUE_CUDA_GRAPHS")
+    ids = np.stack([section.vocal, section.instrumental], 1).reshape(-1)
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]), ids
+
+
+def transformers_stage1(model, prompt: Stage1Prompt, tokens: int, bench: Bench) -> float:
+    """tokens/s of transformers generate with the official settings (guidance as its own unbatched pass)."""
+    from transformers import LogitsProcessorList
+
+    ids = torch.tensor([list(prompt.pieces[0])], device=bench.device)
+
+    def run(n: int) -> float:
+        bench.sync()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n,
+                           do_sample=True, top_k=OFFICIAL.top_k, top_p=OFFICIAL.top_p, guidance_scale=1.5,
+                           repetition_penalty=OFFICIAL.repetition_penalty, pad_token_id=2,
+                           logits_processor=LogitsProcessorList([official._Stage1Mask(ids.shape[1])]))
+        bench.sync()
+        return time.perf_counter() - start
+
+    run(2)  # warm-up
+    one = run(1)
+    return (tokens - 1) / (run(tokens) - one)
+
+
+def step_stage1(bench: Bench) -> dict:
+    """Stage-1 decode tokens/s (guidance on, official sampling): ours with graphs, ours eager, transformers."""
+    model = bench.lm("s1")
+    out = {"_note": "7B official config, random bf16; tokens/s of the decode loop (one token = both guidance rows)"}
+    ours_stage1(model, bench.prompt(bench.contexts[0]), 8, OFFICIAL, True, bench)  # warm-up (kernels, cuBLAS)
+    for context in bench.contexts:
+        prompt = bench.prompt(context)
+        bench.reset_peak()
+        out[f"ours_graphs_tok_s@{context}"] = round(ours_stage1(model, prompt, bench.new_tokens, OFFICIAL, True, bench)[0], 1)
+        out[f"peak_gib@{context}"] = bench.peak_gib()
+        out[f"ours_eager_tok_s@{context}"] = round(ours_stage1(model, prompt, bench.new_tokens // 3, OFFICIAL, False, bench)[0], 1)
+        out[f"transformers_tok_s@{context}"] = round(transformers_stage1(model, prompt, bench.hf_tokens, bench), 1)
+        out[f"speedup_vs_transformers@{context}"] = round(
+            out[f"ours_graphs_tok_s@{context}"] / out[f"transformers_tok_s@{context}"], 2)
+    return out
+
+
+def step_agree(bench: Bench) -> dict:
+    """Greedy tokens with graphs vs eager: bf16 on the 7B, fp32 on the stage-2-sized model."""
+    out = {"_note": f"{bench.new_tokens} greedy tokens, graphs vs eager (-1 = no difference)"}
+    greedy = OFFICIAL.greedy()
+    for name, model in (("bf16_7b", bench.lm("s1")), ("fp32_2b", bench.lm("s2", torch.float32))):
+        prompt = bench.prompt(bench.contexts[0])
+        a = ours_stage1(model, prompt, bench.new_tokens, greedy, True, bench)[1]
+        b = ours_stage1(model, prompt, bench.new_tokens, greedy, False, bench)[1]
+        differ = np.nonzero(a != b)[0]
+        out[f"first_differing_token_{name}"] = int(differ[0]) if differ.size else -1
+    bench.release(keep=(("s1", bench.dtype),))
+    return out
+
+
+def step_stage2(bench: Bench) -> dict:
+    """Stage 2 for a 3-minute song (2 tracks); graph vs eager codes; the official per-frame loop for scale."""
+    model = bench.lm("s2")
+    rng = np.random.default_rng(0)
+    tracks = [rng.integers(0, 1024, bench.song_frames) for _ in range(2)]
+    out = {"_note": "stage-2 ESTIMATE config (1.96 B), random bf16; all 6 s rows batched"}
+    stage2.generate(model, [t[:60] for t in tracks])  # warm-up
+    bench.reset_peak()
+    bench.sync()
+    start = time.perf_counter()
+    stage2.generate(model, tracks)
+    bench.sync()
+    out["song_seconds"] = bench.song_frames / 50
+    out["ours_s"] = round(time.perf_counter() - start, 2)
+    out["ours_frames_per_s"] = round(2 * bench.song_frames / out["ours_s"], 1)
+    out["peak_gib"] = bench.peak_gib()
+    short = [t[:bench.official_frames] for t in tracks]
+    os.environ["YUE_CUDA_GRAPHS"] = "0"
+    try:
+        eager = stage2.generate(model, short)
+    finally:
+        os.environ.pop("YUE_CUDA_GRAPHS")
+    graphs = stage2.generate(model, short)
+    out["graph_equals_eager_codes"] = all((a == b).all() for a, b in zip(eager, graphs))
+    bench.sync()
+    start = time.perf_counter()
+    theirs = official.stage2_generate(model, short[0])
+    bench.sync()
+    official_s = time.perf_counter() - start
+    out["official_frames_per_s"] = round(bench.official_frames / official_s, 2)
+    out["official_equals_ours_codes"] = bool((theirs == graphs[0]).all())
+    out["speedup_vs_official_per_frame"] = round(out["ours_frames_per_s"] / out["official_frames_per_s"], 1)
+    return out
+
+
+def _codec_parts(bench: Bench):
+    from transformers import HubertConfig
+
+    from yue.codec import CodecConfig, SoundStream
+    from yue.vocoder import Vocoder, VocoderConfig
+
+    if "codec" not in bench.cache:
+        torch.manual_seed(0)
+        codec = SoundStream(CodecConfig(), HubertConfig()).eval()
+        codec.drop_encoder()
+        parts = (codec, Vocoder(VocoderConfig()).eval(), Vocoder(VocoderConfig()).eval())
+        bench.cache["codec"] = tuple(part.to(bench.device) for part in parts)
+    return bench.cache["codec"]
+
+
+def step_codec(bench: Bench) -> dict:
+    """xcodec decode + both Vocos upsamplers + band merge for a 3-minute song (fp32, chunked)."""
+    from yue.render import render_song
+
+    parts = _codec_parts(bench)
+    rng = np.random.default_rng(0)
+    render_song(*parts, *[rng.integers(0, 1024, (8, 250)) for _ in range(2)])  # warm-up
+    codes = [rng.integers(0, 1024, (8, bench.codec_seconds * 50)) for _ in range(2)]
+    bench.reset_peak()
+    start = time.perf_counter()
+    mix, _, _ = render_song(*parts, *codes)
+    seconds = time.perf_counter() - start
+    assert mix.shape == (bench.codec_seconds * 44100,) and np.isfinite(mix).all()
+    return {"_note": "full-size codec + 2 Vocos, random fp32", "audio_s": bench.codec_seconds,
+            "wall_s": round(seconds, 2), "real_time_factor": round(seconds / bench.codec_seconds, 4),
+            "peak_gib": bench.peak_gib()}
+
+
+def step_pipeline(bench: Bench) -> dict:
+    """One 30 s section end to end through Pipeline on the device; and the computed time of a 3-minute song."""
+    from yue.loading import Models
+    from yue.pipeline import Pipeline
+    from yue.song import SongRequest
+    from yue.tiny import write_tokenizer
+    from yue.tokens import Tokenizer
+
+    tokenizer = Tokenizer(write_tokenizer(bench.scratch / "tokenizer.model"))
+    models = Models(bench.lm("s1"), bench.lm("s2"), tokenizer, *_codec_parts(bench), device=bench.device)
+    sampling = Sampling(max_new_tokens=bench.section_tokens, min_new_tokens=bench.section_tokens)
+    lyrics = "[verse]\nfirst light on the harbor\nwe sing it again\n\n[chorus]\nla la la"
+    bench.reset_peak()
+    start = time.perf_counter()
+    song = Pipeline(models).generate(SongRequest("pop female bright vocal", lyrics, 1, sampling, seed=1))
+    wall = time.perf_counter() - start
+    out = {"_note": "one 30 s section: prompt, stage 1, stage 2, audio", "wall_s": round(wall, 1),
+           "song_seconds": round(song.seconds, 1), "peak_gib": bench.peak_gib()}
+    out.update({k: round(v, 2) for k, v in song.timings.items()})
+    # A 3-minute song = 6 such sections; stage 1 slows as the context grows (measured at two contexts above);
+    # stage 2 of the whole song is measured above; audio re-renders the song so far after every section.
+    s1 = bench.results.get("stage1", {})
+    rates = [v for k, v in s1.items() if k.startswith("ours_graphs_tok_s@")]
+    s2 = bench.results.get("stage2", {}).get("ours_s")
+    rtf = bench.results.get("codec", {}).get("real_time_factor")
+    if rates and s2 and rtf and not bench.smoke:
+        stage1_s = 6 * 3000 / (sum(rates) / len(rates))
+        audio_s = rtf * 30 * sum(range(1, 7))
+        out["computed_3min_song_s"] = round(stage1_s + s2 + audio_s, 1)
+        out["computed_3min_parts"] = f"stage1 {stage1_s:.0f} + stage2 {s2:.0f} + audio {audio_s:.0f}"
+    return out
+
+
+def step_nan(bench: Bench) -> dict:
+    """Masked rows on this device: what a query that sees no key gives, and that ours never makes one."""
+    q = torch.randn(2, 4, 1, 64, device=bench.device, dtype=bench.dtype)
+    mask = torch.ones(2, 1, 1, 256, dtype=torch.bool, device=bench.device)
+    mask[1] = False
+    raw = torch.nn.functional.scaled_dot_product_attention(q, q.expand(2, 4, 256, 64).contiguous(),
+                                                           q.expand(2, 4, 256, 64).contiguous(), attn_mask=mask)
+    model = bench.lm("s1")
+    context = stage1.GuidedContext(model, stage1.allowed_ids(bench.device))
+    prompt = list(bench.prompt(bench.contexts[0]).pieces[0])
+    finite = []
+    for restart in range(3):  # sections: restart the guidance row, decode, feed the next prompt
+        cond, uncond = context.feed(prompt[:500] if restart else prompt, restart_uncond=True)
+        for token in range(40):
+            cond, uncond = context.feed([XCODEC_OFFSET + token])
+        finite.append(bool(torch.isfinite(cond).all() and torch.isfinite(uncond).all()))
+    return {"_note": "SDPA with an all-false mask row, and a stage-1 run with 3 guidance restarts",
+            "fully_masked_row_gives": "NaN" if raw[1].isnan().any() else "finite",
+            "ours_logits_finite": all(finite), "ours_cache_finite": context.decoder.finite()}
+
+
+def step_quantized(bench: Bench) -> dict:
+    """Stage-1 tokens/s and peak memory in bf16, int8 and nf4 (bitsandbytes, quantized on load as the app does)."""
+    from yue.loading import load_lm
+
+    out = {"_note": f"7B, context {bench.contexts[0]}, official sampling"}
+    folder = bench.scratch / "s1"
+    bench.lm("s1").save_pretrained(folder)
+    bench.release()
+    prompt = bench.prompt(bench.contexts[0])
+    tokens = 32 if not bench.smoke else 8  # bitsandbytes int8 decodes at a few tokens/s
+    for precision in ("bf16", "int8", "nf4"):
+        bench.reset_peak()
+        model = load_lm(folder, bench.device, precision=precision)
+        out[f"{precision}_weights_gib"] = round(model.get_memory_footprint() / 2**30, 2)
+        ours_stage1(model, prompt, 4, OFFICIAL, True, bench)
+        out[f"{precision}_tok_s"] = round(ours_stage1(model, prompt, tokens, OFFICIAL, True, bench)[0], 1)
+        out[f"{precision}_peak_gib"] = bench.peak_gib()
+        del model
+        bench.release()
+    return out
+
+
+STEPS = {"stage1": step_stage1, "agree": step_agree, "stage2": step_stage2, "codec": step_codec,
+         "pipeline": step_pipeline, "nan": step_nan, "quantized": step_quantized}

@@ -1,0 +1,23 @@
+"""bench/gpu.py --smoke: every step of the GPU check runs at tiny sizes on the CPU, so a scarce GPU run never dies
+on a typo, and its JSON holds every step's numbers."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_bench_smoke_runs_every_step(tmp_path):
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    done = subprocess.run([sys.executable, "-m", "bench.gpu", "--smoke", "--json", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "gpu-smoke.json").read_text())
+    steps = ("stage1", "agree", "stage2", "codec", "pipeline", "nan", "quantized")
+    assert all(step in results and "error" not in results[step] for step in steps)
+    assert results["agree"]["first_differing_token_fp32_2b"] == -1  # no graphs on the CPU: the same code path
+    assert results["stage2"]["official_equals_ours_codes"] is True
+    assert results["nan"]["ours_logits_finite"] and results["nan"]["ours_cache_finite"]
+    assert "| stage1 | ours_graphs_tok_s@" in done.stdout  # the table is printed last
