@@ -74,6 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks that every step runs")
     parser.add_argument("--only", action="append", choices=list(STEPS), help="run only these steps (repeatable)")
+    parser.add_argument("--official-frames", type=int, help="frames of the official stage-2 loop (slow; 0 skips it)")
     parser.add_argument("--json", default=os.environ.get("OUT", "."), help="folder for gpu.json (default $OUT or .)")
     args = parser.parse_args()
 
@@ -88,6 +89,8 @@ def main() -> None:
     print(json.dumps(results["environment"]), flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         bench = Bench(device, args.smoke, Path(scratch), results)
+        if args.official_frames is not None:
+            bench.official_frames = args.official_frames
         for name in args.only or list(STEPS):
             start = time.perf_counter()
             print(f"--- {name}", flush=True)

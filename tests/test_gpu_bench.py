@@ -17,7 +17,9 @@ def test_gpu_bench_smoke_runs_every_step(tmp_path):
     results = json.loads((tmp_path / "gpu-smoke.json").read_text())
     steps = ("stage1", "agree", "stage2", "codec", "pipeline", "nan", "quantized")
     assert all(step in results and "error" not in results[step] for step in steps)
-    assert results["agree"]["first_differing_token_fp32_2b"] == -1  # no graphs on the CPU: the same code path
-    assert results["stage2"]["official_equals_ours_codes"] is True
+    agree = results["agree"]
+    assert agree["graphs_vs_eager_fast_fp32_2b"] == agree["graphs_vs_eager_plain_fp32_2b"] == -1  # no graphs on a CPU
+    assert agree["stage2_fp32_graph_equals_eager"] is True
+    assert results["stage2"]["bf16_codes_differing_official_vs_ours"] == 0  # fp32 on the CPU: the official codes
     assert results["nan"]["ours_logits_finite"] and results["nan"]["ours_cache_finite"]
-    assert "| stage1 | ours_graphs_tok_s@" in done.stdout  # the table is printed last
+    assert "| stage1 | ours_graphs_fast_tok_s@" in done.stdout  # the table is printed last
