@@ -21,7 +21,7 @@ from yue.registry import GB  # noqa: E402
 
 def computed_tables() -> str:
     s1, s2 = registry.STAGE1_SIZE, registry.STAGE2_SIZE
-    lines = ["| precision | stage 1 weights (6.22 B) | stage 2 weights (~1 B, estimate) |", "|---|---|---|"]
+    lines = ["| precision | stage 1 weights (6.22 B) | stage 2 weights (1.96 B, estimate) |", "|---|---|---|"]
     for p in registry.PRECISIONS:
         lines.append(f"| {p} | {s1.weight_bytes(p) / GB:.2f} GB | {s2.weight_bytes(p) / GB:.2f} GB |")
     lines += ["", "| stage 1 / stage 2 | all resident: peak | free GPU memory needed | offload: peak "

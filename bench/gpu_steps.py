@@ -16,8 +16,6 @@ from yue.config import LLAMA_SIZES, LlamaSize, Sampling, Stage2Config
 from yue.prompt import Stage1Prompt
 from yue.tokens import SOA, XCODEC, XCODEC_OFFSET
 
-# Stage 2's config is not public: this is the ESTIMATE (public int8/int4 copies imply ~1.96 B parameters).
-STAGE2_ESTIMATE = LlamaSize(2048, 5504, 32, 16, 16)
 SMOKE_S2 = LlamaSize(64, 128, 2, 4, 4)
 OFFICIAL = Sampling()  # top_p 0.93, top_k 50, repetition 1.1, guidance 1.5 / 1.2
 
@@ -55,7 +53,7 @@ class Bench:
             from transformers import LlamaConfig, LlamaForCausalLM
 
             size = {"s1": LLAMA_SIZES["tiny-s1" if self.smoke else "s1-7b"],
-                    "s2": SMOKE_S2 if self.smoke else STAGE2_ESTIMATE}[which]
+                    "s2": SMOKE_S2 if self.smoke else LLAMA_SIZES["s2-estimate"]}[which]
             config = LlamaConfig(**size.to_hf_dict(), attn_implementation="sdpa")
             torch.manual_seed({"s1": 1, "s2": 2}[which])
             with torch.device(self.device):

@@ -106,6 +106,9 @@ class LlamaSize:
 LLAMA_SIZES = {
     # The official stage-1 7B (SPEC §7.1).
     "s1-7b": LlamaSize(4096, 11008, 32, 32, 4),
+    # Stage 2's config is not public (SPEC §7.2). ESTIMATE: public GGUF copies (Q8_0 2.09 GB, Q4_0 1.15 GB) imply
+    # ~1.96 B parameters, which a LLaMA of this shape with the official vocab has (heads: 16 x 128, no GQA, assumed).
+    "s2-estimate": LlamaSize(2048, 5504, 32, 16, 16),
     # Tiny random models: same vocab and id layout, a few MB, for tests and the offline demo.
     "tiny-s1": LlamaSize(64, 128, 2, 4, 2),
     "tiny-s2": LlamaSize(32, 64, 2, 4, 2),

@@ -130,14 +130,15 @@ def llama_size(config: dict) -> LmSize:
 
 # The official stage-1 config (SPEC §7.1): 6.22 B parameters.
 STAGE1_SIZE = llama_size(LLAMA_SIZES["s1-7b"].to_hf_dict())
-# Stage 2's config is not known (SPEC §7.2); an estimate: 1.0 B parameters, of which a hidden-2048 LLaMA with the
-# official vocab would have 0.34 B in embeddings + lm_head, with 24 layers of 2048-wide attention and no GQA.
-_S2_OTHER = 2 * 83968 * 2048
-STAGE2_SIZE = LmSize(1_000_000_000 - _S2_OTHER, _S2_OTHER, 24 * (4 * 2048 + 2 * 5632 + 2048), 2 * 24 * 2048 * 2)
+# Stage 2's config is not known (SPEC §7.2): the ESTIMATE in config.LLAMA_SIZES (1.96 B parameters, 16 heads of 128).
+STAGE2_SIZE = llama_size(LLAMA_SIZES["s2-estimate"].to_hf_dict())
 CODEC_BYTES = int(1.0 * GB)  # estimate: 160.7 M fp32 codec params (0.64 GB) + two Vocos upsamplers + decode buffers
 STAGE1_CONTEXT = CONTEXT_TOKENS  # both guidance rows may grow to the full context
 STAGE1_ACTIVATIONS = int(0.5 * GB)  # estimate: prefill of a few thousand tokens, logits, masks
-STAGE2_WORK = int(1.0 * GB)  # KV cache + activations for a few 6 s rows; the batch grows into whatever is free
+# Stage 2's batch grows into whatever is free (stage2.memory_batch_size); plan for two 6 s rows of KV cache at least
+# (2403 ids x 0.26 MB each with the estimate) plus activations. Measured on an H200 (bench/gpu.py, bf16): a 30 s
+# section (10 rows) with everything resident peaked at 24.5 GiB.
+STAGE2_WORK = 2 * 2403 * STAGE2_SIZE.kv_bytes_per_token + int(0.5 * GB)
 SAFETY = 0.9  # plan for 90% of the free memory: allocator fragmentation, CUDA kernels loaded later
 
 
