@@ -282,9 +282,10 @@ def test_gpu_duration_grows_with_the_token_budget_and_is_capped():
     from yue.config import Sampling
     from yue.song import SongRequest
 
-    seconds = lambda tokens: app.section_gpu_seconds(
-        app.ModelChoice(), SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=tokens)), "STOP")
-    assert seconds(40) < seconds(3000) <= app.GPU_MAX_SECONDS == seconds(8000)
+    seconds = lambda tokens, precision="auto": app.section_gpu_seconds(
+        app.ModelChoice(precision=precision), SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=tokens)),
+        "STOP")
+    assert seconds(40) < seconds(3000) < app.GPU_MAX_SECONDS == seconds(8000, "int8")
 
 
 def test_prefill_lists_the_song_sections_then_a_new_one():

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yue import serving
+from yue import gpu_time, serving
 from yue.config import Limits, Sampling
 from yue.song import Progress, Song, SongCodes, SongRequest
 from yue.stage1 import Cancelled, Stage1Tokens
@@ -68,13 +68,12 @@ def test_finishing_an_old_run_keeps_the_newer_runs_flag(tmp_path):
 
 # -- GPU sizing ------------------------------------------------------------------------------------------------------
 
-def test_section_gpu_seconds_is_fixed_part_plus_decoding_time():
-    """Booked time = fixed seconds + tokens / tokens-per-second, rounded down, at most the ZeroGPU cap."""
-    seconds = lambda tokens: serving.section_gpu_seconds(
-        serving.ModelChoice(), SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=tokens)), "STOP")
-    assert seconds(0) == serving.GPU_FIXED_SECONDS
-    assert seconds(1000) == int(serving.GPU_FIXED_SECONDS + 1000 / serving.STAGE1_TOKENS_PER_SECOND)
-    assert seconds(100_000) == serving.GPU_MAX_SECONDS
+def test_section_gpu_seconds_come_from_the_measured_speed_of_the_precision():
+    """Booked time = gpu_time.section_seconds of the request's settings; "auto" books as bf16 (ZeroGPU's H200)."""
+    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=3000))
+    seconds = lambda precision: serving.section_gpu_seconds(serving.ModelChoice(precision=precision), request, "STOP")
+    assert seconds("auto") == seconds("bf16") == gpu_time.section_seconds(request.sampling, "bf16")
+    assert seconds("bf16") < seconds("nf4") < seconds("int8") == serving.GPU_MAX_SECONDS
 
 
 def test_encode_gpu_seconds_is_a_constant():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
+from . import gpu_time
 from .audio import write_audio
 from .config import Limits, Sampling
 from .loading import ModelCache
@@ -37,10 +38,8 @@ MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB
 EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
 STOPPED = "stopped"  # what a section run yields when the user pressed Stop (a str: it crosses the ZeroGPU process)
 
-# ZeroGPU books a GPU per call for a duration we estimate up front; a call may last at most ~300 s.
-GPU_MAX_SECONDS = 300
-GPU_FIXED_SECONDS = 40  # model moves, the prompt prefill, stage 2 of one section, rendering the song so far
-STAGE1_TOKENS_PER_SECOND = 25.0  # guided 7B decoding on one H200 is faster; the estimate must not run short
+# ZeroGPU books a GPU per call for a duration we compute up front from measured speeds (yue/gpu_time.py).
+GPU_MAX_SECONDS = gpu_time.MAX_SECONDS
 ENCODE_GPU_SECONDS = 60  # codec encoding of at most two uploaded tracks
 
 
@@ -151,8 +150,10 @@ def load_examples(folder: Path) -> list[tuple[str, list[str]]]:
 # -- GPU work: one call per section ---------------------------------------------------------------------------------
 
 def section_gpu_seconds(choice: ModelChoice, request: SongRequest, stop_file: str) -> int:
-    """GPU time to book for one section, from its token budget (same arguments as the GPU function)."""
-    return int(min(GPU_MAX_SECONDS, GPU_FIXED_SECONDS + request.sampling.max_new_tokens / STAGE1_TOKENS_PER_SECOND))
+    """GPU time to book for one section, from its token budget and the measured speed of its precision (same
+    arguments as the GPU function)."""
+    precision = "bf16" if choice.precision == "auto" else choice.precision
+    return gpu_time.section_seconds(request.sampling, precision)
 
 
 def encode_gpu_seconds(choice: ModelChoice, paths: list[str]) -> int:

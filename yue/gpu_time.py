@@ -1,0 +1,43 @@
+"""GPU seconds a section needs, from speeds measured with bench/gpu.py (not guessed), for ZeroGPU's up-front booking.
+
+ZeroGPU asks for a call's duration before the GPU is attached, so the GPU cannot be asked what it is: the table is
+for ZeroGPU's card (an H200). A booking that runs short kills the call mid-section; one that runs long only costs
+the visitor quota, so every measured time is multiplied by MARGIN.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Sampling
+
+FRAMES_PER_ROW = 300  # stage 2 works in 6 s rows: a section's stage 2 costs 8 decode steps per frame of its longest row
+
+
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    """One precision on one GPU, as measured by bench/gpu.py (2026-11-27, NVIDIA H200, random full-size weights)."""
+
+    stage1_tokens_per_s: float  # guided stage-1 decoding through the pipeline (graphs, official sampling)
+    stage2_row_s: float  # stage 2 of one section's rows (all batched): time for a full 300-frame row
+
+
+# Pipeline step of bench/gpu.py: a 30 s section took 25.9-26.7 s of stage 1 (3000 tokens, prefill included) and
+# 13.5 s of stage 2 (10 rows of 300 frames, bf16). int8 / nf4 stage 1: the quantized step (8.8 / 25.1 tokens/s);
+# their stage 2 stays bf16 on a card of ZeroGPU's size.
+MEASURED = {
+    "bf16": MeasuredSpeed(stage1_tokens_per_s=112.0, stage2_row_s=13.7),
+    "int8": MeasuredSpeed(stage1_tokens_per_s=8.8, stage2_row_s=13.7),
+    "nf4": MeasuredSpeed(stage1_tokens_per_s=25.1, stage2_row_s=13.7),
+}
+MARGIN = 1.5  # a shared GPU slice, longer contexts in later sections, a cold cuBLAS
+FIXED_SECONDS = 15  # moving the models onto the GPU, the prompt prefill, rendering the song so far (~1 s measured)
+MAX_SECONDS = 300  # ZeroGPU's limit for one call
+
+
+def section_seconds(sampling: Sampling, precision: str = "bf16") -> int:
+    """Seconds to book for one section with these settings ("auto" precision is bf16 on ZeroGPU's card)."""
+    speed = MEASURED.get(precision, MEASURED["bf16"])
+    stage1 = sampling.max_new_tokens / speed.stage1_tokens_per_s
+    frames = sampling.max_new_tokens // 2
+    stage2 = speed.stage2_row_s * min(frames, FRAMES_PER_ROW) / FRAMES_PER_ROW
+    return int(min(MAX_SECONDS, FIXED_SECONDS + MARGIN * (stage1 + stage2)))
