@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny checkpoints written once per test session, and the official reference files."""
+"""Shared fixtures: tiny checkpoints written once per test session, and the official files in tests/data."""
 import os
 
 # Before anything imports gradio or huggingface_hub: no analytics, no Hub lookups (they retry for ~23 s offline).
@@ -15,27 +15,25 @@ import torch
 # Tiny models gain nothing from threads, and spinning OpenMP threads on a busy 2-core machine cost 10x.
 torch.set_num_threads(1)
 
-# CI lays shared/ beside the checkout; the package itself never reads it.
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "yue-reference"
+# The official files the tests compare against, in the repository (tests/data/NOTICE says where each comes from).
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    if not REFERENCE.is_dir():
-        pytest.fail(f"the official reference files are missing: {REFERENCE}")
-    return REFERENCE
+def data_dir() -> Path:
+    return DATA
 
 
 @pytest.fixture(scope="session")
-def golden(reference_dir) -> dict:
-    return json.loads((reference_dir / "golden.json").read_text())
+def golden(data_dir) -> dict:
+    return json.loads((data_dir / "golden.json").read_text())
 
 
 @pytest.fixture(scope="session")
-def official_tokenizer(reference_dir):
+def official_tokenizer(data_dir):
     from yue.tokens import Tokenizer
 
-    return Tokenizer(reference_dir / "tokenizer.model")
+    return Tokenizer(data_dir / "tokenizer.model")
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,10 @@ from yue import codec_loading
 from yue.codec import SoundStream
 from yue.vocoder import Vocoder
 
-OFFICIAL_CONFIGS = ("final_ckpt/config.yaml", "decoders/config.yaml", "semantic_ckpts/hf_1_325000/config.json",
-                    "semantic_ckpts/hf_1_325000/preprocessor_config.json")
+# The config files the loaders read (tests/data keeps the official ones), then the whole official layout: nothing
+# reads the HuBERT preprocessor config (the official code feeds HuBERT the waveform as it is), but the folder has it.
+READ_CONFIGS = ("final_ckpt/config.yaml", "decoders/config.yaml", "semantic_ckpts/hf_1_325000/config.json")
+OFFICIAL_CONFIGS = (*READ_CONFIGS, "semantic_ckpts/hf_1_325000/preprocessor_config.json")
 OLD_POS_CONV = {"parametrizations.weight.original0": "weight_g", "parametrizations.weight.original1": "weight_v"}
 
 
@@ -106,12 +108,12 @@ def official_vocoder_shapes() -> dict:
 
 
 @pytest.fixture(scope="module")
-def official_folder(reference_dir, tmp_path_factory):
+def official_folder(data_dir, tmp_path_factory):
     """The official config files with full-size random weights written in the official checkpoint formats."""
     folder = tmp_path_factory.mktemp("xcodec_full")
-    for name in OFFICIAL_CONFIGS:
+    for name in READ_CONFIGS:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(reference_dir / "xcodec_mini_infer" / name, folder / name)
+        shutil.copy(data_dir / "xcodec_mini_infer" / name, folder / name)
     model = SoundStream(codec_loading.codec_config(folder), codec_loading.hubert_config(folder))
     state = model.state_dict()
     # older transformers (as in the official 2024 training code) saved HuBERT's pos-conv as weight_g / weight_v
