@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from bench.gpu_steps import STEPS, Bench
+from bench.gpu_bench import Bench
+from bench.gpu_steps import STEPS
 
 
 def environment(device: torch.device) -> dict:

@@ -177,7 +177,8 @@ class StaticDecoder:
             self._decode(length)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: a server's other threads may use the GPU meanwhile; only this thread must not.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self._decode(length)
         self.graphs[length] = graph
         return graph
