@@ -9,6 +9,7 @@ import torch
 from bench.gpu_bench import OFFICIAL, Bench, decoding, ours_stage1
 from yue import official, stage1, stage2
 from yue.config import Sampling
+from yue.guided import GuidedContext
 from yue.prompt import Stage1Prompt
 from yue.tokens import XCODEC_OFFSET
 
@@ -198,13 +199,13 @@ def step_nan(bench: Bench) -> dict:
     raw = torch.nn.functional.scaled_dot_product_attention(q, q.expand(2, 4, 256, 64).contiguous(),
                                                            q.expand(2, 4, 256, 64).contiguous(), attn_mask=mask)
     model = bench.lm("s1")
-    context = stage1.GuidedContext(model, stage1.allowed_ids(bench.device))
+    context = GuidedContext(model, stage1.allowed_ids(bench.device))
     prompt = list(bench.prompt(bench.contexts[0]).pieces[0])
     finite = []
     for restart in range(3):  # sections: restart the guidance row, decode, feed the next prompt
-        cond, uncond = context.feed(prompt[:500] if restart else prompt, restart_uncond=True)
-        for token in range(40):
-            cond, uncond = context.feed([XCODEC_OFFSET + token])
+        cond, uncond = context.feed([prompt[:500] if restart else prompt], restart_uncond=True)
+        for code in range(40):
+            cond, uncond = context.step([XCODEC_OFFSET + code], [1 + code], [True])
         finite.append(bool(torch.isfinite(cond).all() and torch.isfinite(uncond).all()))
     return {"_note": "SDPA with an all-false mask row, and a stage-1 run with 3 guidance restarts",
             "fully_masked_row_gives": "NaN" if raw[1].isnan().any() else "finite",

@@ -8,7 +8,8 @@ from yue import decoder as decoder_module
 from yue.config import Sampling
 from yue.decoder import BUCKET, StaticDecoder
 from yue.prompt import build_prompt, codes_to_stage1_ids, parse_lyrics
-from yue.stage1 import GuidedContext, Stage1Prompt, allowed_ids, generate_sections
+from yue.guided import GuidedContext
+from yue.stage1 import Stage1Prompt, allowed_ids, generate_sections
 
 
 def transformers_hidden(model, ids: torch.Tensor) -> torch.Tensor:
@@ -72,9 +73,24 @@ def test_guidance_restarts_never_attend_to_nothing_and_keep_the_cache_finite(sta
     assert [s.generated for s in sections] == [False, True, True] and no_empty_attention
 
     context = GuidedContext(stage1_model, allowed_ids("cpu"))
-    cond, uncond = context.feed(list(prompt.pieces[0]), restart_uncond=True)
-    for token in [45334, 45400, 45500]:
-        cond, uncond = context.feed([token])
-    cond, uncond = context.feed(list(prompt.pieces[1]), restart_uncond=True)
+    cond, uncond = context.feed([list(prompt.pieces[0])], restart_uncond=True)
+    for choice in [1, 67, 167]:
+        cond, uncond = context.step([int(context.subset[choice])], [choice], [True])
+    cond, uncond = context.feed([list(prompt.pieces[1])], restart_uncond=True)
     assert torch.isfinite(cond).all() and torch.isfinite(uncond).all()
     assert context.decoder.finite()
+
+
+def test_takes_that_end_a_section_early_never_attend_to_nothing(stage1_model, tiny_tokenizer, no_empty_attention):
+    """Takes stepping on slots they do not see (their section is over) still see their own earlier slots."""
+    import copy
+
+    from yue import tokens
+    from yue.stage1 import generate_takes
+
+    model = copy.deepcopy(stage1_model)
+    with torch.no_grad():
+        model.lm_head.weight[tokens.EOA] = model.lm_head.weight[tokens.XCODEC_OFFSET + 3] * 4
+    prompt = build_prompt(tiny_tokenizer, "pop", parse_lyrics("[verse]\nhello\n\n[chorus]\nla la\n\n[outro]\nbye").sections)
+    sections = list(generate_takes(model, prompt, Sampling(max_new_tokens=30, min_new_tokens=4), seed=5, takes=3))
+    assert len({2 * s.frames for s in sections[-1]}) > 1 or len({2 * s.frames for s in sections[0]}) > 1

@@ -88,6 +88,7 @@ class StaticDecoder:
         self.step_ids = torch.zeros(rows, 1, dtype=torch.long, device=self.device)
         self.step_positions = torch.zeros(rows, 1, dtype=torch.long, device=self.device)
         self.step_slot = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.step_sees = torch.ones(rows, dtype=torch.bool, device=self.device)  # does each row see its new slot
         self.step_hidden = torch.zeros(rows, config.hidden_size, dtype=self.dtype, device=self.device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
         self.reserve(capacity)
@@ -122,6 +123,12 @@ class StaticDecoder:
         """Row `row` forgets every slot (the guidance row restarting at a new section)."""
         self.visible[row] = False
 
+    def copy_row(self, source: int, target: int) -> None:
+        """Row `target` becomes a copy of row `source`: cache and visible slots."""
+        for cache in self.keys + self.values:
+            cache[target] = cache[source]
+        self.visible[target] = self.visible[source]
+
     def finite(self) -> bool:
         """True when no cache entry is NaN or infinite (a NaN would poison every later step)."""
         return all(bool(torch.isfinite(t).all()) for t in self.keys + self.values)
@@ -143,9 +150,10 @@ class StaticDecoder:
         return hidden[:, -1]
 
     def step(self, slot: int, ids: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """One token per row into `slot`, every row seeing it: ids and rotary positions (LongTensor[rows]) are copied
-        into `step_ids` / `step_positions`, or None when the caller wrote those in place. Returns Tensor[rows, H], a
-        static buffer overwritten by the next step."""
+        """One token per row into `slot`: ids and rotary positions (LongTensor[rows]) are copied into `step_ids` /
+        `step_positions`, or None when the caller wrote those in place. Row r sees its new slot if `step_sees[r]`
+        (every row by default; a row that does not still attends to its earlier slots, so never to nothing).
+        Returns Tensor[rows, H], a static buffer overwritten by the next step."""
         self.reserve(slot + 1)
         if ids is not None:
             self.step_ids.copy_(ids.view(-1, 1))
@@ -185,7 +193,7 @@ class StaticDecoder:
 
     def _decode(self, length: int) -> None:
         """The decode step on the static inputs, attending over slots [0, length)."""
-        self.visible.index_fill_(1, self.step_slot, True)
+        self.visible.index_copy_(1, self.step_slot, self.step_sees[:, None])
         mask = self.visible[:, None, None, :length]  # [rows, 1, 1, length]
         if self.fast:  # one additive mask per step, shared by every layer: [rows * kv_heads, 1, length]
             bias = torch.zeros(mask.shape, dtype=self.dtype, device=self.device).masked_fill_(~mask, float("-inf"))
