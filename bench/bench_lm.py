@@ -79,6 +79,12 @@ def run_case(case: str, frames: int, new_tokens: int):
         sections = list(stage1.generate_sections(model, _stage1_prompt(new_tokens), settings))
         outputs = [list(s.vocal) + list(s.instrumental) for s in sections]
         work = sum(2 * s.frames for s in sections)
+    elif case.startswith("stage1-takes"):  # official sampling, every take runs the whole section
+        takes = int(case.removeprefix("stage1-takes"))
+        sampled = Sampling(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+        sections = list(stage1.generate_takes(model, _stage1_prompt(new_tokens), sampled, seed=1, takes=takes))
+        outputs = [list(s.vocal) + list(s.instrumental) for section in sections for s in section]
+        work = sum(2 * section[0].frames for section in sections)  # decode steps (one token of every take each)
     elif case == "stage1-transformers":
         ids = official.stage1_generate(model, _stage1_prompt(new_tokens), settings)
         import numpy as np
@@ -103,7 +109,7 @@ def measure(case: str, frames: int, new_tokens: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a 6 s song and shorter sections")
-    parser.add_argument("--only", choices=["stage1", "stage2"], help="run one of the two comparisons")
+    parser.add_argument("--only", choices=["stage1", "stage2", "takes"], help="run one of the comparisons")
     args = parser.parse_args()
     seconds_of_audio = 6 if args.quick else 30
     frames = 50 * seconds_of_audio
@@ -112,7 +118,7 @@ def main() -> None:
     rows = []
     for ours, theirs, unit in (("stage2-ours", "stage2-official", "frame"),
                                ("stage1-ours", "stage1-transformers", "token")):
-        if args.only and not ours.startswith(args.only):
+        if args.only is not None and not ours.startswith(args.only):
             continue
         a, b = measure(ours, frames, new_tokens), measure(theirs, frames, new_tokens)
         rows.append((ours, theirs, unit, a, b))
@@ -129,6 +135,14 @@ def main() -> None:
         print(f"| {step:<8} | {a[0]:>8.1f} | {b[0]:>10.1f} | {1000 * a[0] / a[2]:>13.2f} | {1000 * b[0] / b[2]:>16.2f} "
               f"| {b[0] / a[0]:>7.1f}x | {a[0] / b[0]:>10.3f} | {a[1]:>13.0f} | {b[1]:>17.0f} | "
               f"{'yes' if a[3] == b[3] else 'NO':<11} |")
+    if args.only in (None, "takes"):
+        takes = {n: measure(f"stage1-takes{n}", frames, new_tokens) for n in (1, 2, 4)}
+        print(f"\nstage 1 with takes (several samples in one batch, official sampling, 3 sections x {new_tokens} "
+              "tokens each):\n")
+        print("| takes | s | ms per step (one token of every take) | time ratio to 1 take | peak MiB |")
+        print("|---|---|---|---|---|")
+        for n, (seconds, peak, work, _) in takes.items():
+            print(f"| {n} | {seconds:.1f} | {1000 * seconds / work:.2f} | {seconds / takes[1][0]:.2f} | {peak:.0f} |")
     print("\nunit: stage 2 = one frame of one track (8 codes); stage 1 = one generated token (both passes of guidance)."
           "\nofficial = the plain algorithms in yue/official.py on transformers' generate (per-frame re-prefill for "
           "stage 2; generate(guidance_scale=...) re-prefilling the history per section for stage 1).")
