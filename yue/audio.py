@@ -20,7 +20,8 @@ class AudioError(ValueError):
 def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: float | None = MAX_SECONDS) -> np.ndarray:
     """float32 mono samples (N,) at `sample_rate` (channels averaged, resampled with soxr).
 
-    Raises AudioError naming the file for: missing, unreadable or unsupported, empty, silent, longer than `max_seconds`.
+    Raises AudioError naming the file for: missing, unreadable or unsupported, empty, NaN or infinite samples,
+    silent, longer than `max_seconds`.
     """
     import soundfile
 
@@ -40,6 +41,10 @@ def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: flo
         raise AudioError(f"{path.name} could not be decoded: {error}") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path.name} is empty (no samples).")
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).any(axis=1).sum())
+        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
+                         "as 16- or 24-bit PCM.")
     mono = samples.mean(axis=1)
     if float(np.abs(mono).max()) < SILENCE:
         raise AudioError(f"{path.name} is silent; give a recording with audible music.")
