@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 import gradio as gr
 
 from yue import tags
+from yue.checks import SLIDERS
 from yue.config import Limits, Sampling
 from yue.loading import ModelCache
 from yue.pipeline import Pipeline
@@ -66,7 +67,8 @@ SETTINGS_DOC = """language: stage-1 checkpoint: "en", "zh" (Mandarin, Cantonese)
             top_p: nucleus sampling mass (official 0.93).
             temperature: sampling temperature (official 1.0).
             repetition_penalty: penalty on audio tokens already used (official 1.1).
-            seed: the random seed, used unless random_seed is true; the seed used is returned either way.
+            seed: the random seed, a whole number from 0 to 2**53 - 1, used exactly as given unless random_seed is
+                true; the seed used is returned either way.
             random_seed: draw a fresh seed for this run.
             precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
             output_format: audio file format: "wav", "flac" or "mp3".
@@ -298,26 +300,33 @@ def lyrics_box(value: str, limits: Limits, elem_id: str) -> gr.Textbox:
     return box
 
 
+def raw(component: gr.components.Component) -> gr.components.Component:
+    """`component`, handing API values to the endpoint as sent: the endpoint's checks (yue.checks) then name the
+    field and its range for None, text, NaN or an out-of-range number, where Gradio's preprocessing raises an
+    anonymous TypeError or a message without the field. (Set on the instance: a subclass would make Gradio write
+    a .pyi file beside this one.)"""
+    component.preprocess = lambda payload: payload
+    return component
+
+
 def settings_components(defaults: Sampling, limits: Limits) -> list:
     """The settings every endpoint shares, in the endpoints' parameter order (created unrendered: the examples of
     the first tab refer to the language before the panel is placed under the tabs)."""
     hidden = dict(render=False)
+    slider = lambda name, **kw: raw(gr.Slider(SLIDERS[name].lo, SLIDERS[name].hi, value=getattr(defaults, name),
+                                              step=SLIDERS[name].step, label=SLIDERS[name].label, **kw, **hidden))
     return [
-        gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden),
-        gr.Slider(1, limits.max_sections, value=2, step=1, label="Sections to generate",
-                  info="continuing: at most this many new ones", **hidden),
-        gr.Slider(2, 8000, value=defaults.max_new_tokens, step=2, label="Max tokens per section",
-                  info="100 tokens = 1 s of audio", **hidden),
-        gr.Slider(0, 2000, value=defaults.min_new_tokens, step=2, label="Min tokens per section", **hidden),
-        gr.Slider(1.0, 3.0, value=defaults.guidance_first, step=0.05, label="Guidance, first section", **hidden),
-        gr.Slider(1.0, 3.0, value=defaults.guidance_later, step=0.05, label="Guidance, later sections", **hidden),
-        gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.01, label="Top-p", **hidden),
-        gr.Slider(0.1, 2.0, value=defaults.temperature, step=0.05, label="Temperature", **hidden),
-        gr.Slider(1.0, 2.0, value=defaults.repetition_penalty, step=0.01, label="Repetition penalty", **hidden),
-        gr.Number(42, label="Seed", precision=0, **hidden),
+        raw(gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden)),
+        raw(gr.Slider(1, limits.max_sections, value=2, step=1, label="Sections to generate",
+                      info="continuing: at most this many new ones", **hidden)),
+        slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
+        slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
+        slider("repetition_penalty"),
+        raw(gr.Number(42, label="Seed", info="0 to 2**53 - 1", **hidden)),
         gr.Checkbox(False, label="Random seed", **hidden),
-        gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory", **hidden),
-        gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden),
+        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
+                     **hidden)),
+        raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
     ]
 
 
@@ -370,8 +379,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                 s_inst = gr.Audio(type="filepath", sources=["upload"], label="Reference instrumental")
                         s_info = gr.Markdown()
                         with gr.Row():
-                            s_start = gr.Number(0, label="Window start (s)", minimum=0)
-                            s_end = gr.Number(30, label="Window end (s)", minimum=0)
+                            s_start = raw(gr.Number(0, label="Window start (s)", minimum=0))
+                            s_end = raw(gr.Number(30, label="Window end (s)", minimum=0))
                         s_genres, s_lyrics = genre_box(first[0], "style"), lyrics_box(first[1], limits, "style-lyrics")
                         s_go = gr.Button("Generate in this style", variant="primary")
                         gr.Examples([[reference, 0, 10, first[0], first[1]]],
@@ -383,10 +392,11 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                 c_vocal = gr.Audio(type="filepath", sources=["upload"], label="Vocal stem")
                                 c_inst = gr.Audio(type="filepath", sources=["upload"], label="Instrumental stem")
                         with gr.Row():
-                            c_from = gr.Radio([("the end", "end"), ("after section N (regenerate the rest)", "section"),
-                                               ("a time", "time")], value="end", label="Continue from")
-                            c_keep = gr.Number(1, label="N: sections to keep", precision=0, minimum=1)
-                            c_cut = gr.Number(0, label="Cut time (s)", minimum=0)
+                            c_from = raw(gr.Radio([("the end", "end"), ("after section N (regenerate the rest)",
+                                                                    "section"), ("a time", "time")],
+                                                  value="end", label="Continue from"))
+                            c_keep = raw(gr.Number(1, label="N: sections to keep", precision=0, minimum=1))
+                            c_cut = raw(gr.Number(0, label="Cut time (s)", minimum=0))
                         c_plan = gr.Markdown(continuation_plan(None, "end", 1, 0)[2], elem_id="continue-plan")
                         c_genres, c_lyrics = genre_box(first[0], "continue"), lyrics_box("", limits, "continue-lyrics")
                         c_go = gr.Button("Continue", variant="primary", elem_id="continue")
@@ -435,7 +445,7 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, sh
            mcp: bool = False, **kwargs):
     """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars)."""
     return demo.launch(server_name=host, server_port=port, share=share, mcp_server=True if mcp else None,
-                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", **kwargs)
+                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, **kwargs)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
