@@ -65,6 +65,12 @@ def test_bad_input_exits_non_zero_with_a_clear_message(tiny_lm_dir, tmp_path, mo
     assert message in capsys.readouterr().err
 
 
+def test_stage2_refuses_a_stage1_model(tmp_path, tiny_lm_dir, capsys):
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s1"), "--out", "o.npy"]) == 2
+    assert "is a stage-1 checkpoint (tiny-s1 architecture), given as stage 2" in capsys.readouterr().err
+
+
 def test_stage2_refuses_codes_of_the_wrong_shape(tmp_path, tiny_lm_dir, capsys):
     np.save(tmp_path / "c.npy", np.zeros((8, 5), dtype=np.int64))
     assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s2"), "--out", "o.npy"]) == 2

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from yue import loading
-from yue.devices import check_device, check_precision
+from yue.devices import check_device, check_precision, check_stage2
 from yue.hub import ModelLoadError
 
 
@@ -33,3 +33,11 @@ def test_load_models_refuses_nf4_before_loading_anything(tiny_lm_dir, monkeypatc
     with pytest.raises(ModelLoadError, match="cannot run as nf4 on the cpu"):
         loading.load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2", codec=False, precision="nf4",
                             device="cpu")
+
+
+def test_a_stage1_checkpoint_given_as_stage2_is_refused(tiny_lm_dir, monkeypatch):
+    """Both stages are LLaMAs, so a stage-1 folder would load as stage 2 and make noise: refused before loading."""
+    check_stage2(tiny_lm_dir / "s2")
+    monkeypatch.setattr(loading, "_load_lm_folder", lambda *a: pytest.fail("a model was loaded"))
+    with pytest.raises(ModelLoadError, match=r"s1 is a stage-1 checkpoint \(tiny-s1 architecture\), given as stage 2"):
+        loading.load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s1", codec=False, device="cpu")

@@ -11,7 +11,7 @@ import numpy as np
 
 from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text
 from .config import Sampling
-from .devices import check_device
+from .devices import check_device, check_stage2
 
 AUDIO_FORMATS = ("wav", "flac", "mp3")
 
@@ -173,6 +173,8 @@ def cmd_stage2(args) -> None:
     from .loading import load_lm
 
     codes = codes_file(args.codes, rows=1)
+    if (Path(args.model) / "config.json").is_file():
+        check_stage2(Path(args.model))
     model = load_lm(args.model, args.device or "cpu")
     filled = stage2.generate(model, [codes.reshape(-1)], Stage2Config(max_batch=args.batch))[0]
     np.save(args.out, filled)

@@ -1,5 +1,6 @@
-"""Which device and precision can run where, checked before anything is loaded: a run that cannot work is refused
-with what to use instead, not after minutes of loading with a kernel's error."""
+"""What can run, checked before anything is loaded: the device, the precision on it, and that a checkpoint fits its
+stage. A run that cannot work is refused with what to use instead, not after minutes of loading with a kernel's
+error (or, for a stage-1 model given as stage 2, none at all: both are LLaMAs and it would make noise)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .config import LLAMA_SIZES
 from .hub import ModelLoadError
 
 # bitsandbytes' CPU nf4 kernel quantizes a layer's inputs in blocks of 64: a narrower layer (the tiny stage 2 is 32
@@ -39,3 +41,14 @@ def check_precision(folder: Path, device: torch.device, precision: str) -> None:
         raise ModelLoadError(f"{folder} cannot run as nf4 on the {device.type}: bitsandbytes' CPU 4-bit kernel needs "
                              f"layers at least {NF4_CPU_MIN_WIDTH} wide and this model's are {width}. Use precision "
                              "int8 or fp32 (the CPU default), or a CUDA GPU.")
+
+
+def check_stage2(folder: Path) -> None:
+    """Refuse a stage-1 checkpoint (the official 7B, or the tiny one) given as stage 2."""
+    config = json.loads((folder / "config.json").read_text())
+    shape = tuple(config.get(key) for key in ("hidden_size", "intermediate_size", "num_hidden_layers"))
+    for name in ("s1-7b", "tiny-s1"):
+        size = LLAMA_SIZES[name]
+        if shape == (size.hidden_size, size.intermediate_size, size.num_hidden_layers):
+            raise ModelLoadError(f"{folder} is a stage-1 checkpoint ({name} architecture), given as stage 2: stage 2 "
+                                 "is m-a-p/YuE-s2-1B-general (with --tiny DIR: DIR/s2).")

@@ -22,7 +22,7 @@ from .tokens import Tokenizer
 log = logging.getLogger(__name__)
 
 
-from .devices import check_device, check_precision
+from .devices import check_device, check_precision, check_stage2
 from .hub import ModelLoadError, _checkpoint, fetch  # noqa: F401 (ModelLoadError: re-exported)
 
 
@@ -269,6 +269,7 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
     # Every download first: a network or disk failure then happens before any memory is taken.
     kinds = {"stage1": "stage1", "stage2": "lm", "codec": "codec"}
     folders = {name: fetch(ck, kinds[name], cache_dir) for name, ck in checkpoints.items()}
+    check_stage2(folders["stage2"])
     for name, wanted in (("stage1", plan.stage1), ("stage2", plan.stage2)):
         check_precision(folders[name], device, stored_precision(folders[name]) or wanted)
     tokenizer = _tokenizer(folders["stage1"], checkpoints["stage1"], cache_dir)
