@@ -27,9 +27,9 @@ from yue.config import Limits, Sampling
 from yue.loading import ModelCache
 from yue.pipeline import Pipeline
 from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
-from yue.serving import (FORMATS, LANGUAGES, MAX_UPLOAD_MB, OUTPUT_MAX_AGE_HOURS, PRECISIONS, Job, ModelChoice,
-                         OutputStore, Service, Update, choose_start, encode_gpu_seconds, load_bundle, load_examples,
-                         pipelines, prefill_lyrics, section_gpu_seconds, shared_settings, tiny_folder)
+from yue.serving import (FORMATS, LANGUAGES, MAX_QUEUE, MAX_UPLOAD_MB, OUTPUT_MAX_AGE_HOURS, PRECISIONS, Job,
+                         ModelChoice, OutputStore, Service, Update, choose_start, encode_gpu_seconds, load_bundle,
+                         load_examples, pipelines, prefill_lyrics, section_gpu_seconds, shared_settings, tiny_folder)
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401
 
@@ -269,7 +269,8 @@ def picked_tags(text: str):
 
 # -- layout ------------------------------------------------------------------------------------------------------------
 
-LIGHT = dict(show_progress="hidden", concurrency_limit=None, api_visibility="private", trigger_mode="always_last")
+# Small UI helpers skip the queue, like Stop: a queue full of runs must not freeze the page or the Stop button.
+LIGHT = dict(show_progress="hidden", queue=False, api_visibility="private", trigger_mode="always_last")
 INTRO = """# YuE: lyrics to song
 Write lyrics in sections that each start with a tag line (`[verse]`, `[chorus]`, `[bridge]` …), choose genre tags,
 and generate. The song streams in section by section; **Stop** keeps what is done. Every tab is also an API endpoint
@@ -344,8 +345,10 @@ def place_settings(settings: list) -> None:
 
 
 def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: Path | None = None,
-               limits: Limits = Limits(), tiny: bool = False, defaults: Sampling | None = None) -> gr.Blocks:
-    """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache)."""
+               limits: Limits = Limits(), tiny: bool = False, defaults: Sampling | None = None,
+               max_queue: int = MAX_QUEUE) -> gr.Blocks:
+    """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache); at most `max_queue` runs wait, the
+    next one is told the queue is full and to try again."""
     store = OutputStore(output_root or Path(tempfile.gettempdir()) / "yue-space")
     studio = Studio(get_pipeline, store, limits)
     defaults = defaults or (Sampling(max_new_tokens=300, min_new_tokens=50) if tiny else Sampling())
@@ -421,7 +424,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                    api_name="style_transfer", **run)
         c_go.click(studio.continue_song, [c_bundle, c_vocal, c_inst, c_from, c_keep, c_cut, c_genres, c_lyrics,
                                           *settings, last_song], api_name="continue_song", **run)
-        stop.click(studio.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+        stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden")
         # The plan (and the prefilled lyrics) follow user actions only: a programmatic change of the bundle
         # field must not overwrite lyrics the user is editing.
         plan = dict(fn=continuation_plan, inputs=[c_bundle, c_from, c_keep, c_cut],
@@ -432,7 +435,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             event(**plan, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1, max_size=max_queue)
     return demo
 
 

@@ -241,6 +241,40 @@ def test_stop_keeps_the_sections_already_made(client):
     assert 1 <= kept < 3 and summary.startswith(f"Stopped: {kept} of 3")
 
 
+def test_a_full_queue_says_busy_try_again(tmp_path):
+    """With one run working and one waiting, a third is refused at once with "Queue is full … try again"."""
+    from gradio_client import Client
+    from gradio_client.utils import QueueError
+
+    url, demo = start_app(tmp_path, max_queue=1)
+    try:
+        slow = {**SMALL, "sections": 3, "max_new_tokens": 2000, "min_new_tokens": 2000}
+        clients = [Client(url, verbose=False) for _ in range(3)]
+        lyrics = LYRICS + "\n[outro]\nbye\n"
+        submit = lambda c: c.submit(genres="pop", lyrics=lyrics, **slow, api_name="/lyrics_to_song")
+        jobs = [submit(clients[0])]
+        deadline = time.time() + 60
+        while not any(update[4].startswith("Section 1/3") for update in jobs[0].outputs()):
+            assert time.time() < deadline, "the first run did not start"
+            time.sleep(0.1)
+        jobs.append(submit(clients[1]))
+        while jobs[1].status().code.name != "IN_QUEUE":
+            assert time.time() < deadline, "the second run was not queued"
+            time.sleep(0.1)
+        with pytest.raises(QueueError, match="Queue is full! Please try again."):
+            song(clients[2], sections=1)
+        # no worker may go on decoding after the test: cancel the first run (gradio_client queues /stop too, and the
+        # queue is full; the page's Stop button skips the queue), then stop the second once it runs
+        jobs[0].cancel()
+        while not jobs[1].outputs():
+            assert time.time() < deadline + 60, "the second run did not start"
+            time.sleep(0.1)
+        clients[1].predict(api_name="/stop")
+        assert jobs[1].result(timeout=60)[4].startswith("Stopped")
+    finally:
+        demo.close()
+
+
 def test_style_transfer(client, server):
     from gradio_client import handle_file
 
