@@ -148,7 +148,8 @@ def test_lyrics_job_checks_the_request_before_any_model_is_loaded(tmp_path):
 
 
 def test_check_upload_refuses_long_or_unreadable_files(tmp_path):
-    """No upload passes as None; an upload longer than the limit or not audio at all is refused with a message."""
+    """No upload passes as None; an upload longer than the limit, not audio at all, or with NaN/inf samples is
+    refused with a message before any GPU work."""
     import soundfile
 
     assert serving.check_upload(None, "reference track", Limits()) is None
@@ -162,6 +163,10 @@ def test_check_upload_refuses_long_or_unreadable_files(tmp_path):
         serving.check_upload(str(long), "vocal stem", limits)
     with pytest.raises(ValueError, match="not an audio file this app can read"):
         serving.check_upload(str(junk), "vocal stem", limits)
+    nan = tmp_path / "nan.wav"
+    soundfile.write(nan, np.where(np.arange(8000) == 5, np.inf, 0.1), 8000, subtype="FLOAT")
+    with pytest.raises(ValueError, match="nan.wav holds 1 NaN or infinite samples"):
+        serving.check_upload(str(nan), "vocal stem", limits)
 
 
 def test_load_bundle_names_a_file_that_is_not_a_bundle(tmp_path):

@@ -51,6 +51,21 @@ def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: flo
     return resample(mono, rate, sample_rate)
 
 
+def check_finite(path: str | Path, block_frames: int = 1 << 16) -> None:
+    """Refuse a float file holding NaN or infinite samples (integer PCM cannot), read in blocks: a check cheap enough
+    to run on an upload before any GPU time is booked for it."""
+    import soundfile
+
+    path = Path(path)
+    if soundfile.info(str(path)).subtype not in ("FLOAT", "DOUBLE"):
+        return
+    bad = sum(int((~np.isfinite(block)).any(axis=1).sum())
+              for block in soundfile.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True))
+    if bad:
+        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
+                         "as 16- or 24-bit PCM.")
+
+
 def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """Write mono float samples as .wav (16-bit), .flac or .mp3, chosen by the file's extension."""
     import soundfile

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import checks
-from .audio import write_audio
+from .audio import check_finite, write_audio
 from .config import Limits, Sampling
 from .loading import ModelCache
 from .pipeline import Pipeline, check_request
@@ -238,6 +238,7 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
     if seconds > limits.max_reference_seconds:
         raise ValueError(f"The {what} is {seconds:.0f} s long; the limit is {limits.max_reference_seconds:.0f} s. "
                          "Trim it first.")
+    check_finite(path)
     return path
 
 
