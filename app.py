@@ -129,7 +129,7 @@ class Studio:
             lyrics: sections that each start with a tag line such as [verse] or [chorus].
             {settings}
         """
-        shared = shared_settings(locals())
+        shared = shared_settings(locals(), self.service.limits)
         yield from self._run(self.service.lyrics_job(genres, lyrics, shared), output_format, request)
 
     @endpoint
@@ -154,7 +154,7 @@ class Studio:
             lyrics: sections that each start with a tag line such as [verse] or [chorus].
             {settings}
         """
-        shared = shared_settings(locals())
+        shared = shared_settings(locals(), self.service.limits)
         job = self.service.style_job(reference_mix, reference_vocal, reference_instrumental, start_s, end_s, genres,
                                      lyrics, shared, self.encode_tracks)
         yield from self._run(job, output_format, request)
@@ -183,7 +183,7 @@ class Studio:
             lyrics: the kept sections' lyrics first, then the new sections'.
             {settings}
         """
-        shared = shared_settings(locals())
+        shared = shared_settings(locals(), self.service.limits)
         job = self.service.continue_job(bundle, vocal_stem, instrumental_stem, continue_from, keep_sections,
                                         cut_seconds, genres, lyrics, last_song, shared, self.encode_tracks)
         yield from self._run(job, output_format, request)

@@ -216,7 +216,7 @@ def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
     return Shared(choices["language"], choices["precision"], choices["output_format"], sections, sampling, seed)
 
 
-def seconds(path: str) -> float:
+def duration_s(path: str) -> float:
     import soundfile
 
     return soundfile.info(path).duration
@@ -361,7 +361,7 @@ class Service:
         if not mix and not all(pair):
             raise ValueError("Upload a reference: one mixed track, or both a vocal and an instrumental track")
         if not mix:
-            checks.same_length(("reference vocal", seconds(pair[0])), ("reference instrumental", seconds(pair[1])))
+            checks.same_length(("reference vocal", duration_s(pair[0])), ("reference instrumental", duration_s(pair[1])))
         self.precheck(genres, lyrics, shared, shared.sections)
         choice = ModelChoice(shared.language, "icl", shared.precision)
 
@@ -388,7 +388,7 @@ class Service:
                      check_upload(instrumental, "instrumental stem", self.limits)]
             if not all(stems):
                 raise ValueError("Upload both stems (vocal and instrumental) to continue from stems")
-            checks.same_length(("vocal stem", seconds(stems[0])), ("instrumental stem", seconds(stems[1])))
+            checks.same_length(("vocal stem", duration_s(stems[0])), ("instrumental stem", duration_s(stems[1])))
         elif not source:
             raise ValueError("Nothing to continue: upload a song bundle (.npz) saved by this app, or a vocal and an "
                              "instrumental stem, or make a song first")

@@ -57,7 +57,8 @@ class Reference:
         for name, codes in tracks.items():
             if codes is None:
                 raise ValueError("A reference needs either one mixed track or both a vocal and an instrumental track")
-            check_codes(codes, f"reference {name}", 1)
+            codes = np.asarray(codes)
+            check_codes(codes[0] if codes.ndim == 2 and codes.shape[0] == 1 else codes, f"reference {name}", 1)
         if self.codes is None:
             checks.same_length(("reference vocal", np.size(self.vocal_codes) / FRAMES_PER_SECOND),
                                ("reference instrumental", np.size(self.instrumental_codes) / FRAMES_PER_SECOND))
