@@ -22,13 +22,14 @@ from typing import Callable, Iterator
 import gradio as gr
 
 from yue import tags
+from yue.checks import SLIDERS
 from yue.config import Limits, Sampling
 from yue.loading import ModelCache
 from yue.pipeline import Pipeline
 from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
-from yue.serving import (FORMATS, LANGUAGES, MAX_UPLOAD_MB, OUTPUT_MAX_AGE_HOURS, PRECISIONS, Job, ModelChoice,
-                         OutputStore, Service, Update, choose_start, encode_gpu_seconds, load_bundle, load_examples,
-                         pipelines, prefill_lyrics, section_gpu_seconds, shared_settings, tiny_folder)
+from yue.serving import (FORMATS, LANGUAGES, MAX_QUEUE, MAX_UPLOAD_MB, OUTPUT_MAX_AGE_HOURS, PRECISIONS, Job,
+                         ModelChoice, OutputStore, Service, Update, choose_start, encode_gpu_seconds, load_bundle,
+                         load_examples, pipelines, prefill_lyrics, section_gpu_seconds, shared_settings, tiny_folder)
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401
 
@@ -66,7 +67,8 @@ SETTINGS_DOC = """language: stage-1 checkpoint: "en", "zh" (Mandarin, Cantonese)
             top_p: nucleus sampling mass (official 0.93).
             temperature: sampling temperature (official 1.0).
             repetition_penalty: penalty on audio tokens already used (official 1.1).
-            seed: the random seed, used unless random_seed is true; the seed used is returned either way.
+            seed: the random seed, a whole number from 0 to 2**53 - 1, used exactly as given unless random_seed is
+                true; the seed used is returned either way.
             random_seed: draw a fresh seed for this run.
             precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
             output_format: audio file format: "wav", "flac" or "mp3".
@@ -127,7 +129,7 @@ class Studio:
             lyrics: sections that each start with a tag line such as [verse] or [chorus].
             {settings}
         """
-        shared = shared_settings(locals())
+        shared = shared_settings(locals(), self.service.limits)
         yield from self._run(self.service.lyrics_job(genres, lyrics, shared), output_format, request)
 
     @endpoint
@@ -152,7 +154,7 @@ class Studio:
             lyrics: sections that each start with a tag line such as [verse] or [chorus].
             {settings}
         """
-        shared = shared_settings(locals())
+        shared = shared_settings(locals(), self.service.limits)
         job = self.service.style_job(reference_mix, reference_vocal, reference_instrumental, start_s, end_s, genres,
                                      lyrics, shared, self.encode_tracks)
         yield from self._run(job, output_format, request)
@@ -181,7 +183,7 @@ class Studio:
             lyrics: the kept sections' lyrics first, then the new sections'.
             {settings}
         """
-        shared = shared_settings(locals())
+        shared = shared_settings(locals(), self.service.limits)
         job = self.service.continue_job(bundle, vocal_stem, instrumental_stem, continue_from, keep_sections,
                                         cut_seconds, genres, lyrics, last_song, shared, self.encode_tracks)
         yield from self._run(job, output_format, request)
@@ -267,7 +269,8 @@ def picked_tags(text: str):
 
 # -- layout ------------------------------------------------------------------------------------------------------------
 
-LIGHT = dict(show_progress="hidden", concurrency_limit=None, api_visibility="private", trigger_mode="always_last")
+# Small UI helpers skip the queue, like Stop: a queue full of runs must not freeze the page or the Stop button.
+LIGHT = dict(show_progress="hidden", queue=False, api_visibility="private", trigger_mode="always_last")
 INTRO = """# YuE: lyrics to song
 Write lyrics in sections that each start with a tag line (`[verse]`, `[chorus]`, `[bridge]` …), choose genre tags,
 and generate. The song streams in section by section; **Stop** keeps what is done. Every tab is also an API endpoint
@@ -298,26 +301,33 @@ def lyrics_box(value: str, limits: Limits, elem_id: str) -> gr.Textbox:
     return box
 
 
+def raw(component: gr.components.Component) -> gr.components.Component:
+    """`component`, handing API values to the endpoint as sent: the endpoint's checks (yue.checks) then name the
+    field and its range for None, text, NaN or an out-of-range number, where Gradio's preprocessing raises an
+    anonymous TypeError or a message without the field. (Set on the instance: a subclass would make Gradio write
+    a .pyi file beside this one.)"""
+    component.preprocess = lambda payload: payload
+    return component
+
+
 def settings_components(defaults: Sampling, limits: Limits) -> list:
     """The settings every endpoint shares, in the endpoints' parameter order (created unrendered: the examples of
     the first tab refer to the language before the panel is placed under the tabs)."""
     hidden = dict(render=False)
+    slider = lambda name, **kw: raw(gr.Slider(SLIDERS[name].lo, SLIDERS[name].hi, value=getattr(defaults, name),
+                                              step=SLIDERS[name].step, label=SLIDERS[name].label, **kw, **hidden))
     return [
-        gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden),
-        gr.Slider(1, limits.max_sections, value=2, step=1, label="Sections to generate",
-                  info="continuing: at most this many new ones", **hidden),
-        gr.Slider(2, 8000, value=defaults.max_new_tokens, step=2, label="Max tokens per section",
-                  info="100 tokens = 1 s of audio", **hidden),
-        gr.Slider(0, 2000, value=defaults.min_new_tokens, step=2, label="Min tokens per section", **hidden),
-        gr.Slider(1.0, 3.0, value=defaults.guidance_first, step=0.05, label="Guidance, first section", **hidden),
-        gr.Slider(1.0, 3.0, value=defaults.guidance_later, step=0.05, label="Guidance, later sections", **hidden),
-        gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.01, label="Top-p", **hidden),
-        gr.Slider(0.1, 2.0, value=defaults.temperature, step=0.05, label="Temperature", **hidden),
-        gr.Slider(1.0, 2.0, value=defaults.repetition_penalty, step=0.01, label="Repetition penalty", **hidden),
-        gr.Number(42, label="Seed", precision=0, **hidden),
+        raw(gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden)),
+        raw(gr.Slider(1, limits.max_sections, value=2, step=1, label="Sections to generate",
+                      info="continuing: at most this many new ones", **hidden)),
+        slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
+        slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
+        slider("repetition_penalty"),
+        raw(gr.Number(42, label="Seed", info="0 to 2**53 - 1", **hidden)),
         gr.Checkbox(False, label="Random seed", **hidden),
-        gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory", **hidden),
-        gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden),
+        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
+                     **hidden)),
+        raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
     ]
 
 
@@ -335,8 +345,10 @@ def place_settings(settings: list) -> None:
 
 
 def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: Path | None = None,
-               limits: Limits = Limits(), tiny: bool = False, defaults: Sampling | None = None) -> gr.Blocks:
-    """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache)."""
+               limits: Limits = Limits(), tiny: bool = False, defaults: Sampling | None = None,
+               max_queue: int = MAX_QUEUE) -> gr.Blocks:
+    """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache); at most `max_queue` runs wait, the
+    next one is told the queue is full and to try again."""
     store = OutputStore(output_root or Path(tempfile.gettempdir()) / "yue-space")
     studio = Studio(get_pipeline, store, limits)
     defaults = defaults or (Sampling(max_new_tokens=300, min_new_tokens=50) if tiny else Sampling())
@@ -370,8 +382,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                 s_inst = gr.Audio(type="filepath", sources=["upload"], label="Reference instrumental")
                         s_info = gr.Markdown()
                         with gr.Row():
-                            s_start = gr.Number(0, label="Window start (s)", minimum=0)
-                            s_end = gr.Number(30, label="Window end (s)", minimum=0)
+                            s_start = raw(gr.Number(0, label="Window start (s)", minimum=0))
+                            s_end = raw(gr.Number(30, label="Window end (s)", minimum=0))
                         s_genres, s_lyrics = genre_box(first[0], "style"), lyrics_box(first[1], limits, "style-lyrics")
                         s_go = gr.Button("Generate in this style", variant="primary")
                         gr.Examples([[reference, 0, 10, first[0], first[1]]],
@@ -383,10 +395,11 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                 c_vocal = gr.Audio(type="filepath", sources=["upload"], label="Vocal stem")
                                 c_inst = gr.Audio(type="filepath", sources=["upload"], label="Instrumental stem")
                         with gr.Row():
-                            c_from = gr.Radio([("the end", "end"), ("after section N (regenerate the rest)", "section"),
-                                               ("a time", "time")], value="end", label="Continue from")
-                            c_keep = gr.Number(1, label="N: sections to keep", precision=0, minimum=1)
-                            c_cut = gr.Number(0, label="Cut time (s)", minimum=0)
+                            c_from = raw(gr.Radio([("the end", "end"), ("after section N (regenerate the rest)",
+                                                                    "section"), ("a time", "time")],
+                                                  value="end", label="Continue from"))
+                            c_keep = raw(gr.Number(1, label="N: sections to keep", precision=0, minimum=1))
+                            c_cut = raw(gr.Number(0, label="Cut time (s)", minimum=0))
                         c_plan = gr.Markdown(continuation_plan(None, "end", 1, 0)[2], elem_id="continue-plan")
                         c_genres, c_lyrics = genre_box(first[0], "continue"), lyrics_box("", limits, "continue-lyrics")
                         c_go = gr.Button("Continue", variant="primary", elem_id="continue")
@@ -411,7 +424,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                    api_name="style_transfer", **run)
         c_go.click(studio.continue_song, [c_bundle, c_vocal, c_inst, c_from, c_keep, c_cut, c_genres, c_lyrics,
                                           *settings, last_song], api_name="continue_song", **run)
-        stop.click(studio.stop, None, None, api_name="stop", concurrency_limit=None, show_progress="hidden")
+        stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden")
         # The plan (and the prefilled lyrics) follow user actions only: a programmatic change of the bundle
         # field must not overwrite lyrics the user is editing.
         plan = dict(fn=continuation_plan, inputs=[c_bundle, c_from, c_keep, c_cut],
@@ -422,7 +435,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             event(**plan, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
-    demo.queue(default_concurrency_limit=1)
+    demo.queue(default_concurrency_limit=1, max_size=max_queue)
     return demo
 
 
@@ -435,7 +448,7 @@ def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, sh
            mcp: bool = False, **kwargs):
     """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars)."""
     return demo.launch(server_name=host, server_port=port, share=share, mcp_server=True if mcp else None,
-                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", **kwargs)
+                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, **kwargs)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

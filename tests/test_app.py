@@ -121,11 +121,41 @@ def test_random_seed_is_reported_and_saved(client):
     (dict(genres=" "), "Genre tags are empty"),
     (dict(sections=3), "segments is 3 but the lyrics have only 2 sections"),
     (dict(min_new_tokens=60), "min_new_tokens must be between 0 and max_new_tokens"),
-    (dict(top_p=0), "Value 0 is less than minimum value 0.05"),  # Gradio checks slider bounds itself
-    (dict(output_format="ogg"), "'ogg' (type: <class 'str'>) is not in the list of choices"),
+    (dict(top_p=0), "Top-p (top_p) must be a number from 0.05 to 1; got 0"),
+    (dict(output_format="ogg"), "output_format must be one of wav, flac, mp3; got 'ogg'"),
+    # raw API values: None or text for a slider, a fraction for a whole number (NaN: test_serving.py)
+    (dict(sections=None), "sections is empty: enter a whole number from 1 to 12"),
+    (dict(temperature="hot"), "Temperature (temperature) must be a number from 0.1 to 2; got 'hot' (str)"),
+    (dict(max_new_tokens=None), "Max tokens per section (max_new_tokens) is empty"),
+    (dict(guidance_first=5), "Guidance, first section (guidance_first) must be a number from 1 to 3; got 5"),
+    (dict(seed=1.5), "got 1.5 (fractions are not rounded)"),
+    (dict(random_seed=None), "random_seed must be true or false; got None"),
+    (dict(language=None), "language must be one of en, zh, jp-kr; got None"),
 ])
 def test_bad_input_gives_a_clear_message(client, overrides, message):
     assert message in app_error(lambda: song(client, **overrides))
+
+
+def test_a_seed_outside_the_range_is_refused_and_the_client_stays_usable(client):
+    """2**64 and 1e30 get the documented range (not a serialisation TypeError); the same client's next call works,
+    and the top of the range is used and reported as given."""
+    from yue.checks import SEED_MAX
+
+    for seed in (2**64, 1e30, -1):
+        assert "seed must be a whole number from 0 to 9007199254740991 (2**53 - 1)" in app_error(
+            lambda: song(client, seed=seed, sections=1))
+    *_, summary, seed = song(client, seed=SEED_MAX, sections=1)
+    assert seed == SEED_MAX and f"Seed {SEED_MAX}." in summary
+
+
+def test_too_few_raw_inputs_get_a_message_not_a_null_error(server):
+    """A raw HTTP call with 3 of the 15 inputs: the error event carries Gradio's message (show_error is on)."""
+    import httpx
+
+    url = server[0] + "gradio_api/call/lyrics_to_song"
+    event = httpx.post(url, json={"data": ["pop", LYRICS, "en"]}, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{url}/{event}", timeout=60).text
+    assert "event: error" in stream and "didn't receive enough input values (needed: 15, got: 3)" in stream
 
 
 def test_continue_regenerates_exactly_and_extends(client):
@@ -186,6 +216,10 @@ def test_continue_without_a_song_or_with_bad_input(client, server):
     assert "is not a song bundle" in app_error(lambda: call(bundle=handle_file(str(junk))))
     bundle = handle_file(song(client)[3])
     assert "cannot keep 5" in app_error(lambda: call(bundle=bundle, continue_from="section", keep_sections=5))
+    assert "sections to keep (keep_sections) must be a whole number; got 'two'" in app_error(
+        lambda: call(bundle=bundle, continue_from="section", keep_sections="two"))
+    assert "continue_from must be one of end, section, time; got None" in app_error(
+        lambda: call(bundle=bundle, continue_from=None))
     assert "between 0 and" in app_error(lambda: call(bundle=bundle, continue_from="time", cut_seconds=99))
     assert "must list those sections followed by at least one new section" in app_error(lambda: call(bundle=bundle))
 
@@ -207,6 +241,40 @@ def test_stop_keeps_the_sections_already_made(client):
     assert 1 <= kept < 3 and summary.startswith(f"Stopped: {kept} of 3")
 
 
+def test_a_full_queue_says_busy_try_again(tmp_path):
+    """With one run working and one waiting, a third is refused at once with "Queue is full … try again"."""
+    from gradio_client import Client
+    from gradio_client.utils import QueueError
+
+    url, demo = start_app(tmp_path, max_queue=1)
+    try:
+        slow = {**SMALL, "sections": 3, "max_new_tokens": 2000, "min_new_tokens": 2000}
+        clients = [Client(url, verbose=False) for _ in range(3)]
+        lyrics = LYRICS + "\n[outro]\nbye\n"
+        submit = lambda c: c.submit(genres="pop", lyrics=lyrics, **slow, api_name="/lyrics_to_song")
+        jobs = [submit(clients[0])]
+        deadline = time.time() + 60
+        while not any(update[4].startswith("Section 1/3") for update in jobs[0].outputs()):
+            assert time.time() < deadline, "the first run did not start"
+            time.sleep(0.1)
+        jobs.append(submit(clients[1]))
+        while jobs[1].status().code.name != "IN_QUEUE":
+            assert time.time() < deadline, "the second run was not queued"
+            time.sleep(0.1)
+        with pytest.raises(QueueError, match="Queue is full! Please try again."):
+            song(clients[2], sections=1)
+        # no worker may go on decoding after the test: cancel the first run (gradio_client queues /stop too, and the
+        # queue is full; the page's Stop button skips the queue), then stop the second once it runs
+        jobs[0].cancel()
+        while not jobs[1].outputs():
+            assert time.time() < deadline + 60, "the second run did not start"
+            time.sleep(0.1)
+        clients[1].predict(api_name="/stop")
+        assert jobs[1].result(timeout=60)[4].startswith("Stopped")
+    finally:
+        demo.close()
+
+
 def test_style_transfer(client, server):
     from gradio_client import handle_file
 
@@ -215,6 +283,8 @@ def test_style_transfer(client, server):
                 lyrics=LYRICS, **SMALL)
     call = lambda **kw: client.predict(**{**base, **kw}, api_name="/style_transfer")
     assert "Upload a reference" in app_error(lambda: call(reference_mix=None))
+    assert "window start (start_s) is empty" in app_error(lambda: call(reference_mix=None, start_s=None))
+    assert "window end (end_s) must be a number >= 0; got 'end'" in app_error(lambda: call(end_s="end"))
     assert "must end after it starts" in app_error(lambda: call(reference_mix=handle_file(str(reference)), end_s=0))
     long = server[1] / "long.wav"
     import soundfile
@@ -226,6 +296,9 @@ def test_style_transfer(client, server):
         return
     from yue.song import SongCodes
 
+    nan = server[1] / "nan.wav"
+    soundfile.write(nan, np.where(np.arange(8000) % 100 == 0, np.nan, 0.2), 8000, subtype="FLOAT")
+    assert "nan.wav holds 80 NaN or infinite samples" in app_error(lambda: call(reference_mix=handle_file(str(nan))))
     mix, vocal, instrumental, bundle, summary, _ = call(reference_mix=handle_file(str(reference)))
     codes, settings = SongCodes.load(bundle)
     assert summary.startswith("Done: 2 of 2") and settings["mode"] == "icl" and settings["reference"]["end_s"] == 8
@@ -301,6 +374,15 @@ def test_lyrics_status_in_words():
     assert "✓ 2 sections: verse, chorus" in app.lyrics_status(LYRICS)
     assert "✗ Lyrics have no section tags" in app.lyrics_status("la la")
     assert "⚠ Text before the first section tag is ignored" in app.lyrics_status("intro\n" + LYRICS)
+    status = app.lyrics_status(LYRICS + "\n[pre-chorus]\nup we go\n")
+    assert "✓ 2 sections: verse, chorus" in status
+    assert "⚠ Line 7: '[pre-chorus]' is not a section tag" in status and "Write [prechorus]" in status
+
+
+def test_dropped_lines_are_in_the_api_summary(client):
+    """The song is made from the official sections, and the summary says which lines were dropped and why."""
+    *_, summary, _ = song(client, lyrics=LYRICS + "\n[Verse 2]\nup we go\n", sections=1)
+    assert summary.startswith("Done: 1 of 1") and "⚠ Line 7: '[Verse 2]' is not a section tag" in summary
 
 
 def test_import_does_no_work(tmp_path):

@@ -37,9 +37,14 @@ def test_stereo_is_averaged_and_resampled(tmp_path):
     (lambda p: soundfile.write(str(p), np.zeros(0, np.float32), 16000), "empty"),
     (lambda p: soundfile.write(str(p), np.zeros(1600, np.float32), 16000), "silent"),
     (lambda p: soundfile.write(str(p), music(3.0, 8000), 8000), "in.wav is 3 s long; the limit is 2 s"),
+    (lambda p: soundfile.write(str(p), np.where(np.arange(8000) == 99, np.nan, music(1.0, 8000)), 8000,
+                               subtype="FLOAT"), "in.wav holds 1 NaN or infinite samples"),
+    (lambda p: soundfile.write(str(p), np.stack([music(1.0, 8000), np.full(8000, np.inf)], axis=1), 8000,
+                               subtype="DOUBLE"), "in.wav holds 8000 NaN or infinite samples"),
 ])
 def test_bad_files_are_named_with_the_reason(tmp_path, make, message):
-    """Missing, unreadable, empty, silent and too-long files raise AudioError with the file and the reason."""
+    """Missing, unreadable, empty, NaN/inf, silent and too-long files raise AudioError with the file and the
+    reason."""
     path = tmp_path / "in.wav"
     make(path)
     with pytest.raises(AudioError, match=message):

@@ -65,6 +65,12 @@ def test_bad_input_exits_non_zero_with_a_clear_message(tiny_lm_dir, tmp_path, mo
     assert message in capsys.readouterr().err
 
 
+def test_stage2_refuses_a_stage1_model(tmp_path, tiny_lm_dir, capsys):
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s1"), "--out", "o.npy"]) == 2
+    assert "is a stage-1 checkpoint (tiny-s1 architecture), given as stage 2" in capsys.readouterr().err
+
+
 def test_stage2_refuses_codes_of_the_wrong_shape(tmp_path, tiny_lm_dir, capsys):
     np.save(tmp_path / "c.npy", np.zeros((8, 5), dtype=np.int64))
     assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s2"), "--out", "o.npy"]) == 2
@@ -106,3 +112,116 @@ def test_decode_and_encode_commands(tiny_dir, tmp_path):
     assert main(["encode", str(tmp_path / "a.wav"), "--codec", codec, "--codebooks", "4",
                  "--out", str(tmp_path / "e.npy")]) == 0
     assert np.load(tmp_path / "e.npy").shape == (4, 25)
+
+
+# -- everything is checked before any model is loaded ---------------------------------------------------------------
+
+def truncated_bundle(folder):
+    from yue.song import SongCodes
+    from yue.stage1 import Stage1Tokens
+
+    path = SongCodes(Stage1Tokens(np.arange(6), np.arange(6), (6,), ("verse",))).save(folder / "song.npz")
+    data = path.read_bytes()
+    (folder / "cut.npz").write_bytes(data[:len(data) // 2])
+    return folder / "cut.npz"
+
+
+def huge_bundle(folder):
+    """A bundle whose stage-1 vocal member claims a (10**13,) int64 array (72.8 TiB) in a few bytes."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (10**13,)})
+    with zipfile.ZipFile(folder / "song.npz") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members["stage1_vocal.npy"] = header.getvalue() + bytes(16)
+    with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return folder / "huge.npz"
+
+
+GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--genre", "pop", "--lyrics", " "], "Lyrics are empty"),
+    (["generate", "--genre", " ", "--lyrics", "[verse]\nla\n"], "Genre tags are empty"),
+    (GOOD + ["--seed", str(2**64)], "seed must be a whole number from 0 to 9007199254740991 (2**53 - 1)"),
+    (GOOD + ["--temperature", "inf"], "temperature must be a finite number, got inf"),
+    (GOOD + ["--segments", "3"], "segments is 3 but the lyrics have only 1 sections"),
+    (GOOD + ["--out", "{tmp}/file.txt"], "is a file; give a folder"),
+    (GOOD + ["--out", "{tmp}/old"], "already holds a song (song.npz, settings.json); pass --overwrite"),
+    (["generate", "--genre", "pop", "--lyrics-file", "{tmp}/latin1.txt"],
+     "lyrics file {tmp}/latin1.txt is not UTF-8 text (byte 0xe9 at position 11)"),
+    (GOOD + ["--continue-from", "{tmp}/cut.npz"], "cut.npz is not a song bundle saved by this app: it is damaged"),
+    (GOOD + ["--continue-from", "{tmp}/huge.npz"], "claims shape (10000000000000,)"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-end", "inf"], "--reference-end (seconds) must be a number"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-start", "nan"], "--reference-start (seconds) must be a"),
+    (GOOD + ["--reference", "{tmp}/missing.wav"], "--reference {tmp}/missing.wav: file not found"),
+    (GOOD + ["--reference", "{tmp}/file.txt"], "is not an audio file this program can read"),
+    (GOOD + ["--device", "gpu"], "device 'gpu' is not a device name: use cpu, cuda or cuda:N"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "{tmp}/short.npy"],
+     "The vocal reference {tmp}/ref.npy is 2.00 s long and the instrumental reference {tmp}/short.npy 1.00 s"),
+])
+def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch, capsys, args, message):
+    """Each bad input exits 2 with one line naming the flag or file; no model is loaded, nothing is written."""
+    import yue.cli
+
+    monkeypatch.setattr(yue.cli, "_load_pipeline", lambda *a: pytest.fail("a model was loaded"))
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "latin1.txt").write_bytes("[verse]\nCaf\xe9 song\n".encode("latin-1"))
+    (tmp_path / "old").mkdir()
+    for name in ("song.npz", "settings.json"):
+        (tmp_path / "old" / name).write_text("an earlier song")
+    np.save(tmp_path / "ref.npy", np.arange(100))
+    np.save(tmp_path / "short.npy", np.arange(50))
+    truncated_bundle(tmp_path), huge_bundle(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "new")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message.replace("{tmp}", str(tmp_path)) in err and "Traceback" not in err and "allow_pickle" not in err
+    assert not (tmp_path / "new").exists() and (tmp_path / "old" / "song.npz").read_text() == "an earlier song"
+
+
+def test_cuda_on_a_machine_without_it_names_the_flag(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(GOOD + ["--device", "cuda", "--out", str(tmp_path / "o")]) == 2
+    assert "sees no CUDA GPU: use device cpu (--device cpu)" in capsys.readouterr().err
+
+
+def test_nf4_on_the_cpu_is_refused_before_loading(tiny_dir, tmp_path, capsys):
+    """The tiny stage 2 (32 wide) cannot run nf4 on the CPU: refused with what to use, not after stage 1."""
+    assert main(GOOD + ["--tiny", str(tiny_dir), "--precision", "nf4", "--out", str(tmp_path / "o")]) == 2
+    assert "cannot run as nf4 on the cpu" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_overwrite_replaces_an_existing_song(tiny_dir, tmp_path):
+    """--out holding a song: refused without --overwrite (untouched), replaced with it."""
+    out = tmp_path / "song"
+    args = GOOD + ["--tiny", str(tiny_dir), "--max-new-tokens", "20", "--min-new-tokens", "4", "--out", str(out)]
+    assert main(args + ["--seed", "1"]) == 0
+    first = (out / "settings.json").read_text()
+    assert main(args + ["--seed", "2"]) == 2 and (out / "settings.json").read_text() == first
+    assert main(args + ["--seed", "2", "--overwrite"]) == 0
+    assert json.loads((out / "settings.json").read_text())["seed"] == 2
+
+
+def test_generate_prints_dropped_lines_before_loading(tmp_path, monkeypatch, capsys):
+    import yue.cli
+
+    def stop(*args):
+        raise ValueError("stopped before loading")
+
+    monkeypatch.setattr(yue.cli, "_load_pipeline", stop)
+    assert main(["generate", "--genre", "pop", "--lyrics", "[verse]\nla\n[pre-chorus]\nup\n",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "warning: Line 3: '[pre-chorus]' is not a section tag" in err and "Write [prechorus]" in err
+    assert err.index("warning:") < err.index("stopped before loading")

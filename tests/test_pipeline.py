@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from yue import Cancelled, Pipeline, Sampling, SongCodes, SongRequest
+from yue import Cancelled, Pipeline, Reference, Sampling, SongCodes, SongRequest, Stage1Tokens
 from yue.loading import load_models
 
 LYRICS = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
@@ -81,11 +81,45 @@ def test_progress_reports_stage_section_rate(token_pipeline):
     ({"genres": " "}, "Genre tags are empty"),
     ({"segments": 5}, "only 3 sections"),
     ({"sampling": Sampling(top_p=0)}, "top_p must be in"),
+    ({"sampling": Sampling(temperature=float("inf"))}, "temperature must be a finite number, got inf"),
+    ({"sampling": Sampling(repetition_penalty=float("inf"))}, "repetition_penalty must be a finite number"),
+    ({"sampling": Sampling(guidance_later=float("inf"))}, "guidance_later must be a finite number"),
+    ({"sampling": Sampling(max_new_tokens=40.5)}, "max_new_tokens must be a whole number, got 40.5"),
+    ({"segments": 1.5}, "segments must be a whole number >= 1; got 1.5"),
+    ({"segments": 0}, "segments must be a whole number >= 1; got 0"),
+    ({"seed": 2**64}, r"seed must be a whole number from 0 to 9007199254740991 \(2\*\*53 - 1\); got 1844"),
+    ({"seed": 2**63 - 1}, "seed must be a whole number from 0 to 9007199254740991"),
+    ({"seed": -1}, "seed must be a whole number from 0"),
+    ({"seed": 3.5}, "fractions are not rounded"),
+    ({"seed": "7"}, r"got '7' \(str\)"),
+    ({"genres": 5}, r"genres must be text; got 5 \(int\)"),
+    ({"reference": Reference(codes=np.zeros(100, dtype=np.int64), start_s=float("nan"))},
+     r"reference start \(start_s, seconds\) must be a number >= 0; got nan"),
+    ({"reference": Reference(codes=np.zeros(100, dtype=np.int64), end_s=float("inf"))},
+     r"reference end \(end_s, seconds\) must be a number >= 0; got inf"),
+    ({"reference": Reference(codes=np.full(100, 5000))}, r"reference codes must lie in 0..1023"),
+    ({"reference": Reference(vocal_codes=np.zeros(500, dtype=np.int64), instrumental_codes=np.zeros(400, dtype=int))},
+     r"The reference vocal is 10.00 s long and the reference instrumental 8.00 s: stems of one recording"),
+    ({"previous": SongCodes(Stage1Tokens(np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), (6, -2)))},
+     r"the song to continue: its sections \(\[6, -2\] frames\) do not add up"),
 ])
 def test_bad_requests_are_refused_before_any_model_work(token_pipeline, request_kwargs, message):
     request = SongRequest(**{"genres": "pop", "lyrics": LYRICS, "sampling": FAST, **request_kwargs})
     with pytest.raises(ValueError, match=message):
         token_pipeline.check(request)
+
+
+def test_every_accepted_seed_is_used_as_given(token_pipeline):
+    """The top of the seed range is accepted and its section seeds are not wrapped; neighbouring seeds differ."""
+    from yue.checks import SEED_MAX
+    from yue.stage1 import section_seed
+
+    assert section_seed(SEED_MAX, 11) == SEED_MAX + 7919 * 11  # 12 sections, none wrapped modulo 2**63
+    songs = [token_pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST, seed=seed))
+             for seed in (0, SEED_MAX - 1, SEED_MAX)]
+    assert [song.seed for song in songs] == [0, SEED_MAX - 1, SEED_MAX]
+    codes = [song.codes.stage1.vocal.tobytes() for song in songs]
+    assert len(set(codes)) == 3
 
 
 def test_continuation_needs_new_sections(token_pipeline):

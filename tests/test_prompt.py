@@ -109,6 +109,57 @@ def test_text_before_the_first_tag_is_a_warning():
     assert "ignored" in parsed.warnings[0] and "intro words" in parsed.warnings[0]
 
 
+@pytest.mark.parametrize("lyrics, labels, warning", [
+    ("[verse]\nla la\n\n[pre-chorus]\nup we go\nhigher\n\n[chorus]\nhey\n", ["verse", "chorus"],
+     "Line 4: '[pre-chorus]' is not a section tag under the official rule (one word in brackets: letters, digits or "
+     "_), so these 3 lines are dropped: '[pre-chorus]', 'up we go', 'higher'. Write [prechorus] to keep them."),
+    ("[Verse 2]\nfirst\n[chorus]\nhey\n", ["chorus"],
+     "Line 1: '[Verse 2]' is not a section tag under the official rule (one word in brackets: letters, digits or "
+     "_), so these 2 lines are dropped: '[Verse 2]', 'first'. Write [verse] to keep them."),
+    ("[verse]\nla\n[]\nunder an empty tag\n[chorus]\nhey", ["verse", "chorus"],
+     "Line 3: '[]' is not a section tag"),
+    ("[verse]\nla\n[ chorus ]\nhey", ["verse"], "Line 3: '[ chorus ]' is not a section tag"),
+    ("[verse]\nla\n[chorus\nhey\n[outro]\nbye", ["verse", "outro"],
+     "Line 3: '[chorus' has no closing ']', so these 2 lines are dropped: '[chorus', 'hey'. Write [chorus]"),
+    ("[verse]\nhello [la] there\nmore\n[chorus]\nhey", ["verse", "la", "chorus"],
+     "Line 2: [la] inside a line starts a new section under the official rule (sung: 'there'). Put section tags on "
+     "their own line, or leave out the brackets."),
+    ("[verse]\nI sing [softly now\nmore\n[chorus]\nhey", ["verse", "chorus"],
+     "Line 2: a '[' inside a line ends the section under the official rule, so from '[softly now' on these 2 lines "
+     "are dropped: '[softly now', 'more'. Leave out the '['."),
+])
+def test_dropped_lines_are_named_with_the_tag_to_write(lyrics, labels, warning):
+    """The official rule still decides the sections; every line it drops, and every [word] inside a line, is named
+    with its line number and what to write instead."""
+    parsed = prompt.parse_lyrics(lyrics)
+    assert [s.label for s in parsed.sections] == labels
+    assert any(w.startswith(warning) for w in parsed.warnings), parsed.warnings
+
+
+def test_lyrics_of_bad_tags_only_say_which_tag_to_write():
+    with pytest.raises(prompt.LyricsError, match=r"(?s)no section tags.*'\[pre-chorus\]' is not a section tag.*"
+                                                 r"Write \[prechorus\]"):
+        prompt.parse_lyrics("[pre-chorus]\nonly this")
+    with pytest.raises(prompt.LyricsError, match=r"(?s)Section 1 \[verse\] is empty.*Line 2: '\[pre-chorus\]'"):
+        prompt.parse_lyrics("[verse]\n[pre-chorus]\nla\n[chorus]\nhey")
+
+
+def test_crlf_and_a_bom_give_the_official_sections(inputs):
+    """Windows line endings and a UTF-8 BOM: the same sections (so the same prompt) as the LF lyrics, no warning."""
+    windows = "\ufeff" + inputs["lyrics"].replace("\n", "\r\n")
+    assert [s.text for s in prompt.split_lyrics(windows)] == inputs["sections"]
+    parsed = prompt.parse_lyrics(windows)
+    assert [s.text for s in parsed.sections] == inputs["sections"] and not parsed.warnings
+
+
+@pytest.mark.parametrize("text", ["[verse]\nla \x1b[31mred\x1b[0m\n", "[verse]\nla\x00la\n"])
+def test_control_characters_are_refused(text):
+    with pytest.raises(prompt.LyricsError, match=r"Lyrics hold a control character \(U\+00(1B|00)\) on line 2"):
+        prompt.parse_lyrics(text)
+    with pytest.raises(prompt.LyricsError, match="Genre tags hold a control character"):
+        prompt.check_genres("pop\x07")
+
+
 def test_limits_are_named_in_the_message():
     with pytest.raises(prompt.LyricsError, match="limit is 2"):
         prompt.parse_lyrics("[a]\nx\n[b]\ny\n[c]\nz", Limits(max_sections=2))

@@ -99,19 +99,56 @@ def test_random_seed_leaves_the_seed_to_draw():
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(language="fr"), "language must be one of en, zh, jp-kr; got 'fr'"),
-    (dict(output_format="ogg"), "output format must be one of wav, flac, mp3; got 'ogg'"),
-    (dict(top_p=""), "top-p is empty: enter a number"),
-    (dict(seed=None), "seed is empty: enter a number"),
-    (dict(sections=None), "sections is empty: enter a number"),
+    (dict(language=None), "language must be one of en, zh, jp-kr; got None"),
+    (dict(output_format="ogg"), "output_format must be one of wav, flac, mp3; got 'ogg'"),
+    (dict(top_p=""), r"Top-p \(top_p\) is empty: enter a number from 0.05 to 1"),
+    (dict(top_p=0), r"Top-p \(top_p\) must be a number from 0.05 to 1; got 0"),
+    (dict(temperature=float("inf")), r"Temperature \(temperature\) must be a number from 0.1 to 2; got inf"),
+    (dict(repetition_penalty=float("nan")), r"\(repetition_penalty\) must be a number from 1 to 2; got nan"),
+    (dict(max_new_tokens="forty"), r"\(max_new_tokens\) must be a whole number from 2 to 8000; got 'forty' \(str\)"),
+    (dict(max_new_tokens=40.5), r"\(max_new_tokens\) .* got 40.5 \(fractions are not rounded\)"),
+    (dict(seed=None), r"seed is empty: enter a whole number from 0 to 9007199254740991 \(2\*\*53 - 1\)"),
+    (dict(seed=2**64), "seed must be a whole number from 0 to 9007199254740991 .*; got 18446744073709551616"),
+    (dict(seed=1e30), "seed must be a whole number .*; got 1e\\+30"),
+    (dict(seed=-1), "seed must be a whole number .*; got -1"),
+    (dict(seed=1.5), "got 1.5 \\(fractions are not rounded\\)"),
+    (dict(random_seed="yes"), "random_seed must be true or false; got 'yes'"),
+    (dict(sections=None), "sections is empty: enter a whole number from 1 to 12"),
+    (dict(sections="two"), "sections must be a whole number from 1 to 12; got 'two'"),
+    (dict(sections=2.5), "sections must be a whole number from 1 to 12; got 2.5"),
+    (dict(sections=True), "sections must be a whole number from 1 to 12; got True"),
 ])
 def test_bad_shared_settings_say_what_to_change(overrides, message):
-    """Each bad shared setting raises a ValueError naming the field and what is allowed."""
+    """Each bad shared setting (None, text, NaN, inf, fractions, out of range) raises a ValueError naming the field
+    and what is allowed; nothing is rounded or wrapped."""
     with pytest.raises(ValueError, match=message):
         serving.shared_settings({**SHARED, **overrides})
 
 
+def test_the_largest_seed_is_used_as_given():
+    """The top of the documented seed range is accepted unchanged."""
+    from yue.checks import SEED_MAX
+
+    assert serving.shared_settings({**SHARED, "seed": SEED_MAX}).seed == SEED_MAX == 2**53 - 1
+
+
+def test_lyrics_job_checks_the_request_before_any_model_is_loaded(tmp_path):
+    """Empty lyrics, a bad genre or too many sections are refused by the job itself; get_pipeline is never called."""
+
+    def never(choice):
+        raise AssertionError("a model was loaded")
+
+    service = serving.Service(never, serving.OutputStore(tmp_path), Limits())
+    shared = serving.shared_settings(SHARED)
+    for genres, lyrics, message in (("pop", "", "Lyrics are empty"), ("", LYRICS, "Genre tags are empty"),
+                                    ("pop", "[verse]\nla\n", "segments is 2 but the lyrics have only 1")):
+        with pytest.raises(ValueError, match=message):
+            service.lyrics_job(genres, lyrics, shared)
+
+
 def test_check_upload_refuses_long_or_unreadable_files(tmp_path):
-    """No upload passes as None; an upload longer than the limit or not audio at all is refused with a message."""
+    """No upload passes as None; an upload longer than the limit, not audio at all, or with NaN/inf samples is
+    refused with a message before any GPU work."""
     import soundfile
 
     assert serving.check_upload(None, "reference track", Limits()) is None
@@ -125,6 +162,10 @@ def test_check_upload_refuses_long_or_unreadable_files(tmp_path):
         serving.check_upload(str(long), "vocal stem", limits)
     with pytest.raises(ValueError, match="not an audio file this app can read"):
         serving.check_upload(str(junk), "vocal stem", limits)
+    nan = tmp_path / "nan.wav"
+    soundfile.write(nan, np.where(np.arange(8000) == 5, np.inf, 0.1), 8000, subtype="FLOAT")
+    with pytest.raises(ValueError, match="nan.wav holds 1 NaN or infinite samples"):
+        serving.check_upload(str(nan), "vocal stem", limits)
 
 
 def test_load_bundle_names_a_file_that_is_not_a_bundle(tmp_path):
@@ -148,7 +189,10 @@ def test_choose_start_end_section_and_time():
 
 @pytest.mark.parametrize("continue_from, keep, cut, message", [
     ("section", 0, None, "Keep at least 1 section"),
-    ("section", "", None, "sections to keep is empty"),
+    ("section", "", None, r"sections to keep \(keep_sections\) is empty"),
+    ("section", 1.5, None, "got 1.5 \\(fractions are not rounded\\)"),
+    ("time", None, float("nan"), r"cut time \(cut_seconds\) must be a number; got nan"),
+    ("time", None, "1", r"cut time \(cut_seconds\) must be a number; got '1' \(str\)"),
     ("time", None, 0, "between 0 and 3.0 s"),
     ("time", None, 3.5, "between 0 and 3.0 s"),
     ("middle", None, None, "continue_from must be one of end, section, time"),
@@ -157,6 +201,26 @@ def test_choose_start_refuses_what_cannot_be_kept(continue_from, keep, cut, mess
     """Keeping no section, an empty count, a cut outside the song or an unknown mode raise a clear ValueError."""
     with pytest.raises(ValueError, match=message):
         serving.choose_start(codes(100, 50), continue_from, keep, cut)
+
+
+def test_stems_of_different_lengths_are_refused_in_seconds_before_encoding(tmp_path):
+    """Continue from stems, or a reference pair: lengths that differ by more than a frame are refused with both
+    lengths in seconds and what to do, before anything is encoded (`encode` is never called)."""
+    import soundfile
+
+    for name, seconds in (("v.wav", 2.0), ("i.wav", 1.5), ("i2.wav", 2.01)):
+        soundfile.write(tmp_path / name, 0.1 * np.ones(int(8000 * seconds), dtype=np.float32), 8000)
+    service = serving.Service(lambda choice: None, serving.OutputStore(tmp_path / "out"), Limits())
+    shared = serving.shared_settings(SHARED)
+    never = lambda *a: pytest.fail("encoded")
+    message = r"The vocal stem is 2.00 s long and the instrumental stem 1.50 s: .* Trim the longer one to 1.50 s"
+    with pytest.raises(ValueError, match=message):
+        service.continue_job(None, str(tmp_path / "v.wav"), str(tmp_path / "i.wav"), "end", 1, 0, "pop", LYRICS, None,
+                             shared, never)
+    with pytest.raises(ValueError, match="The reference vocal is 2.00 s long and the reference instrumental 1.50 s"):
+        service.style_job(None, str(tmp_path / "v.wav"), str(tmp_path / "i.wav"), 0, 30, "pop", LYRICS, shared, never)
+    # within a frame (20 ms) the pair is accepted
+    service.style_job(None, str(tmp_path / "v.wav"), str(tmp_path / "i2.wav"), 0, 30, "pop", LYRICS, shared, never)
 
 
 def test_stems_codes_is_one_verse_as_long_as_the_shorter_stem():

@@ -20,7 +20,8 @@ class AudioError(ValueError):
 def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: float | None = MAX_SECONDS) -> np.ndarray:
     """float32 mono samples (N,) at `sample_rate` (channels averaged, resampled with soxr).
 
-    Raises AudioError naming the file for: missing, unreadable or unsupported, empty, silent, longer than `max_seconds`.
+    Raises AudioError naming the file for: missing, unreadable or unsupported, empty, NaN or infinite samples,
+    silent, longer than `max_seconds`.
     """
     import soundfile
 
@@ -40,10 +41,29 @@ def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: flo
         raise AudioError(f"{path.name} could not be decoded: {error}") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path.name} is empty (no samples).")
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).any(axis=1).sum())
+        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
+                         "as 16- or 24-bit PCM.")
     mono = samples.mean(axis=1)
     if float(np.abs(mono).max()) < SILENCE:
         raise AudioError(f"{path.name} is silent; give a recording with audible music.")
     return resample(mono, rate, sample_rate)
+
+
+def check_finite(path: str | Path, block_frames: int = 1 << 16) -> None:
+    """Refuse a float file holding NaN or infinite samples (integer PCM cannot), read in blocks: a check cheap enough
+    to run on an upload before any GPU time is booked for it."""
+    import soundfile
+
+    path = Path(path)
+    if soundfile.info(str(path)).subtype not in ("FLOAT", "DOUBLE"):
+        return
+    bad = sum(int((~np.isfinite(block)).any(axis=1).sum())
+              for block in soundfile.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True))
+    if bad:
+        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
+                         "as 16- or 24-bit PCM.")
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:

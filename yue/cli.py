@@ -4,11 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text
 from .config import Sampling
+from .devices import check_device, check_stage2
 
 AUDIO_FORMATS = ("wav", "flac", "mp3")
 
@@ -46,37 +49,16 @@ def _model_flags(parser: argparse.ArgumentParser, codec: bool = True) -> None:
     group.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
 
 
-def _read_text(value: str | None, file: Path | None, what: str) -> str:
-    if file is not None:
-        if not file.is_file():
-            raise ValueError(f"{what} file not found: {file}")
-        return file.read_text(encoding="utf-8")
-    if value is None:
-        raise ValueError(f"give the {what} with --{what} TEXT or --{what}-file FILE")
-    return value
-
-
 def _load_pipeline(args, mode: str):
     from .pipeline import Pipeline
 
     if args.tiny is not None:
-        if not (args.tiny / "s1").is_dir():
-            raise ValueError(f"{args.tiny} holds no tiny checkpoints; write them with `python -m yue tiny {args.tiny}`")
-        return Pipeline.tiny(args.tiny, device=args.device or "cpu")
+        return Pipeline.tiny(args.tiny, device=args.device or "cpu", precision=args.precision)
     kwargs = dict(stage1=args.stage1, stage2=args.stage2, mode=mode, language=args.language,
                   precision=args.precision, device=args.device)
     if hasattr(args, "codec"):
         kwargs["codec"] = args.codec
     return Pipeline.from_pretrained(**kwargs)
-
-
-def _codes_file(path: Path, rows: int | None = None) -> np.ndarray:
-    if not path.is_file():
-        raise ValueError(f"codes file not found: {path}")
-    codes = np.load(path)
-    if rows is not None and codes.ndim == 2 and codes.shape[0] != rows:
-        raise ValueError(f"{path} has shape {codes.shape}; expected ({rows}, T)")
-    return codes.astype(np.int64)
 
 
 def _reference(args, encode):
@@ -86,9 +68,7 @@ def _reference(args, encode):
 
     if not args.reference:
         return None
-    if len(args.reference) > 2:
-        raise ValueError("--reference takes one mixed track, or a vocal and an instrumental track")
-    codes = [_codes_file(Path(p)).reshape(-1) if p.endswith(".npy") else encode(p) for p in args.reference]
+    codes = [codes_file(Path(p)).reshape(-1) if p.endswith(".npy") else encode(p) for p in args.reference]
     window = dict(start_s=args.reference_start, end_s=args.reference_end)
     if len(codes) == 1:
         return Reference(codes=codes[0], **window)
@@ -111,23 +91,29 @@ def cmd_tiny(args) -> None:
 
 
 def cmd_generate(args) -> None:
+    from .pipeline import check_request
     from .song import SongCodes, SongRequest
 
-    genres = _read_text(args.genre, args.genre_file, "genre").strip()
-    lyrics = _read_text(args.lyrics, args.lyrics_file, "lyrics")
+    # Everything that can be checked is checked before any model is loaded.
+    genres = read_text(args.genre, args.genre_file, "genre").strip()
+    lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
+    out = Path(args.out)
+    check_out(out, args.format, args.overwrite)
     previous, made_with = SongCodes.load(args.continue_from) if args.continue_from else (None, {})
     if previous is not None and args.keep_sections is not None:
         previous = previous.keep_sections(args.keep_sections)
+    check_reference(args)
+    check_models(args)
+    request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, None, previous, args.rescale)
+    for warning in check_request(request)[1]:
+        print(f"warning: {warning}", file=sys.stderr)
     # the checkpoint that made the song continues it exactly: ICL when it had a reference, else CoT
     mode = "icl" if args.reference or made_with.get("reference") else "cot"
     pipeline = _load_pipeline(args, mode)
-    reference = _reference(args, pipeline.encode)
-    request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, reference, previous, args.rescale)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for warning in pipeline.check(request)[1]:
-        print(f"warning: {warning}", file=sys.stderr)
+    request = replace(request, reference=_reference(args, pipeline.encode))
+    pipeline.check(request)  # the context limit needs the tokenizer (and the reference's codes)
     song = pipeline.generate(request, on_progress=lambda p: print(p.describe(), file=sys.stderr, flush=True))
+    out.mkdir(parents=True, exist_ok=True)
     codes = song.codes
     for name, array in (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
                         ("stage2_vocal", codes.vocal), ("stage2_instrumental", codes.instrumental)):
@@ -169,8 +155,9 @@ def cmd_prompt(args) -> None:
     from .pipeline import request_prompt
     from .song import SongRequest
 
-    genres = _read_text(args.genre, args.genre_file, "genre").strip()
-    lyrics = _read_text(args.lyrics, args.lyrics_file, "lyrics")
+    genres = read_text(args.genre, args.genre_file, "genre").strip()
+    lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
+    check_reference(args)
     tokenizer_source = args.tokenizer or (args.tiny / "s1" if args.tiny else "m-a-p/YuE-s1-7B-anneal-en-cot")
     request = SongRequest(genres, lyrics, reference=_reference(args, lambda path: _encode_with(args, path)))
     built = request_prompt(load_tokenizer(tokenizer_source), request)
@@ -185,7 +172,9 @@ def cmd_stage2(args) -> None:
     from .config import Stage2Config
     from .loading import load_lm
 
-    codes = _codes_file(args.codes, rows=1)
+    codes = codes_file(args.codes, rows=1)
+    if (Path(args.model) / "config.json").is_file():
+        check_stage2(Path(args.model))
     model = load_lm(args.model, args.device or "cpu")
     filled = stage2.generate(model, [codes.reshape(-1)], Stage2Config(max_batch=args.batch))[0]
     np.save(args.out, filled)
@@ -197,10 +186,11 @@ def cmd_decode(args) -> None:
     from .render import decode_codes
     from .codec_loading import load_codec, load_vocoder
 
-    codes = _codes_file(args.codes)
+    codes = codes_file(args.codes)
+    device = check_device(args.device or "cpu")
     folder = _codec_folder(args.codec)
-    codec = load_codec(folder, args.device or "cpu", decode_only=True)
-    vocoder = load_vocoder(folder, args.upsampler, args.device or "cpu") if args.upsampler else None
+    codec = load_codec(folder, device, decode_only=True)
+    vocoder = load_vocoder(folder, args.upsampler, device) if args.upsampler else None
     samples, rate = decode_codes(codec, codes, vocoder)
     if str(args.out).endswith(".npy"):
         np.save(args.out, samples.astype(np.float32))
@@ -214,8 +204,9 @@ def cmd_encode(args) -> None:
     from .codec_loading import load_codec
     from .render import encode_codes
 
-    codec = load_codec(_codec_folder(args.codec), args.device or "cpu")
-    codes = encode_codes(codec, read_audio(args.audio), args.codebooks)
+    samples = read_audio(args.audio)
+    codec = load_codec(_codec_folder(args.codec), check_device(args.device or "cpu"))
+    codes = encode_codes(codec, samples, args.codebooks)
     np.save(args.out, codes)
     print(f"{codes.shape} codes -> {args.out}")
 
@@ -242,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--rescale", action="store_true", help="scale to peak 0.99 instead of clipping")
     gen.add_argument("--format", default="wav", choices=AUDIO_FORMATS)
     gen.add_argument("--out", default="outputs", help="output folder")
+    gen.add_argument("--overwrite", action="store_true", help="replace a song already in --out")
     _reference_flags(gen)
     _sampling_flags(gen)
     _model_flags(gen)

@@ -4,6 +4,8 @@ Token ids and the codec id layout live in `tokens.py`; this file holds the knobs
 """
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, replace
 
 # Both LMs were trained with a 16384-token context (max_position_embeddings of the s1 config).
@@ -35,6 +37,18 @@ class Sampling:
     def check(self) -> None:
         """Raise ValueError naming the bad field; the UI and CLI show the message as is."""
         problems = []
+        for name in ("top_k", "max_new_tokens", "min_new_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                problems.append(f"{name} must be a whole number, got {value!r}")
+        for name in ("top_p", "temperature", "repetition_penalty", "guidance_first", "guidance_later"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                problems.append(f"{name} must be a finite number, got {value!r}")
+        if not isinstance(self.do_sample, bool):
+            problems.append(f"do_sample must be True or False, got {self.do_sample!r}")
+        if problems:  # the range checks below need numbers
+            raise ValueError("Invalid sampling settings: " + "; ".join(problems))
         if not 0.0 < self.top_p <= 1.0:
             problems.append(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:

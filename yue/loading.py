@@ -22,6 +22,7 @@ from .tokens import Tokenizer
 log = logging.getLogger(__name__)
 
 
+from .devices import check_device, check_precision, check_stage2
 from .hub import ModelLoadError, _checkpoint, fetch  # noqa: F401 (ModelLoadError: re-exported)
 
 
@@ -89,13 +90,14 @@ def load_lm(source: str | Path, device: str | torch.device = "cpu", dtype: torch
             precision: str | None = None, cache_dir=None) -> torch.nn.Module:
     """A LlamaForCausalLM in eval mode on `device` from a folder or Hub id; precision fp32 | bf16 | int8 | nf4
     (default: from `dtype`, else bf16 on CUDA and fp32 on CPU). A checkpoint stored quantized loads as stored."""
-    device = torch.device(device)
+    device = check_device(device)
     if precision is None and dtype is not None:
         precision = {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(dtype)
         if precision is None:
             raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
     precision = precision or default_precision(device)
     folder = fetch(_checkpoint(source, Checkpoint("", files=registry.LM_FILES)), "lm", cache_dir)
+    check_precision(folder, device, stored_precision(folder) or precision)
     return _load_lm_folder(folder, device, precision)[0]
 
 
@@ -256,7 +258,7 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
     "auto" | True | False (see registry.plan_memory). cache_dir: the Hugging Face cache (default HF_HUB_CACHE).
     Raises ModelLoadError; on failure nothing stays loaded.
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = check_device(device)
     registry.stage1_repo(mode, language)  # validates both
     plan = plan_for(device, precision, offload, stage1, stage2)
     log.info("memory plan: %s", plan.reason)
@@ -267,6 +269,9 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
     # Every download first: a network or disk failure then happens before any memory is taken.
     kinds = {"stage1": "stage1", "stage2": "lm", "codec": "codec"}
     folders = {name: fetch(ck, kinds[name], cache_dir) for name, ck in checkpoints.items()}
+    check_stage2(folders["stage2"])
+    for name, wanted in (("stage1", plan.stage1), ("stage2", plan.stage2)):
+        check_precision(folders[name], device, stored_precision(folders[name]) or wanted)
     tokenizer = _tokenizer(folders["stage1"], checkpoints["stage1"], cache_dir)
     models = Models(None, None, tokenizer, device=device, offload=plan.offload)
     try:

@@ -8,7 +8,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import CONTEXT_TOKENS, Limits, Stage2Config
+from . import checks
+from .config import CONTEXT_TOKENS, Limits, Sampling, Stage2Config
 from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
 from .song import Progress, Song, SongCodes, SongRequest
 from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_sections
@@ -19,13 +20,20 @@ from .loading import Models
 def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=None):
     """Validate a request before any model work; returns (sections, warnings). Raises ValueError (LyricsError for
     text) with a message that names the field and what to do. With a tokenizer, also checks the context fits."""
-    check_genres(request.genres, limits)
+    check_genres(checks.text(request.genres, "genres"), limits)
+    if not isinstance(request.sampling, Sampling):
+        raise ValueError(f"sampling must be a yue.Sampling, got {type(request.sampling).__name__}")
     request.sampling.check()
-    lyrics = parse_lyrics(request.lyrics, limits)
+    if request.seed is not None:
+        checks.seed(request.seed)
+    if request.reference is not None:
+        request.reference.check()
+    if request.previous is not None:
+        request.previous.check("the song to continue")
+    lyrics = parse_lyrics(checks.text(request.lyrics, "lyrics"), limits)
     sections = lyrics.sections
     if request.segments is not None:
-        if request.segments < 1:
-            raise ValueError(f"segments must be at least 1, got {request.segments}")
+        checks.number(request.segments, "segments", 1, whole=True)
         if request.segments > len(sections):
             raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections")
     if request.previous is not None and len(request.previous.stage1.section_frames) >= len(sections):
@@ -91,11 +99,11 @@ class Pipeline:
         return cls(load_models(**kwargs))
 
     @classmethod
-    def tiny(cls, folder: str | Path, device: str = "cpu") -> "Pipeline":
+    def tiny(cls, folder: str | Path, device: str = "cpu", precision: str = "auto") -> "Pipeline":
         """A pipeline on tiny random checkpoints written by `python -m yue tiny FOLDER` (noise, for tests and demos)."""
         folder = Path(folder)
         return cls.from_pretrained(stage1=folder / "s1", stage2=folder / "s2", codec=folder / "xcodec_mini_infer",
-                                   device=device)
+                                   device=device, precision=precision)
 
     # -- pieces of a run, usable on their own ------------------------------------------------------------------
 

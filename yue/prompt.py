@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,30 +40,99 @@ class Lyrics:
     warnings: tuple[str, ...] = ()
 
 
+def normalize_lyrics(lyrics: str) -> str:
+    """Line endings as the official code reads a lyrics file (text mode: CRLF and CR become LF), no UTF-8 BOM."""
+    return lyrics.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def split_lyrics(lyrics: str) -> list[Section]:
-    """The official split: every `[label]` starts a section running to the next '[' (text before the first tag is dropped)."""
-    return [Section(label, f"[{label}]\n{body.strip()}\n\n") for label, body in SECTION_PATTERN.findall(lyrics)]
+    """The official split: every `[label]` starts a section running to the next '[' (text before the first tag is
+    dropped), on normalized line endings."""
+    return [Section(label, f"[{label}]\n{body.strip()}\n\n")
+            for label, body in SECTION_PATTERN.findall(normalize_lyrics(lyrics))]
+
+
+def _quoted(lines: list[str], most: int = 3) -> str:
+    shown = [repr(line if len(line) <= 40 else line[:37] + "...") for line in lines[:most]]
+    return ", ".join(shown) + (f" and {len(lines) - most} more" if len(lines) > most else "")
+
+
+def _line(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def _dropped_piece(lyrics: str, start: int, piece: str) -> str:
+    """Why the official rule drops `piece` (it starts with a '[' that opens no section tag), and what to write."""
+    line = _line(lyrics, start)
+    lines = [text.strip() for text in piece.splitlines() if text.strip()]
+    dropped = f"{'this line is' if len(lines) == 1 else f'these {len(lines)} lines are'} dropped: {_quoted(lines)}"
+    bad = re.match(r"\[([^\]\n]*)\]?", piece).group(0)
+    if lyrics[lyrics.rfind("\n", 0, start) + 1:start].strip():  # inside a line: a '[' ends the section there
+        brackets = "the brackets" if bad.endswith("]") else "the '['"
+        return (f"Line {line}: a '[' inside a line ends the section under the official rule, so from {bad!r} on "
+                f"{dropped}. Leave out {brackets}.")
+    word = "".join(re.findall(r"[^\W\d_]+", bad)).lower() or "verse"
+    what = ("is not a section tag under the official rule (one word in brackets: letters, digits or _)"
+            if bad.endswith("]") else "has no closing ']'")
+    return f"Line {line}: {bad!r} {what}, so {dropped}. Write [{word}] to keep them."
+
+
+def lyric_warnings(lyrics: str) -> list[str]:
+    """What the official split leaves out, in words: text before the first tag, every line under a '[' that opens
+    no section tag ([pre-chorus], [Verse 2], [], [verse), and a [word] inside a line, which starts a section."""
+    matches = list(SECTION_PATTERN.finditer(lyrics))
+    edges = [0, *[edge for m in matches for edge in (m.start(), m.end())], len(lyrics)]
+    warnings = []
+    for start, end in zip(edges[::2], edges[1::2]):
+        gap = lyrics[start:end]
+        # a gap after a section starts with the '[' that ended it; each line opening with '[' is one more bad tag
+        cuts = sorted({0, *(m.start() for m in re.finditer(r"(?m)^[ \t]*\[", gap))})
+        for lo, hi in zip(cuts, [*cuts[1:], len(gap)]):
+            piece = gap[lo:hi].strip()
+            if not piece:
+                continue
+            if piece.startswith("["):
+                warnings.append(_dropped_piece(lyrics, start + gap.index(piece, lo), piece))
+            else:
+                warnings.append(f"Text before the first section tag is ignored: {piece[:60]!r}")
+    for m in matches:
+        before = lyrics[lyrics.rfind("\n", 0, m.start()) + 1:m.start()]
+        if before.strip():
+            rest = m.group(2).split("\n", 1)[0].strip()
+            sung = f" (sung: {rest!r})" if rest else ""
+            warnings.append(f"Line {_line(lyrics, m.start())}: [{m.group(1)}] inside a line starts a new section "
+                            f"under the official rule{sung}. Put section tags on their own line, or leave out the "
+                            "brackets.")
+    return warnings
+
+
+def check_characters(text: str, what: str) -> None:
+    """Refuse control characters (NUL, ESC sequences …): they reach the tokenizer as bytes nobody sees."""
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cc" and char not in "\n\t":
+            raise LyricsError(f"{what} hold a control character (U+{ord(char):04X}) on line {_line(text, index)}, "
+                              "e.g. from a terminal's colour codes or a binary file: remove it.")
 
 
 def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
-    """`split_lyrics` plus the checks a user needs: raises LyricsError, returns warnings for what is ignored."""
+    """`split_lyrics` plus the checks a user needs: raises LyricsError, returns warnings for what is dropped."""
     if not lyrics or not lyrics.strip():
         raise LyricsError(f"Lyrics are empty. Write sections that each start with a tag, e.g.\n{LYRICS_EXAMPLE}")
     if len(lyrics) > limits.max_lyrics_chars:
         raise LyricsError(f"Lyrics are {len(lyrics)} characters long; the limit is {limits.max_lyrics_chars}. Shorten them.")
-    sections = split_lyrics(lyrics)
+    lyrics = normalize_lyrics(lyrics)
+    check_characters(lyrics, "Lyrics")
+    sections, warnings = split_lyrics(lyrics), lyric_warnings(lyrics)
+    dropped = "".join(f"\n{w}" for w in warnings if " dropped: " in w)
     if not sections:
         raise LyricsError(
             "Lyrics have no section tags. Start each section with a tag in square brackets on its own line, "
-            f"e.g.\n{LYRICS_EXAMPLE}"
+            f"e.g.\n{LYRICS_EXAMPLE}{dropped}"
         )
-    warnings = []
-    first_tag = SECTION_PATTERN.search(lyrics).start()
-    if lyrics[:first_tag].strip():
-        warnings.append(f"Text before the first section tag is ignored: {lyrics[:first_tag].strip()[:60]!r}")
     for number, section in enumerate(sections, start=1):
         if not section.body.strip():
-            raise LyricsError(f"Section {number} [{section.label}] is empty: add its lyrics lines or remove the tag.")
+            raise LyricsError(f"Section {number} [{section.label}] is empty: add its lyrics lines or remove the tag."
+                              f"{dropped}")
     if len(sections) > limits.max_sections:
         raise LyricsError(f"Lyrics have {len(sections)} sections; the limit is {limits.max_sections}. Remove some.")
     return Lyrics(tuple(sections), tuple(warnings))
@@ -70,6 +140,7 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
 
 def check_genres(genres: str, limits: Limits = Limits()) -> str:
     genres = (genres or "").strip()
+    check_characters(genres, "Genre tags")
     if not genres:
         raise LyricsError("Genre tags are empty. Give a few space-separated tags, e.g. 'pop female bright vocal piano'.")
     if len(genres) > limits.max_genre_chars:

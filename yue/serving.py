@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import gpu_time
-from .audio import write_audio
+from . import checks, gpu_time
+from .audio import check_finite, write_audio
 from .config import Limits, Sampling
 from .loading import ModelCache
-from .pipeline import Pipeline
+from .pipeline import Pipeline, check_request
 from .prompt import FRAMES_PER_SECOND, split_lyrics
 from .song import Progress, Reference, Song, SongCodes, SongRequest
 from .stage1 import Cancelled, Stage1Tokens
@@ -35,6 +35,7 @@ FORMATS = ("wav", "flac", "mp3")
 CONTINUE_FROM = ("end", "section", "time")
 OUTPUT_MAX_AGE_HOURS = 6.0  # outputs are for downloading now, not for keeping: free the disk of a shared Space
 MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB
+MAX_QUEUE = 16  # runs waiting for the GPU; a song takes minutes, so a longer line is better told "busy, try again"
 EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
 STOPPED = "stopped"  # what a section run yields when the user pressed Stop (a str: it crosses the ZeroGPU process)
 
@@ -193,12 +194,6 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str) -> 
 
 # -- checks: raw endpoint values -> typed values, or a ValueError that says what to change -------------------------
 
-def number(value, name: str, kind=float):
-    if value is None or value == "":
-        raise ValueError(f"{name} is empty: enter a number")
-    return kind(value)
-
-
 @dataclass(frozen=True)
 class Shared:
     """The settings every endpoint shares, checked."""
@@ -211,22 +206,20 @@ class Shared:
     seed: int | None  # None: draw a random one
 
 
-def shared_settings(args: dict) -> Shared:
-    """The shared settings from an endpoint's arguments (by parameter name)."""
-    for name, allowed in (("language", LANGUAGES), ("precision", PRECISIONS), ("output_format", FORMATS)):
-        if args[name] not in allowed:
-            label = name.replace("_", " ")
-            raise ValueError(f"{label} must be one of {', '.join(allowed)}; got {args[name]!r}")
-    sampling = Sampling(
-        top_p=number(args["top_p"], "top-p"), temperature=number(args["temperature"], "temperature"),
-        repetition_penalty=number(args["repetition_penalty"], "repetition penalty"),
-        guidance_first=number(args["guidance_first"], "guidance (first section)"),
-        guidance_later=number(args["guidance_later"], "guidance (later sections)"),
-        max_new_tokens=number(args["max_new_tokens"], "max tokens per section", int),
-        min_new_tokens=number(args["min_new_tokens"], "min tokens per section", int))
-    seed = None if args["random_seed"] else number(args["seed"], "seed", int)
-    return Shared(args["language"], args["precision"], args["output_format"],
-                  number(args["sections"], "sections", int), sampling, seed)
+def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
+    """The shared settings from an endpoint's arguments (by parameter name), each checked with a message naming it."""
+    choices = {name: checks.choice(args[name], name, allowed)
+               for name, allowed in (("language", LANGUAGES), ("precision", PRECISIONS), ("output_format", FORMATS))}
+    sampling = Sampling(**{name: slider.read(args[name], name) for name, slider in checks.SLIDERS.items()})
+    seed = None if checks.flag(args["random_seed"], "random_seed") else checks.seed(args["seed"])
+    sections = checks.number(args["sections"], "sections", 1, limits.max_sections, whole=True)
+    return Shared(choices["language"], choices["precision"], choices["output_format"], sections, sampling, seed)
+
+
+def duration_s(path: str) -> float:
+    import soundfile
+
+    return soundfile.info(path).duration
 
 
 def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
@@ -245,6 +238,7 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
     if seconds > limits.max_reference_seconds:
         raise ValueError(f"The {what} is {seconds:.0f} s long; the limit is {limits.max_reference_seconds:.0f} s. "
                          "Trim it first.")
+    check_finite(path)
     return path
 
 
@@ -259,20 +253,18 @@ def load_bundle(path: str) -> tuple[SongCodes, dict]:
 
 def choose_start(codes: SongCodes, continue_from: str, keep_sections, cut_seconds) -> SongCodes:
     """Where a continuation resumes: the end, after the first `keep_sections` sections, or at `cut_seconds`."""
-    if continue_from == "end":
+    if checks.choice(continue_from, "continue_from", CONTINUE_FROM) == "end":
         return codes
     if continue_from == "section":
-        keep = number(keep_sections, "sections to keep", int)
+        keep = checks.number(keep_sections, "sections to keep (keep_sections)", whole=True)
         if keep < 1:
             raise ValueError("Keep at least 1 section; to start over, use the Lyrics to song tab")
         return codes.keep_sections(keep)
-    if continue_from == "time":
-        cut = number(cut_seconds, "cut time")
-        length = codes.frames / FRAMES_PER_SECOND
-        if not 0 < cut <= length:
-            raise ValueError(f"The cut time must be between 0 and {length:.1f} s (the song's length); got {cut:g}")
-        return codes.cut(round(cut * FRAMES_PER_SECOND))
-    raise ValueError(f"continue_from must be one of {', '.join(CONTINUE_FROM)}; got {continue_from!r}")
+    cut = checks.number(cut_seconds, "cut time (cut_seconds)")
+    length = codes.frames / FRAMES_PER_SECOND
+    if not 0 < cut <= length:
+        raise ValueError(f"The cut time must be between 0 and {length:.1f} s (the song's length); got {cut:g}")
+    return codes.cut(round(cut * FRAMES_PER_SECOND))
 
 
 def stems_codes(vocal, instrumental) -> SongCodes:
@@ -346,13 +338,19 @@ class Service:
                              "or stem audio")
         return [pipeline.encode(path) for path in paths]
 
+    def precheck(self, genres, lyrics, shared: Shared, sections: int | None) -> None:
+        """What can be checked before any model is loaded or any audio encoded: text, sampling, seed, sections."""
+        check_request(SongRequest(genres, lyrics, sections, shared.sampling, shared.seed), self.limits)
+
     def lyrics_job(self, genres: str, lyrics: str, shared: Shared) -> Job:
+        self.precheck(genres, lyrics, shared, shared.sections)
         build = lambda: SongRequest(genres, lyrics, shared.sections, shared.sampling, shared.seed)
         return ModelChoice(shared.language, "cot", shared.precision), build
 
     def style_job(self, mix: str | None, vocal: str | None, instrumental: str | None, start_s, end_s, genres: str,
                   lyrics: str, shared: Shared, encode: Callable) -> Job:
-        window = dict(start_s=number(start_s, "window start"), end_s=number(end_s, "window end"))
+        window = dict(start_s=checks.number(start_s, "window start (start_s)", 0),
+                      end_s=checks.number(end_s, "window end (end_s)", 0))
         if window["end_s"] <= window["start_s"]:
             raise ValueError("The reference window must end after it starts (about 30 s is recommended)")
         mix = check_upload(mix, "reference track", self.limits)
@@ -362,6 +360,9 @@ class Service:
             raise ValueError("Give either one mixed reference track or a vocal + instrumental pair, not both")
         if not mix and not all(pair):
             raise ValueError("Upload a reference: one mixed track, or both a vocal and an instrumental track")
+        if not mix:
+            checks.same_length(("reference vocal", duration_s(pair[0])), ("reference instrumental", duration_s(pair[1])))
+        self.precheck(genres, lyrics, shared, shared.sections)
         choice = ModelChoice(shared.language, "icl", shared.precision)
 
         def build() -> SongRequest:  # after the models are loaded: encoding runs on the GPU
@@ -379,8 +380,7 @@ class Service:
                      encode: Callable) -> Job:
         if shared.sections < 1:
             raise ValueError("Generate at least 1 new section")
-        if continue_from not in CONTINUE_FROM:
-            raise ValueError(f"continue_from must be one of {', '.join(CONTINUE_FROM)}; got {continue_from!r}")
+        checks.choice(continue_from, "continue_from", CONTINUE_FROM)
         source, stems = bundle or last_song, None
         if not bundle and (vocal or instrumental):
             source = None
@@ -388,10 +388,12 @@ class Service:
                      check_upload(instrumental, "instrumental stem", self.limits)]
             if not all(stems):
                 raise ValueError("Upload both stems (vocal and instrumental) to continue from stems")
+            checks.same_length(("vocal stem", duration_s(stems[0])), ("instrumental stem", duration_s(stems[1])))
         elif not source:
             raise ValueError("Nothing to continue: upload a song bundle (.npz) saved by this app, or a vocal and an "
                              "instrumental stem, or make a song first")
         # The model that made the song continues it exactly; uploaded stems get the lyrics-only model.
+        self.precheck(genres, lyrics, shared, None)
         codes, settings = load_bundle(source) if source else (None, {})
         choice = ModelChoice(shared.language, settings.get("mode", "cot"), shared.precision)
 

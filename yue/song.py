@@ -1,18 +1,40 @@
 """The typed values that flow through the pipeline: a request in, progress and a `Song` out."""
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .config import Sampling
+from . import checks
+from .arrays import ArrayFileError, Spec, read_npz
+from .config import CONTEXT_TOKENS, Limits, Sampling, Stage2Config
 from .prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
+from .rates import CODEBOOK_SIZE
+from .registry import LANGUAGES, MODES
 from .stage1 import Stage1Tokens
 
 BUNDLE_VERSION = 1
+# The longest song a bundle may hold: the most sections, each at the largest token budget (two ids a frame).
+MAX_SONG_FRAMES = Limits().max_sections * (CONTEXT_TOKENS // 2) // 2
+MAX_META_BYTES = 1 << 18  # the settings JSON: lyrics and genres are a few KB at most
+BUNDLE = "a song bundle saved by this app"
+BUNDLE_SPECS = {
+    "stage1_vocal": Spec((1,), MAX_SONG_FRAMES), "stage1_instrumental": Spec((1,), MAX_SONG_FRAMES),
+    "section_frames": Spec((1,), Limits().max_sections), "meta": Spec((1,), MAX_META_BYTES, "u"),
+    "vocal": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
+    "instrumental": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
+}
+
+
+def check_codes(codes, name: str, ndim: int) -> None:
+    """Integer codes of `ndim` dimensions, each a codebook entry 0..1023."""
+    codes = np.asarray(codes)
+    if codes.ndim != ndim or codes.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be integer codes with {ndim} dimension(s); got {codes.dtype} {codes.shape}")
+    if codes.size and (codes.min() < 0 or codes.max() >= CODEBOOK_SIZE):
+        raise ValueError(f"{name} must lie in 0..{CODEBOOK_SIZE - 1}; got {codes.min()}..{codes.max()}")
 
 
 @dataclass(frozen=True)
@@ -26,12 +48,29 @@ class Reference:
     start_s: float = 0.0
     end_s: float = 30.0
 
+    def check(self) -> None:
+        """Finite window, start >= 0, and codes of one track or of both stems (the window's fit: `ids`)."""
+        checks.number(self.start_s, "reference start (start_s, seconds)", 0)
+        checks.number(self.end_s, "reference end (end_s, seconds)", 0)
+        tracks = {"codes": self.codes} if self.codes is not None else {
+            "vocal_codes": self.vocal_codes, "instrumental_codes": self.instrumental_codes}
+        for name, codes in tracks.items():
+            if codes is None:
+                raise ValueError("A reference needs either one mixed track or both a vocal and an instrumental track")
+            codes = np.asarray(codes)
+            check_codes(codes[0] if codes.ndim == 2 and codes.shape[0] == 1 else codes, f"reference {name}", 1)
+        if self.codes is None:
+            checks.same_length(("reference vocal", np.size(self.vocal_codes) / FRAMES_PER_SECOND),
+                               ("reference instrumental", np.size(self.instrumental_codes) / FRAMES_PER_SECOND))
+
     def ids(self) -> np.ndarray:
         if self.codes is not None:
             return single_reference_ids(self.codes, self.start_s, self.end_s)
         if self.vocal_codes is None or self.instrumental_codes is None:
             raise ValueError("A reference needs either one mixed track or both a vocal and an instrumental track")
-        return dual_reference_ids(self.vocal_codes, self.instrumental_codes, self.start_s, self.end_s)
+        frames = min(np.size(self.vocal_codes), np.size(self.instrumental_codes))  # stems may differ by a frame
+        return dual_reference_ids(np.ravel(self.vocal_codes)[:frames], np.ravel(self.instrumental_codes)[:frames],
+                                  self.start_s, self.end_s)
 
 
 @dataclass(frozen=True)
@@ -80,21 +119,54 @@ class SongCodes:
             np.savez_compressed(handle, **arrays)
         return path
 
+    def check(self, what: str = "the song") -> None:
+        """Raise ValueError unless the codes are a song this pipeline can continue or render."""
+        tokens = self.stage1
+        check_codes(tokens.vocal, f"{what}: stage-1 vocal codes", 1)
+        check_codes(tokens.instrumental, f"{what}: stage-1 instrumental codes", 1)
+        frames = [int(f) for f in tokens.section_frames]
+        if tokens.vocal.shape != tokens.instrumental.shape or min(frames, default=0) < 0 or sum(frames) != self.frames:
+            raise ValueError(f"{what}: its sections ({frames} frames) do not add up to its tracks' lengths "
+                             f"({tokens.vocal.shape[0]}, {tokens.instrumental.shape[0]})")
+        if tokens.labels and len(tokens.labels) != len(frames):
+            raise ValueError(f"{what}: {len(tokens.labels)} section labels for {len(frames)} sections")
+        if (self.vocal is None) != (self.instrumental is None):
+            raise ValueError(f"{what}: it has stage-2 codes for one track only")
+        for name, codes in (("vocal", self.vocal), ("instrumental", self.instrumental)):
+            if codes is not None:
+                check_codes(codes, f"{what}: stage-2 {name} codes", 2)
+                if codes.shape[1] != self.frames:
+                    raise ValueError(f"{what}: stage-2 {name} codes have {codes.shape[1]} frames, its stage-1 "
+                                     f"codes {self.frames}")
+
     @classmethod
     def load(cls, path: str | Path) -> tuple["SongCodes", dict]:
-        """Read a bundle written by `save`; returns the codes and the settings."""
+        """Read a bundle written by `save`; returns the codes and the settings. Every array's header is checked
+        before it is read (see arrays.py); raises ValueError naming the file and what is wrong."""
+        name = Path(path).name
+        data = read_npz(path, BUNDLE_SPECS, ("stage1_vocal", "stage1_instrumental", "section_frames", "meta"), BUNDLE)
         try:
-            with np.load(io.BytesIO(Path(path).read_bytes())) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                stage1 = Stage1Tokens(data["stage1_vocal"].astype(np.int64), data["stage1_instrumental"].astype(np.int64),
-                                      tuple(int(x) for x in data["section_frames"]), tuple(meta.get("labels", ())))
-                vocal = data["vocal"].astype(np.int64) if "vocal" in data else None
-                instrumental = data["instrumental"].astype(np.int64) if "instrumental" in data else None
-        except (OSError, KeyError, ValueError) as error:
-            raise ValueError(f"{Path(path).name} is not a song bundle saved by this app ({error})") from None
-        if sum(stage1.section_frames) != stage1.vocal.shape[0]:
-            raise ValueError(f"{Path(path).name}: section lengths do not add up to the track length")
-        return cls(stage1, vocal, instrumental), meta.get("settings", {})
+            meta = json.loads(data["meta"].astype(np.uint8).tobytes().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its settings are not readable JSON") from None
+        if not isinstance(meta, dict) or meta.get("version") != BUNDLE_VERSION:
+            version = meta.get("version") if isinstance(meta, dict) else None
+            raise ArrayFileError(f"{name} is a bundle of version {version!r}; this app reads version "
+                                 f"{BUNDLE_VERSION}. Make the song again with this version.")
+        settings, labels = meta.get("settings") or {}, meta.get("labels") or []
+        if not (isinstance(settings, dict) and isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its settings or section labels are malformed")
+        for key, allowed in (("mode", MODES), ("language", LANGUAGES)):
+            if settings.get(key) is not None and settings[key] not in allowed:
+                raise ArrayFileError(f"{name}: its {key} {settings[key]!r} is not one of {', '.join(allowed)}")
+        stage1 = Stage1Tokens(data["stage1_vocal"].astype(np.int64), data["stage1_instrumental"].astype(np.int64),
+                              tuple(int(x) for x in data["section_frames"]), tuple(labels))
+        codes = cls(stage1, *(data[k].astype(np.int64) if k in data else None for k in ("vocal", "instrumental")))
+        try:
+            codes.check(name)
+        except ValueError as error:
+            raise ArrayFileError(str(error)) from None
+        return codes, settings
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,134 @@
+"""yue.arrays and song bundles: damaged, lying or hostile .npy/.npz files are refused from their headers, with a
+message naming the file, before any large read or inflate; pickles are never loaded."""
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from yue.arrays import ArrayFileError, Spec, read_npy, read_npz
+from yue.song import SongCodes
+from yue.stage1 import Stage1Tokens
+
+CODES = Spec((1, 2), 1000)
+
+
+def song(frames=(3, 2)) -> SongCodes:
+    total = sum(frames)
+    tokens = Stage1Tokens(np.arange(total), np.arange(total) + 10, frames, tuple(f"s{i}" for i in range(len(frames))))
+    return SongCodes(tokens, np.zeros((8, total), dtype=np.int64), np.ones((8, total), dtype=np.int64))
+
+
+def npy_bytes(shape, descr="<i8", data=b"") -> bytes:
+    """An .npy header claiming `shape`, followed by `data` (as much or as little as a hostile file holds)."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + data
+
+
+def bundle_with(path, replace: dict, compression=zipfile.ZIP_DEFLATED):
+    """A real bundle's members, some replaced by raw bytes (name -> bytes, or None to drop it)."""
+    saved = song().save(path.with_suffix(".orig.npz"), {"seed": 1})
+    with zipfile.ZipFile(saved) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    for name, data in replace.items():
+        if data is None:
+            members.pop(name)
+        else:
+            members[name] = data
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+def meta(**fields) -> bytes:
+    text = json.dumps({"version": 1, "labels": ["s0", "s1"], "settings": {}, **fields}).encode()
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(text, dtype=np.uint8))
+    return buffer.getvalue()
+
+
+def refused(path) -> str:
+    with pytest.raises(ArrayFileError) as error:
+        SongCodes.load(path)
+    message = str(error.value)
+    assert path.name in message and "allow_pickle" not in message
+    return message
+
+
+def test_a_saved_bundle_loads_back_exactly(tmp_path):
+    codes, settings = SongCodes.load(song().save(tmp_path / "s.npz", {"seed": 5, "mode": "icl", "language": "zh"}))
+    assert settings == {"seed": 5, "mode": "icl", "language": "zh"} and codes.stage1.section_frames == (3, 2)
+    np.testing.assert_array_equal(codes.instrumental, np.ones((8, 5)))
+
+
+def test_a_truncated_bundle_is_damaged_not_a_traceback(tmp_path):
+    data = song().save(tmp_path / "s.npz").read_bytes()
+    for size in (len(data) // 2, len(data) - 30, 10):
+        cut = tmp_path / "cut.npz"
+        cut.write_bytes(data[:size])
+        assert "is damaged or truncated" in refused(cut)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_any_read(tmp_path):
+    """The issue's (10**13,) array: refused from its header; nothing near 72 TiB is allocated."""
+    path = bundle_with(tmp_path / "big.npz", {"stage1_vocal.npy": npy_bytes((10**13,), data=b"\0" * 64)})
+    assert "claims shape (10000000000000,)" in refused(path)
+
+
+def test_a_compressed_member_that_would_inflate_hugely_is_refused_from_its_declared_size(tmp_path):
+    """A few KB of deflated zeros declaring 40 MB: refused before anything is inflated."""
+    big = io.BytesIO()
+    np.save(big, np.zeros(5_000_000, dtype=np.int64))
+    path = bundle_with(tmp_path / "bomb.npz", {"stage1_vocal.npy": big.getvalue()})
+    assert path.stat().st_size < 200_000
+    assert "declares 40000128 bytes" in refused(path)
+
+
+@pytest.mark.parametrize("member, data, message", [
+    ("stage1_vocal.npy", npy_bytes((3,), "|O", b"\0" * 24), "holds Python objects, which are never loaded"),
+    ("stage1_vocal.npy", npy_bytes((5,), "<f8", b"\0" * 40), "holds float64 values; expected integer codes"),
+    ("stage1_vocal.npy", npy_bytes((5,), "<i8", b"\0" * 8), "is truncated: 8 of 40 data bytes"),
+    ("stage1_vocal.npy", npy_bytes((5, 1), "<i8", b"\0" * 40), "has shape (5, 1); expected 1 dimension(s)"),
+    ("stage1_vocal.npy", b"not an npy file at all", "is not a numpy array file"),
+    ("evil.pkl", b"\x80\x04K\x01.", "holds unexpected entries (evil.pkl)"),
+    ("section_frames.npy", None, "it lacks section_frames"),
+    ("meta.npy", meta(version=2), "is a bundle of version 2; this app reads version 1"),
+    ("meta.npy", meta(settings={"mode": "karaoke"}), "its mode 'karaoke' is not one of cot, icl"),
+    ("meta.npy", meta(settings={"language": "fr"}), "its language 'fr' is not one of en, zh, jp-kr"),
+    ("meta.npy", meta(labels=["only one"]), "1 section labels for 2 sections"),
+])
+def test_bad_members_are_refused_with_what_is_wrong(tmp_path, member, data, message):
+    assert message in refused(bundle_with(tmp_path / "bad.npz", {member: data}))
+
+
+def test_codes_outside_the_codebook_and_negative_sections_are_refused(tmp_path):
+    bad = song()
+    out_of_range = SongCodes(bad.stage1, np.full((8, 5), 5000), bad.instrumental)
+    assert "must lie in 0..1023; got 5000..5000" in refused(out_of_range.save(tmp_path / "range.npz"))
+    negative = SongCodes(Stage1Tokens(bad.stage1.vocal, bad.stage1.instrumental, (7, -2), ("a", "b")))
+    assert "do not add up" in refused(negative.save(tmp_path / "negative.npz"))
+
+
+def test_read_npy_checks_the_header_first(tmp_path):
+    good, huge, pickled = tmp_path / "good.npy", tmp_path / "huge.npy", tmp_path / "obj.npy"
+    np.save(good, np.arange(12).reshape(2, 6))
+    huge.write_bytes(npy_bytes((10**9, 8)))
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.testing.assert_array_equal(read_npy(good, CODES), np.arange(12).reshape(2, 6))
+    with pytest.raises(ArrayFileError, match=r"huge.npy claims shape \(1000000000, 8\) \(8000000000 values\); at "
+                                             "most 1000 are allowed"):
+        read_npy(huge, CODES)
+    with pytest.raises(ArrayFileError, match="obj.npy holds Python objects, which are never loaded"):
+        read_npy(pickled, CODES)
+    with pytest.raises(ArrayFileError, match="codes file not found"):
+        read_npy(tmp_path / "missing.npy", CODES)
+
+
+def test_read_npz_refuses_a_file_that_is_not_a_zip(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ArrayFileError, match="junk.npz is not codes: it is damaged or truncated"):
+        read_npz(junk, {"a": CODES}, ("a",), "codes")
