@@ -97,6 +97,21 @@ def test_generate_tiny_writes_codes_audio_and_bundle(tiny_dir, tmp_path):
     assert (out / "song.npz").is_file()
 
 
+def test_generate_takes_writes_one_folder_per_take_each_a_one_take_song(tiny_dir, tmp_path):
+    """--takes 2: take1/ and take2/ hold full songs with seeds 7 and 8; take 2 equals a one-take run with seed 8."""
+    common = ("generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", "[verse]\nla la\n[chorus]\nhey",
+              "--max-new-tokens", "20", "--min-new-tokens", "4")
+    assert run(*common, "--seed", "7", "--takes", "2", "--out", str(tmp_path / "t")).returncode == 0
+    assert run(*common, "--seed", "8", "--out", str(tmp_path / "one")).returncode == 0
+    for take, seed in ((1, 7), (2, 8)):
+        settings = json.loads((tmp_path / "t" / f"take{take}" / "settings.json").read_text())
+        assert settings["seed"] == seed and (tmp_path / "t" / f"take{take}" / "mix.wav").is_file()
+    np.testing.assert_array_equal(np.load(tmp_path / "t" / "take2" / "stage2_vocal.npy"),
+                                  np.load(tmp_path / "one" / "stage2_vocal.npy"))
+    refused = run(*common, "--takes", "5", "--out", str(tmp_path / "x"))
+    assert refused.returncode != 0 and "--takes" in refused.stderr and not (tmp_path / "x").exists()
+
+
 def test_decode_and_encode_commands(tiny_dir, tmp_path):
     """(K, T) codes -> 16 kHz (320 T samples) or 44.1 kHz through an upsampler (882 T); audio -> (N, T) codes."""
     import soundfile

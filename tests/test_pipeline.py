@@ -168,3 +168,31 @@ def test_tiny_pipeline_makes_44k_audio_of_the_song_length(tiny_dir, tmp_path):
     styled = pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST,
                                            reference=Reference(codes=codes, start_s=0, end_s=2)))
     assert styled.mix.size == 882 * styled.codes.frames
+
+
+def test_takes_are_the_songs_of_one_take_runs_with_their_seeds(token_pipeline):
+    """takes=3 in one batch: take t (seed 20 + t) has the stage-1 and stage-2 codes of a one-take run with that seed,
+    after every section."""
+    streamed = list(token_pipeline.stream_takes(SongRequest("pop", LYRICS, sampling=FAST, seed=20, takes=3)))
+    assert [len(songs) for songs in streamed] == [3, 3, 3]
+    for take in range(3):
+        alone = list(token_pipeline.stream(SongRequest("pop", LYRICS, sampling=FAST, seed=20 + take)))
+        for together, single in zip([songs[take] for songs in streamed], alone):
+            assert together.seed == single.seed == 20 + take
+            np.testing.assert_array_equal(together.codes.vocal, single.codes.vocal)
+            np.testing.assert_array_equal(together.codes.instrumental, single.codes.instrumental)
+    assert not np.array_equal(streamed[-1][0].codes.vocal, streamed[-1][1].codes.vocal)
+
+
+def test_kept_take_carries_every_take_on(token_pipeline):
+    """keep() after each section: every take's song starts with the kept take's first section."""
+    request = SongRequest("pop", LYRICS, segments=2, sampling=FAST, seed=4, takes=2)
+    final = list(token_pipeline.stream_takes(request, keep=lambda sections: 1))[-1]
+    first = final[1].codes.stage1.section_frames[0]
+    np.testing.assert_array_equal(final[0].codes.stage1.vocal[:first], final[1].codes.stage1.vocal[:first])
+
+
+@pytest.mark.parametrize("takes", [0, 5, 1.5, "2"])
+def test_takes_outside_the_limit_are_refused(token_pipeline, takes):
+    with pytest.raises(ValueError, match="takes"):
+        token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST, takes=takes))

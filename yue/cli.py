@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import checks
 from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text
-from .config import Sampling
+from .config import Limits, Sampling
 from .devices import check_device, check_stage2
 
 AUDIO_FORMATS = ("wav", "flac", "mp3")
@@ -97,14 +98,18 @@ def cmd_generate(args) -> None:
     # Everything that can be checked is checked before any model is loaded.
     genres = read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
+    checks.number(args.takes, "--takes", 1, Limits().max_takes, whole=True)
     out = Path(args.out)
-    check_out(out, args.format, args.overwrite)
+    folders = [out] if args.takes == 1 else [out / f"take{take + 1}" for take in range(args.takes)]
+    for folder in folders:
+        check_out(folder, args.format, args.overwrite)
     previous, made_with = SongCodes.load(args.continue_from) if args.continue_from else (None, {})
     if previous is not None and args.keep_sections is not None:
         previous = previous.keep_sections(args.keep_sections)
     check_reference(args)
     check_models(args)
-    request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, None, previous, args.rescale)
+    request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, None, previous, args.rescale,
+                          args.takes)
     for warning in check_request(request)[1]:
         print(f"warning: {warning}", file=sys.stderr)
     # the checkpoint that made the song continues it exactly: ICL when it had a reference, else CoT
@@ -112,21 +117,31 @@ def cmd_generate(args) -> None:
     pipeline = _load_pipeline(args, mode)
     request = replace(request, reference=_reference(args, pipeline.encode))
     pipeline.check(request)  # the context limit needs the tokenizer (and the reference's codes)
-    song = pipeline.generate(request, on_progress=lambda p: print(p.describe(), file=sys.stderr, flush=True))
-    out.mkdir(parents=True, exist_ok=True)
+    songs = None
+    for songs in pipeline.stream_takes(request, on_progress=lambda p: print(p.describe(), file=sys.stderr, flush=True)):
+        pass
+    for take, (song, folder) in enumerate(zip(songs, folders)):
+        # a take is the song of a one-take run with its own seed: its bundle continues it exactly
+        settings = {**request.settings(), "seed": song.seed, "takes": 1}
+        _write_song(folder, song, settings, args.format)
+        name = f"take {take + 1}: " if len(songs) > 1 else ""
+        print(f"{name}seed {song.seed}; {song.seconds:.1f} s of audio in {folder}; timings {song.timings}")
+
+
+def _write_song(folder: Path, song, settings: dict, fmt: str) -> None:
+    """The codes (stage1_*.npy, stage2_*.npy, song.npz), the audio and settings.json of one song in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
     codes = song.codes
     for name, array in (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
                         ("stage2_vocal", codes.vocal), ("stage2_instrumental", codes.instrumental)):
-        np.save(out / f"{name}.npy", array)
-    settings = {**request.settings(), "seed": song.seed}
-    codes.save(out / "song.npz", settings)
+        np.save(folder / f"{name}.npy", array)
+    codes.save(folder / "song.npz", settings)
     if song.mix.size:
         from .audio import write_audio
 
         for name, samples in (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental)):
-            write_audio(out / f"{name}.{args.format}", samples, song.sample_rate)
-    (out / "settings.json").write_text(json.dumps({**settings, "timings": song.timings}, indent=2))
-    print(f"seed {song.seed}; {song.seconds:.1f} s of audio in {out}; timings {song.timings}")
+            write_audio(folder / f"{name}.{fmt}", samples, song.sample_rate)
+    (folder / "settings.json").write_text(json.dumps({**settings, "timings": song.timings}, indent=2))
 
 
 def _codec_folder(source):
@@ -228,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--lyrics-file", type=Path)
     gen.add_argument("--segments", type=int, help="sections in the finished song (default: all)")
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--takes", type=int, default=1, metavar="N",
+                     help="versions made at once in one batch (1-4, default 1); take t uses seed + t - 1 and is "
+                          "written to OUT/take<t>/")
     gen.add_argument("--continue-from", type=Path, metavar="SONG.npz", help="bundle of a song to continue")
     gen.add_argument("--keep-sections", type=int, help="with --continue-from: keep this many sections")
     gen.add_argument("--rescale", action="store_true", help="scale to peak 0.99 instead of clipping")

@@ -136,6 +136,7 @@ class Limits:
     """Input limits shared by the CLI and the app, so both say the same thing."""
 
     max_sections: int = 12
+    max_takes: int = 4  # versions of a song made in one batch (each costs a row pair of the stage-1 batch)
     max_lyrics_chars: int = 6000
     max_genre_chars: int = 400
     max_reference_seconds: float = 600.0

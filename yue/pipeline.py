@@ -12,7 +12,7 @@ from . import checks
 from .config import CONTEXT_TOKENS, Limits, Sampling, Stage2Config
 from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
 from .song import Progress, Song, SongCodes, SongRequest
-from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_sections
+from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
 from . import stage2
 from .loading import Models
 
@@ -26,6 +26,7 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
     request.sampling.check()
     if request.seed is not None:
         checks.seed(request.seed)
+    checks.number(request.takes, "takes", 1, limits.max_takes, whole=True)
     if request.reference is not None:
         request.reference.check()
     if request.previous is not None:
@@ -142,16 +143,29 @@ class Pipeline:
     def stream(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
                cancel: Callable[[], bool] | None = None, audio: bool = True) -> Iterator[Song]:
         """Yield the song so far after every new section (stage 1 -> stage 2 -> audio), the last one complete.
+        With `request.takes` > 1 this is take 1; `stream_takes` yields every take.
 
         `cancel()` returning True stops at the next token; sections already yielded stay valid.
+        """
+        for songs in self.stream_takes(request, on_progress, cancel, audio):
+            yield songs[0]
+
+    def stream_takes(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
+                     cancel: Callable[[], bool] | None = None, audio: bool = True,
+                     keep: Callable[[list[SectionTokens]], int | None] | None = None) -> Iterator[list[Song]]:
+        """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
+        section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
+        `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
+        continues from (best of N, section by section); None keeps them independent.
         """
         sections, warnings = self.check(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         prompt = request_prompt(self.models.tokenizer, request, self.limits, sections)
         total = request.segments or len(sections)
+        takes = request.takes
         previous = request.previous
-        known = [previous.vocal, previous.instrumental] if previous is not None else None
-        finished: list[SectionTokens] = []
+        known = [[previous.vocal, previous.instrumental] if previous is not None else [None, None]] * takes
+        finished: list[list[SectionTokens]] = [[] for _ in range(takes)]
         timings = {"stage1_s": 0.0, "stage2_s": 0.0, "audio_s": 0.0}
         rate = _Rate(on_progress)
 
@@ -162,16 +176,18 @@ class Pipeline:
 
         started = time.perf_counter()
         self.models.prepare("stage1")
-        for section in generate_sections(self.models.stage1, prompt, request.sampling, seed, total, on_token):
-            finished.append(section)
-            if not section.generated and section.index < total - 1:
+        for made in generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes, keep):
+            for take, section in enumerate(made):
+                finished[take].append(section)
+            index = made[0].index
+            if not made[0].generated and index < total - 1:
                 continue  # kept sections are context: render once the first new section is in
             timings["stage1_s"] += time.perf_counter() - started
-            tokens = Stage1Tokens.from_sections(finished)
-            codes = self._stage2(tokens, known, section.index, total, on_progress, cancel, timings)
-            known = [codes.vocal, codes.instrumental]
-            song = self._song(codes, request, seed, section.index + 1, total, timings, warnings, audio)
-            yield song
+            tokens = [Stage1Tokens.from_sections(sections) for sections in finished]
+            codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings)
+            known = [[c.vocal, c.instrumental] for c in codes]
+            yield [self._song(c, request, seed + take, index + 1, total, timings, warnings, audio)
+                   for take, c in enumerate(codes)]
             rate = _Rate(on_progress)
             started = time.perf_counter()
             self.models.prepare("stage1")
@@ -185,7 +201,9 @@ class Pipeline:
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _stage2(self, tokens: Stage1Tokens, known, section: int, total: int, on_progress, cancel, timings) -> SongCodes:
+    def _stage2(self, tokens: list[Stage1Tokens], known: list[list], section: int, total: int, on_progress, cancel,
+                timings) -> list[SongCodes]:
+        """Stage 2 of every take's tracks in one batched call (rows computed before are reused)."""
         start = time.perf_counter()
         self.models.prepare("stage2")
         rate = _Rate(on_progress)
@@ -195,10 +213,11 @@ class Pipeline:
                 raise Cancelled("stopped by the user")
             rate.report("stage2", section, total, step.frames_done, step.frames_total)
 
-        vocal, instrumental = stage2.generate(self.models.stage2, [tokens.vocal, tokens.instrumental],
-                                              self.stage2_config, frame_progress, known)
+        tracks = [track for t in tokens for track in (t.vocal, t.instrumental)]
+        filled = stage2.generate(self.models.stage2, tracks, self.stage2_config, frame_progress,
+                                 [codes for pair in known for codes in pair])
         timings["stage2_s"] += time.perf_counter() - start
-        return SongCodes(tokens, vocal, instrumental)
+        return [SongCodes(t, filled[2 * take], filled[2 * take + 1]) for take, t in enumerate(tokens)]
 
     def _song(self, codes: SongCodes, request: SongRequest, seed: int, done: int, total: int, timings, warnings,
               audio: bool) -> Song:

@@ -179,11 +179,12 @@ class SongRequest:
     reference: Reference | None = None  # style transfer (ICL)
     previous: SongCodes | None = None  # continuation: its sections are kept and generation resumes after them
     rescale: bool = False  # official --rescale: scale the output to peak 0.99 instead of clipping
+    takes: int = 1  # versions made at once in one batch; take t uses seed + t (so it equals a run with that seed)
 
     def settings(self) -> dict:
         """JSON-safe description (for bundles and logs)."""
         return {"genres": self.genres, "lyrics": self.lyrics, "segments": self.segments, "seed": self.seed,
-                "sampling": asdict(self.sampling), "rescale": self.rescale,
+                "takes": self.takes, "sampling": asdict(self.sampling), "rescale": self.rescale,
                 "reference": None if self.reference is None else
                 {"start_s": self.reference.start_s, "end_s": self.reference.end_s,
                  "dual": self.reference.codes is None}}

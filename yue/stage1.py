@@ -106,7 +106,8 @@ def generate_takes(
 
     Take t samples with seed `seed + t`, so it makes what a one-take run with that seed makes. `keep(sections)`, if
     given, is called after each generated section; an index it returns makes every take continue from that take's
-    song so far (pick the best take of a section and go on), None keeps the takes independent.
+    song so far (pick the best take of a section and go on; the section is then yielded as that take's for every
+    take), None keeps the takes independent.
     model: a transformers causal LM; prompt: from `prompt.build_prompt`; segments: how many sections to run in all
     (None = every section of the lyrics).
     """
@@ -162,8 +163,9 @@ def generate_takes(
             codes = np.asarray(ids, dtype=np.int64) - XCODEC_OFFSET
             sections.append(SectionTokens(index, label, codes[0::2], codes[1::2], True))
         chosen = keep(sections) if keep is not None else None
-        if chosen is not None:
+        if chosen is not None:  # every take's song now holds the kept take's section
             context.adopt(chosen)
+            sections = [sections[chosen]] * takes
         yield sections
 
 
