@@ -1,7 +1,7 @@
 """Stage-1 and stage-2 speed, ours vs the official algorithms, side by side on one small random LLaMA.
 
-    python bench/bench_lm.py            # a 30 s song (the issue's target), about 10 minutes on 2 CPU cores
-    python bench/bench_lm.py --quick    # a 6 s song, about a minute
+    python -m bench.bench_lm            # a 30 s song (the issue's target), about 10 minutes on 2 CPU cores
+    python -m bench.bench_lm --quick    # a 6 s song, about a minute
 
 Each measurement runs in its own process (so peak memory is its own); outputs are compared for equality.
 Model: the `bench` preset (hidden 256, 4 layers, 8 heads / 2 KV heads, official vocab), float32, CPU, 1 thread.

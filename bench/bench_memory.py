@@ -1,8 +1,8 @@
 """Memory of the YuE models per precision: the computed table for the real models, and the formula checked against
 what transformers/bitsandbytes really allocate for a small model on this machine.
 
-    python bench/bench_memory.py             # prints the tables of docs/models.md (markdown)
-    python bench/bench_memory.py --measure   # also loads the `bench` preset LM at every precision on the CPU
+    python -m bench.bench_memory             # prints the tables of docs/models.md (markdown)
+    python -m bench.bench_memory --measure   # also loads the `bench` preset LM at every precision on the CPU
 
 The real 7B/1B numbers are computed (parameters x bytes, registry.py); only the small model is measured here.
 """
