@@ -2,7 +2,7 @@
 
     python -m bench.gpu                 # on a CUDA GPU: about 5 minutes on one H100/H200; table + gpu.json
     python -m bench.gpu --smoke         # every step at tiny sizes on the CPU (under 2 minutes): catches typos
-    python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | quantized)
+    python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | quantized | takes)
 
 Models: stage 1 from the official config (SPEC §7.1, 6.22 B); stage 2 from the size ESTIMATE (its config is not
 public: hidden 2048, intermediate 5504, 32 layers, 16 heads, vocab 83 968, about 1.96 B); the codec and both Vocos

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -234,5 +235,21 @@ def step_quantized(bench: Bench) -> dict:
     return out
 
 
+def step_takes(bench: Bench) -> dict:
+    """Stage-1 time per decode step with 1, 2 and 4 takes in one batch (official sampling, graphs)."""
+    model = bench.lm("s1")
+    prompt = bench.prompt(bench.contexts[0])
+    settings = replace(OFFICIAL, max_new_tokens=bench.new_tokens // 3, min_new_tokens=bench.new_tokens // 3)
+    out = {"_note": f"7B, context {bench.contexts[0]}; ms per step (one token of every take)"}
+    for takes in (1, 2, 4):
+        stamps = []
+        with decoding():
+            list(stage1.generate_takes(model, prompt, settings, seed=1, takes=takes,
+                                       on_token=lambda p: stamps.append(time.perf_counter())))
+        out[f"ms_per_step_{takes}_takes"] = round(1000 * (stamps[-1] - stamps[0]) / (len(stamps) - 1), 2)
+    out["ratio_4_takes_to_1"] = round(out["ms_per_step_4_takes"] / out["ms_per_step_1_takes"], 2)
+    return out
+
+
 STEPS = {"stage1": step_stage1, "agree": step_agree, "stage2": step_stage2, "codec": step_codec,
-         "pipeline": step_pipeline, "nan": step_nan, "quantized": step_quantized}
+         "pipeline": step_pipeline, "nan": step_nan, "quantized": step_quantized, "takes": step_takes}
