@@ -404,7 +404,7 @@ def test_space_doc_examples_run(server):
     the style-transfer block needs the codec."""
     doc = (ROOT / "docs" / "space.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace = {"__name__": "space_doc"}
     for block in blocks:
         if "/style_transfer" in block and not has_codec():
