@@ -4,8 +4,9 @@
     python app.py --tiny auto     # offline, tiny random weights: the whole app works, the output is noise
 
 No generation logic lives here, and no serving logic either: `yue.serving` keeps the model cache, one GPU call per
-section (ZeroGPU allows a few minutes per call), per-request output folders, a stop flag and the input checks. This
-file is the Gradio layer: the layout, the endpoints' signatures, `spaces.GPU`, errors as gr.Error, and start-up.
+section for every take (ZeroGPU allows a few minutes per call), per-request output folders and a stop flag;
+`yue.jobs` checks the inputs, `yue.results` writes the files. This file is the Gradio layer: the layout, the
+endpoints' signatures, `spaces.GPU`, errors as gr.Error, and start-up.
 """
 import argparse
 import functools
@@ -27,9 +28,11 @@ from yue.config import Limits, Sampling
 from yue.loading import ModelCache
 from yue.pipeline import Pipeline
 from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
-from yue.serving import (FORMATS, LANGUAGES, MAX_QUEUE, MAX_UPLOAD_MB, OUTPUT_MAX_AGE_HOURS, PRECISIONS, Job,
-                         ModelChoice, OutputStore, Service, Update, choose_start, encode_gpu_seconds, load_bundle,
-                         load_examples, pipelines, prefill_lyrics, section_gpu_seconds, shared_settings, tiny_folder)
+from yue.jobs import (FORMATS, LANGUAGES, MAX_UPLOAD_MB, PRECISIONS, SETTINGS_DOC, Job, ModelChoice, choose_start,
+                      load_bundle, prefill_lyrics, shared_settings)
+from yue.results import Update, listing
+from yue.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, Service, encode_gpu_seconds, load_examples,
+                         pipelines, section_gpu_seconds, tiny_folder)
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401
 
@@ -58,27 +61,6 @@ def gpu(duration: Callable[..., int]):
     return spaces.GPU(duration=duration)
 
 
-SETTINGS_DOC = """language: stage-1 checkpoint: "en", "zh" (Mandarin, Cantonese) or "jp-kr" (Japanese, Korean).
-            sections: how many lyric sections to generate (continuing: at most this many new ones after the kept).
-            max_new_tokens: stage-1 token budget per section; 100 tokens are 1 s of audio (official: 3000 = 30 s).
-            min_new_tokens: a section may not end before this many tokens (official: 100).
-            guidance_first: classifier-free guidance scale of the first section (official 1.5; 1.0 = off).
-            guidance_later: guidance scale of every later section (official 1.2).
-            top_p: nucleus sampling mass (official 0.93).
-            temperature: sampling temperature (official 1.0).
-            repetition_penalty: penalty on audio tokens already used (official 1.1).
-            seed: the random seed, a whole number from 0 to 2**53 - 1, used exactly as given unless random_seed is
-                true; the seed used is returned either way.
-            random_seed: draw a fresh seed for this run.
-            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
-            output_format: audio file format: "wav", "flac" or "mp3".
-
-        Returns:
-            The mix, vocal stem and instrumental stem (44.1 kHz audio files), the code bundle (.npz: codes and
-            settings, for an exact continuation), a progress or summary text, and the seed used. Streams an update
-            after every section."""
-
-
 def endpoint(fn):
     """An API endpoint: the shared settings go into its docstring (Gradio shows the Args on the API page) and its
     errors reach the user as one clear gr.Error, never a traceback. Outputs already shown stay."""
@@ -97,7 +79,7 @@ def endpoint(fn):
             message = (f"Generation failed ({type(error).__name__}: {error}). Sections finished before this are "
                        "kept in the outputs.")
         skip = gr.skip()
-        yield skip, skip, skip, skip, f"✗ {message}", skip, skip  # stays beside the outputs after the toast is gone
+        yield skip, skip, skip, skip, f"✗ {message}", skip, skip, skip  # stays beside the outputs after the toast
         raise gr.Error(message, print_exception=False)
 
     guarded.__doc__ = fn.__doc__.replace("{settings}", SETTINGS_DOC)
@@ -121,7 +103,7 @@ class Studio:
                        guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                        temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                       request: gr.Request = None):
+                       takes: int = 1, request: gr.Request = None):
         """Make a song from genre tags and lyrics.
 
         Args:
@@ -141,7 +123,7 @@ class Studio:
                        guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                        temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                       request: gr.Request = None):
+                       takes: int = 1, request: gr.Request = None):
         """Make a song in the style of a reference recording (in-context learning), from genre tags and lyrics.
 
         Args:
@@ -168,7 +150,7 @@ class Studio:
                       guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                       temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
                       seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                      last_song: str | None = None, request: gr.Request = None):
+                      takes: int = 1, last_song: str | None = None, request: gr.Request = None):
         """Continue a song made by this app (from its .npz bundle: exact) or uploaded vocal + instrumental stems; or
         regenerate a song from a section on, keeping the sections before it.
 
@@ -188,6 +170,31 @@ class Studio:
                                         cut_seconds, genres, lyrics, last_song, shared, self.encode_tracks)
         yield from self._run(job, output_format, request)
 
+    @endpoint
+    def keep_take(self, made: list | None = None, take: int = 1,
+                  language: str = "en", sections: int = 1, max_new_tokens: int = OFFICIAL.max_new_tokens,
+                  min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
+                  guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
+                  temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
+                  seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
+                  takes: int = 1, request: gr.Request = None):
+        """Keep one take of this session's last run and go on: every take continues from that take's song with the
+        next section of its lyrics (a continuation of the take's bundle; the page's buttons, not an API endpoint).
+
+        Args:
+            made: the files of every take of the last run (the session's state).
+            take: which take to keep (1-based).
+            {settings}
+        """
+        shared = shared_settings(locals(), self.service.limits)
+        yield from self._run(self.service.keep_job(made, take, shared, self.encode_tracks), output_format, request)
+
+    def takes(self, made: list | None = None) -> tuple[list[str], list[dict]]:
+        """Every take of this client's latest run (or the one running): the files of each (mix, vocal, instrumental
+        and bundle, named take<t>-…; only the bundle without audio) and a table of each take's number, seed and
+        file names."""
+        return listing(made)
+
     def stop(self, request: gr.Request = None) -> None:
         """Stop the current run of this session after the current token; what is done is kept."""
         if self.service.stops.stop(_session(request)):
@@ -200,10 +207,12 @@ class Studio:
 
 
 def outputs(update: Update) -> tuple:
-    """(mix, vocal, instrumental, bundle, progress, seed, last song): gr.skip() for what the update leaves as is."""
+    """(mix, vocal, instrumental, bundle, progress, seed, last song, every take): take 1 in the first outputs;
+    gr.skip() for what the update leaves as is."""
     skip = gr.skip()
     files = [skip] * 4 if update.files is None else update.files
-    return *files, update.text, skip if update.seed is None else update.seed, files[3]
+    made = skip if update.takes is None else [take.as_dict() for take in update.takes]
+    return *files, update.text, skip if update.seed is None else update.seed, files[3], made
 
 
 def _session(http) -> str:
@@ -319,7 +328,7 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
     return [
         raw(gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden)),
         raw(gr.Slider(1, limits.max_sections, value=2, step=1, label="Sections to generate",
-                      info="continuing: at most this many new ones", **hidden)),
+                      info="continuing: at most this many new ones", elem_id="sections-setting", **hidden)),
         slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
         slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
         slider("repetition_penalty"),
@@ -328,20 +337,52 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
         raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
                      **hidden)),
         raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
+        raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",
+                      info="versions made at once; take t has seed + t - 1", **hidden)),
     ]
 
 
 def place_settings(settings: list) -> None:
-    language, sections, max_new, min_new, g_first, g_later, top_p, temp, rep, seed, random_seed, precision, fmt = (
-        settings)
-    with gr.Row():
-        for component in (language, sections, seed, random_seed):
-            component.render()
+    (language, sections, max_new, min_new, g_first, g_later, top_p, temp, rep, seed, random_seed, precision, fmt,
+     takes) = settings
+    for row in ((language, sections, takes), (seed, random_seed)):
+        with gr.Row():
+            for component in row:
+                component.render()
     with gr.Accordion("Sampling, precision and format", open=False):
         for row in ((max_new, min_new, g_first, g_later), (top_p, temp, rep), (precision, fmt)):
             with gr.Row():
                 for component in row:
                     component.render()
+
+
+def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:
+    """A player row per take (shown for runs of 2 or more takes): its mix, its bundle and its keep button."""
+    rows = []
+    with gr.Column(visible=False, elem_id="takes") as box:
+        gr.Markdown("**Takes**: the same song with the next seeds. Keep the take you like best: every take then goes "
+                    "on from it with the next section (the best of each section, one section at a time).")
+        for take in range(1, count + 1):
+            with gr.Column(visible=False, variant="panel") as row:
+                player = gr.Audio(label=f"Take {take}", type="filepath", interactive=False, buttons=["download"],
+                                  elem_id=f"take-{take}")
+                bundle = gr.File(label=f"Take {take}: code bundle", interactive=False)
+                keep = gr.Button(f"Keep take {take} and go on →", elem_id=f"keep-{take}", size="sm")
+            rows.append((row, player, bundle, keep))
+    return box, rows
+
+
+def show_takes(made: list | None, count: int) -> list:
+    """The take rows for the last run's takes: the box when there are several, then (row, player, bundle) of each
+    of the `count` rows."""
+    made = made or []
+    updates = [gr.Column(visible=len(made) > 1)]
+    for take in made[:count]:
+        updates += [gr.Column(visible=True), gr.Audio(take["mix"], label=f"Take {take['take']} · seed {take['seed']}"),
+                    gr.File(take["bundle"])]
+    for _ in range(len(made), count):
+        updates += [gr.Column(visible=False), gr.skip(), gr.skip()]
+    return updates
 
 
 def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: Path | None = None,
@@ -416,8 +457,10 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 with gr.Row():
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
                     again = gr.Button("Continue this song →")
+                takes_box, rows = take_rows(limits.max_takes)
 
-        outputs = [mix, vocal, instrumental, bundle, progress, seed_used, last_song]
+        made = gr.State(None)  # every take's files of this session's last run (TakeFiles.as_dict() each)
+        outputs = [mix, vocal, instrumental, bundle, progress, seed_used, last_song, made]
         run = dict(outputs=outputs, concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
         l_go.click(studio.lyrics_to_song, [l_genres, l_lyrics, *settings], api_name="lyrics_to_song", **run)
         s_go.click(studio.style_transfer, [s_mix, s_vocal, s_inst, s_start, s_end, s_genres, s_lyrics, *settings],
@@ -425,6 +468,12 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         c_go.click(studio.continue_song, [c_bundle, c_vocal, c_inst, c_from, c_keep, c_cut, c_genres, c_lyrics,
                                           *settings, last_song], api_name="continue_song", **run)
         stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden")
+        made.change(lambda value: show_takes(value, len(rows)), made,
+                    [takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
+        for take, (*_, keep) in enumerate(rows, start=1):
+            keep.click(studio.keep_take, [made, gr.State(take), *settings], api_visibility="private", **run)
+        listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
+        gr.Button(visible=False).click(studio.takes, made, listed, api_name="takes", queue=False)
         # The plan (and the prefilled lyrics) follow user actions only: a programmatic change of the bundle
         # field must not overwrite lyrics the user is editing.
         plan = dict(fn=continuation_plan, inputs=[c_bundle, c_from, c_keep, c_cut],

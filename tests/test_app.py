@@ -131,9 +131,85 @@ def test_random_seed_is_reported_and_saved(client):
     (dict(seed=1.5), "got 1.5 (fractions are not rounded)"),
     (dict(random_seed=None), "random_seed must be true or false; got None"),
     (dict(language=None), "language must be one of en, zh, jp-kr; got None"),
+    (dict(takes=5), "takes must be a whole number from 1 to 4; got 5"),
+    (dict(takes=0), "takes must be a whole number from 1 to 4; got 0"),
+    (dict(takes="two"), "takes must be a whole number from 1 to 4; got 'two' (str)"),
+    (dict(takes=None), "takes is empty: enter a whole number from 1 to 4"),
 ])
 def test_bad_input_gives_a_clear_message(client, overrides, message):
     assert message in app_error(lambda: song(client, **overrides))
+
+
+def every_take(client) -> list[dict]:
+    """/takes of this client's last run: each take's number, seed and local files (by the names in its table)."""
+    files, table = client.predict(api_name="/takes")
+    local = {Path(path).name: path for path in files}
+    assert len(local) == len(files)  # every file name is its own
+    return [{key: local[value] if key in ("mix", "vocal", "instrumental", "bundle") and value else value
+             for key, value in row.items()} for row in table]
+
+
+def same_audio(first: str, second: str) -> bool:
+    import soundfile
+
+    return np.array_equal(soundfile.read(first)[0], soundfile.read(second)[0])
+
+
+def test_two_takes_are_two_songs_and_take_2_is_the_one_take_song_of_the_next_seed(client):
+    """takes=2, seed 20: the six outputs are take 1's; /takes gives both takes' files with seeds 20 and 21, two
+    different songs; take 2's mix and codes equal those of a one-take run with seed 21."""
+    from yue.song import SongCodes
+
+    mix, vocal, instrumental, bundle, summary, seed = song(client, takes=2, seed=20)
+    takes = every_take(client)
+    assert seed == 20 and "2 takes, seeds 20 to 21" in summary
+    assert [(take["take"], take["seed"]) for take in takes] == [(1, 20), (2, 21)]
+    first, second = (SongCodes.load(take["bundle"]) for take in takes)
+    assert (first[1]["take"], first[1]["seed"], second[1]["take"], second[1]["seed"]) == (1, 20, 2, 21)
+    np.testing.assert_array_equal(first[0].vocal, SongCodes.load(bundle)[0].vocal)  # the outputs are take 1
+    assert not np.array_equal(first[0].stage1.vocal, second[0].stage1.vocal)
+    alone = song(client, seed=21)
+    np.testing.assert_array_equal(second[0].vocal, SongCodes.load(alone[3])[0].vocal)
+    np.testing.assert_array_equal(second[0].instrumental, SongCodes.load(alone[3])[0].instrumental)
+    if has_codec():
+        check_audio([takes[1][kind] for kind in ("mix", "vocal", "instrumental")], second[0].frames)
+        assert same_audio(takes[1]["mix"], alone[0]) and same_audio(takes[0]["mix"], mix)
+        assert not same_audio(takes[0]["mix"], takes[1]["mix"])
+    else:
+        assert takes[1]["mix"] is None
+
+
+def test_keep_a_take_and_go_on_continues_every_take_from_it_exactly(client):
+    """The best-of-N step as an API client does it: after section 1 of 2 takes (seed 30), take 2's bundle is
+    continued with takes=2 and seed 30. Both takes start with take 2's section 1, take 2 goes on exactly as in a
+    2-section run, and the new bundles record the kept take and its seed; take 2's bundle continued alone with its
+    own seed (31) makes the same song."""
+    from gradio_client import handle_file
+    from yue.song import SongCodes
+
+    song(client, takes=2, seed=30, sections=1)
+    kept = every_take(client)[1]["bundle"]
+    song(client, takes=2, seed=30)
+    whole = SongCodes.load(every_take(client)[1]["bundle"])[0]
+    common = dict(vocal_stem=None, instrumental_stem=None, continue_from="end", keep_sections=1, cut_seconds=0,
+                  genres="pop piano uplifting", lyrics=LYRICS, **{**SMALL, "sections": 1})
+    *_, summary, _ = client.predict(bundle=handle_file(kept), **{**common, "seed": 30, "takes": 2},
+                                    api_name="/continue_song")
+    assert summary.startswith("Done: 2 of 2")
+    went_on = [SongCodes.load(take["bundle"]) for take in every_take(client)]
+    first = SongCodes.load(kept)[0].frames
+    for codes, settings in went_on:
+        np.testing.assert_array_equal(codes.stage1.vocal[:first], SongCodes.load(kept)[0].stage1.vocal)
+        assert settings["continued_from"] == {"take": 2, "seed": 31, "sections": 1}
+    np.testing.assert_array_equal(went_on[1][0].vocal, whole.vocal)
+    *_, alone, _, _ = client.predict(bundle=handle_file(kept), **{**common, "seed": 31}, api_name="/continue_song")
+    np.testing.assert_array_equal(SongCodes.load(alone)[0].vocal, whole.vocal)
+
+
+def test_takes_of_a_client_without_a_run_are_empty(server):
+    from gradio_client import Client
+
+    assert Client(server[0], verbose=False).predict(api_name="/takes") == ([], [])
 
 
 def test_a_seed_outside_the_range_is_refused_and_the_client_stays_usable(client):
@@ -149,13 +225,13 @@ def test_a_seed_outside_the_range_is_refused_and_the_client_stays_usable(client)
 
 
 def test_too_few_raw_inputs_get_a_message_not_a_null_error(server):
-    """A raw HTTP call with 3 of the 15 inputs: the error event carries Gradio's message (show_error is on)."""
+    """A raw HTTP call with 3 of the 16 inputs: the error event carries Gradio's message (show_error is on)."""
     import httpx
 
     url = server[0] + "gradio_api/call/lyrics_to_song"
     event = httpx.post(url, json={"data": ["pop", LYRICS, "en"]}, timeout=30).json()["event_id"]
     stream = httpx.get(f"{url}/{event}", timeout=60).text
-    assert "event: error" in stream and "didn't receive enough input values (needed: 15, got: 3)" in stream
+    assert "event: error" in stream and "didn't receive enough input values (needed: 16, got: 3)" in stream
 
 
 def test_continue_regenerates_exactly_and_extends(client):
@@ -299,10 +375,13 @@ def test_style_transfer(client, server):
     nan = server[1] / "nan.wav"
     soundfile.write(nan, np.where(np.arange(8000) % 100 == 0, np.nan, 0.2), 8000, subtype="FLOAT")
     assert "nan.wav holds 80 NaN or infinite samples" in app_error(lambda: call(reference_mix=handle_file(str(nan))))
-    mix, vocal, instrumental, bundle, summary, _ = call(reference_mix=handle_file(str(reference)))
+    mix, vocal, instrumental, bundle, summary, _ = call(reference_mix=handle_file(str(reference)), takes=2)
     codes, settings = SongCodes.load(bundle)
     assert summary.startswith("Done: 2 of 2") and settings["mode"] == "icl" and settings["reference"]["end_s"] == 8
     check_audio([mix, vocal, instrumental], codes.frames)
+    takes = every_take(client)  # both takes in this style, with their own seeds
+    assert [(take["take"], take["seed"], SongCodes.load(take["bundle"])[1]["mode"]) for take in takes] == [
+        (1, 42, "icl"), (2, 43, "icl")]
 
 
 @pytest.mark.skipif("not has_codec()", reason="encoding stems needs the codec (yue/codec_loading.py)")
@@ -325,7 +404,7 @@ def test_space_doc_examples_run(server):
     the style-transfer block needs the codec."""
     doc = (ROOT / "docs" / "space.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     namespace = {"__name__": "space_doc"}
     for block in blocks:
         if "/style_transfer" in block and not has_codec():
@@ -421,7 +500,7 @@ class FakePipeline:
     def __init__(self, steps: int):
         self.steps, self.asked = steps, 0
 
-    def stream(self, request, on_progress, cancel):
+    def stream_takes(self, request, on_progress, cancel, previous=None):
         from yue.song import Progress
         from yue.stage1 import Cancelled
 
@@ -431,7 +510,7 @@ class FakePipeline:
                 raise Cancelled("stopped")
             on_progress(Progress("stage1", 0, 1, step + 1, self.steps))
             time.sleep(0.01)
-        yield "song"
+        yield ["song"]
 
 
 def test_section_events_stream_progress_then_the_song_and_stop_on_the_flag(tmp_path):
@@ -439,7 +518,7 @@ def test_section_events_stream_progress_then_the_song_and_stop_on_the_flag(tmp_p
     from yue.song import Progress
 
     events = list(app.section_events(FakePipeline(3), None, str(tmp_path / "STOP")))
-    assert [type(e) for e in events[:3]] == [Progress] * 3 and events[3:] == ["song"]
+    assert [type(e) for e in events[:3]] == [Progress] * 3 and events[3:] == [["song"]]
     (tmp_path / "STOP").touch()
     assert list(app.section_events(FakePipeline(3), None, str(tmp_path / "STOP"))) == [app.STOPPED]
 

@@ -40,6 +40,17 @@ def test_page_generates_a_playable_song(page):
         page.screenshot(path=str(ARTIFACTS / "browser.png"), full_page=True)
 
 
+def playable(page, elem_id: str, label: str) -> bool:
+    """The player `elem_id` has fetched its file (Gradio 6 plays a blob of it) and knows its duration."""
+    from playwright.sync_api import expect
+
+    audio = page.locator(f"#{elem_id}").get_by_test_id(f"waveform-{label}").locator("audio")
+    expect(audio).to_have_attribute("src", re.compile(r"^blob:"), timeout=30_000)
+    ready = audio.evaluate("a => new Promise(done => a.readyState >= 1 ? done(a.readyState) : "
+                           "a.addEventListener('loadedmetadata', () => done(a.readyState)))")
+    return ready >= 1 and audio.evaluate("a => a.duration") > 0
+
+
 def check_page(page):
     from playwright.sync_api import expect
 
@@ -56,12 +67,8 @@ def check_page(page):
     expect(page.get_by_text("Error", exact=True)).to_have_count(0)
     if not has_codec():  # a token-only pipeline until the codec lands: no audio to play yet
         return
-    # Gradio 6 draws the waveform from the file it fetched: that <audio> plays a blob of mix-2of2.wav
-    audio = page.locator("#mix").get_by_test_id("waveform-Song").locator("audio")
-    expect(audio).to_have_attribute("src", re.compile(r"^blob:"), timeout=30_000)
-    ready = audio.evaluate("a => new Promise(done => a.readyState >= 1 ? done(a.readyState) : "
-                           "a.addEventListener('loadedmetadata', () => done(a.readyState)))")
-    assert ready >= 1 and audio.evaluate("a => a.duration") > 0
+    assert playable(page, "mix", "Song")  # the <audio> plays a blob of mix-2of2.wav
+    expect(page.locator("#takes")).to_be_hidden()  # one take: no take rows
 
 
 def test_continue_this_song_prefills_and_extends(page):
@@ -99,3 +106,33 @@ def test_tag_picker_writes_into_the_genre_text(page):
     expect(genres).to_have_value("pop dreamy my own words")
     genres.press_sequentially(" piano")
     expect(page.locator("#lyrics-tags").get_by_text("piano", exact=True)).to_be_visible()
+
+
+def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
+    """Takes 2, one section: two take players that play, with their seeds; 'Keep take 2 and go on' makes section 2
+    of both takes from take 2's song (the progress says 2 of 2 sections)."""
+    from playwright.sync_api import expect
+
+    try:
+        page.get_by_role("tab", name="Lyrics to song").click()
+        page.locator("#lyrics textarea").fill(LYRICS)
+        for setting, value in (("#takes-setting", "2"), ("#sections-setting", "1")):
+            number = page.locator(f"{setting} input[type=number]")
+            number.fill(value)
+            number.press("Enter")
+        page.locator("#generate").click()
+        progress = page.locator("#progress textarea")
+        expect(progress).to_have_value(re.compile(r"^Done: 1 of 1 sections[\s\S]*2 takes, seeds 42 to 43"),
+                                       timeout=120_000)
+        expect(page.locator("#takes")).to_be_visible()
+        expect(page.locator("#take-3")).to_be_hidden()
+        expect(page.locator("a[href$='take2-song-1of1.npz']").first).to_be_visible()
+        if has_codec():
+            assert playable(page, "take-1", "Take 1 · seed 42") and playable(page, "take-2", "Take 2 · seed 43")
+        page.locator("#keep-2").click()
+        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+        expect(page.locator("a[href$='take2-song-2of2.npz']").first).to_be_visible()
+        expect(page.get_by_text("Error", exact=True)).to_have_count(0)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "browser-takes.png"), full_page=True)
+

@@ -19,3 +19,13 @@ def test_short_sections_book_less_and_slow_precisions_more():
 
 def test_unknown_precision_books_as_bf16():
     assert gpu_time.section_seconds(Sampling(), "fp32") == gpu_time.section_seconds(Sampling(), "bf16")
+
+
+def test_takes_book_a_fraction_of_stage_1_and_all_of_stage_2_per_extra_take():
+    """4 takes of a 30 s bf16 section: stage 1 (26.8 s) x 1.45, stage 2 (13.7 s) x 4 and 3 more renders of 1 s,
+    with the margin, on top of the fixed time: 159 s, more than one take's 75 s, less than 4 separate calls."""
+    full = Sampling(max_new_tokens=3000)
+    one, four = gpu_time.section_seconds(full, "bf16"), gpu_time.section_seconds(full, "bf16", takes=4)
+    assert four == int(15 + 1.5 * (3000 / 112 * 1.45 + 13.7 * 4 + 3)) == 159
+    assert one == gpu_time.section_seconds(full, "bf16", takes=1) < four < 4 * one
+    assert gpu_time.section_seconds(full, "nf4", takes=4) == gpu_time.MAX_SECONDS  # capped at one call

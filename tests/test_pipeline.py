@@ -1,4 +1,6 @@
 """yue.pipeline: one API from request to song; section streaming, continuation, cancellation and validation."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -190,6 +192,34 @@ def test_kept_take_carries_every_take_on(token_pipeline):
     final = list(token_pipeline.stream_takes(request, keep=lambda sections: 1))[-1]
     first = final[1].codes.stage1.section_frames[0]
     np.testing.assert_array_equal(final[0].codes.stage1.vocal[:first], final[1].codes.stage1.vocal[:first])
+
+
+def test_takes_made_section_by_section_equal_one_call(token_pipeline):
+    """As on ZeroGPU with takes: each section is one call in which every take continues its own song so far
+    (`previous`, one song per take); the final takes equal those of one call, stage 1 and stage 2."""
+    whole = list(token_pipeline.stream_takes(SongRequest("pop", LYRICS, sampling=FAST, seed=11, takes=2)))[-1]
+    songs = None
+    for count in (1, 2, 3):
+        request = SongRequest("pop", LYRICS, segments=count, sampling=FAST, seed=11, takes=2)
+        previous = None if songs is None else [song.codes for song in songs]
+        songs = list(token_pipeline.stream_takes(request, previous=previous))[-1]
+    assert [song.seed for song in songs] == [11, 12]
+    for together, apart in zip(whole, songs):
+        np.testing.assert_array_equal(apart.codes.stage1.vocal, together.codes.stage1.vocal)
+        assert apart.codes.stage1.section_frames == together.codes.stage1.section_frames
+        np.testing.assert_array_equal(apart.codes.vocal, together.codes.vocal)
+        np.testing.assert_array_equal(apart.codes.instrumental, together.codes.instrumental)
+    assert not np.array_equal(songs[0].codes.stage1.vocal, songs[1].codes.stage1.vocal)  # two songs, not one
+
+
+def test_takes_songs_to_continue_are_one_per_take_with_as_many_sections(token_pipeline):
+    request = SongRequest("pop", LYRICS, sampling=FAST, takes=2)
+    one = token_pipeline.generate(replace(request, segments=1, takes=1))
+    with pytest.raises(ValueError, match="1 songs to continue for 2 takes"):
+        list(token_pipeline.stream_takes(request, previous=[one.codes]))
+    two = token_pipeline.generate(replace(request, segments=2, takes=1))
+    with pytest.raises(ValueError, match=r"have \[1, 2\] sections: each take must keep as many"):
+        list(token_pipeline.stream_takes(request, previous=[one.codes, two.codes]))
 
 
 @pytest.mark.parametrize("takes", [0, 5, 1.5, "2"])

@@ -31,13 +31,20 @@ MEASURED = {
 }
 MARGIN = 1.5  # a shared GPU slice, longer contexts in later sections, a cold cuBLAS
 FIXED_SECONDS = 15  # moving the models onto the GPU, the prompt prefill, rendering the song so far (~1 s measured)
+RENDER_SECONDS = 1.0  # rendering one take's song so far (the ~1 s measured above): booked again for every extra take
+# Takes are row pairs of one stage-1 batch, and a decode step on the GPU is bound by reading the weights, so each
+# extra take should add only a fraction of a one-take stage-1 time. Not measured on a GPU yet (bench/gpu.py has no
+# takes step): an estimate, to replace with the measured ratio. Stage 2 and audio are booked in full per take.
+EXTRA_TAKE_STAGE1 = 0.15
 MAX_SECONDS = 300  # ZeroGPU's limit for one call
 
 
-def section_seconds(sampling: Sampling, precision: str = "bf16") -> int:
-    """Seconds to book for one section with these settings ("auto" precision is bf16 on ZeroGPU's card)."""
+def section_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1) -> int:
+    """Seconds to book for one section of `takes` takes with these settings ("auto" precision is bf16 on ZeroGPU's
+    card): stage 1 costs 1 + EXTRA_TAKE_STAGE1 x (takes - 1) times one take's, stage 2 and audio `takes` times."""
     speed = MEASURED.get(precision, MEASURED["bf16"])
-    stage1 = sampling.max_new_tokens / speed.stage1_tokens_per_s
+    stage1 = sampling.max_new_tokens / speed.stage1_tokens_per_s * (1 + EXTRA_TAKE_STAGE1 * (takes - 1))
     frames = sampling.max_new_tokens // 2
-    stage2 = speed.stage2_row_s * min(frames, FRAMES_PER_ROW) / FRAMES_PER_ROW
-    return int(min(MAX_SECONDS, FIXED_SECONDS + MARGIN * (stage1 + stage2)))
+    stage2 = speed.stage2_row_s * min(frames, FRAMES_PER_ROW) / FRAMES_PER_ROW * takes
+    audio = RENDER_SECONDS * (takes - 1)  # take 1's is in FIXED_SECONDS
+    return int(min(MAX_SECONDS, FIXED_SECONDS + MARGIN * (stage1 + stage2 + audio)))

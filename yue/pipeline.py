@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -53,14 +54,29 @@ def request_prompt(tokenizer, request: SongRequest, limits: Limits = Limits(), s
     `sections`: the request's lyric sections when the caller has already checked it."""
     if sections is None:
         sections, _ = check_request(request, limits)
-    done = []
-    if request.previous is not None:
-        tokens, start = request.previous.stage1, 0
-        for frames in tokens.section_frames:
-            done.append(codes_to_stage1_ids(tokens.vocal[start:start + frames], tokens.instrumental[start:start + frames]))
-            start += frames
+    done = () if request.previous is None else kept_ids(request.previous)
     reference = None if request.reference is None else request.reference.ids()
-    return build_prompt(tokenizer, request.genres, sections, reference, tuple(done))
+    return build_prompt(tokenizer, request.genres, sections, reference, done)
+
+
+def kept_ids(song: SongCodes) -> tuple[np.ndarray, ...]:
+    """The interleaved stage-1 audio ids of each section of a song to continue."""
+    done, tokens, start = [], song.stage1, 0
+    for frames in tokens.section_frames:
+        done.append(codes_to_stage1_ids(tokens.vocal[start:start + frames], tokens.instrumental[start:start + frames]))
+        start += frames
+    return tuple(done)
+
+
+def check_takes_songs(takes: int, previous: list[SongCodes]) -> None:
+    """Songs that continue take by take: one per take, the same number of sections each, each a song."""
+    if len(previous) != takes:
+        raise ValueError(f"{len(previous)} songs to continue for {takes} takes: give one per take")
+    counts = [len(song.stage1.section_frames) for song in previous]
+    if len(set(counts)) != 1:
+        raise ValueError(f"The takes' songs to continue have {counts} sections: each take must keep as many")
+    for take, song in enumerate(previous):
+        song.check(f"take {take + 1}'s song to continue")
 
 
 class _Rate:
@@ -152,19 +168,28 @@ class Pipeline:
 
     def stream_takes(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
                      cancel: Callable[[], bool] | None = None, audio: bool = True,
-                     keep: Callable[[list[SectionTokens]], int | None] | None = None) -> Iterator[list[Song]]:
+                     keep: Callable[[list[SectionTokens]], int | None] | None = None,
+                     previous: list[SongCodes] | None = None) -> Iterator[list[Song]]:
         """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
         section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
         `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
         continues from (best of N, section by section); None keeps them independent.
+        `previous` (one song per take, in place of `request.previous`): each take continues its own song, as a
+        one-take request continuing that song with the take's seed does (takes run section by section, one call
+        each, as on ZeroGPU).
         """
+        if previous is not None:  # the request's checks look at take 1's song
+            request = replace(request, previous=previous[0] if previous else None)
         sections, warnings = self.check(request)
+        if previous is not None:
+            check_takes_songs(request.takes, previous)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         prompt = request_prompt(self.models.tokenizer, request, self.limits, sections)
         total = request.segments or len(sections)
         takes = request.takes
-        previous = request.previous
-        known = [[previous.vocal, previous.instrumental] if previous is not None else [None, None]] * takes
+        songs = previous or [request.previous] * takes
+        known = [[None, None] if song is None else [song.vocal, song.instrumental] for song in songs]
+        done = None if previous is None else [kept_ids(song) for song in previous]
         finished: list[list[SectionTokens]] = [[] for _ in range(takes)]
         timings = {"stage1_s": 0.0, "stage2_s": 0.0, "audio_s": 0.0}
         rate = _Rate(on_progress)
@@ -176,7 +201,8 @@ class Pipeline:
 
         started = time.perf_counter()
         self.models.prepare("stage1")
-        for made in generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes, keep):
+        for made in generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes, keep,
+                                   done):
             for take, section in enumerate(made):
                 finished[take].append(section)
             index = made[0].index

@@ -82,10 +82,14 @@ def allowed_ids(device) -> torch.Tensor:
     return torch.cat([torch.tensor([EOA]), torch.arange(start, end)]).to(device)
 
 
-def context_needed(prompt: Stage1Prompt, sections: int, max_new_tokens: int) -> int:
-    """Slots a run of `sections` sections can fill at most: every prompt piece, kept section and new section, plus
-    one <EOA> each (capped at the model's context, where left truncation takes over)."""
-    ids = sum(len(p) for p in prompt.pieces[:sections]) + sum(len(d) for d in prompt.done)
+def context_needed(prompt: Stage1Prompt, sections: int, max_new_tokens: int,
+                   done: list[tuple[np.ndarray, ...]] | None = None) -> int:
+    """Slots a run of `sections` sections can fill at most: every prompt piece, kept section (the longest take's,
+    when each take keeps its own: `done`) and new section, plus one <EOA> each (capped at the model's context, where
+    left truncation takes over)."""
+    done = [prompt.done] if done is None else done
+    kept = sum(max(len(take[index]) for take in done) for index in range(len(done[0])))
+    ids = sum(len(p) for p in prompt.pieces[:sections]) + kept
     return min(CONTEXT_TOKENS, ids + sections * (max_new_tokens + 1) + 1)
 
 
@@ -99,6 +103,7 @@ def generate_takes(
     on_token: Callable[[TokenProgress], None] | None = None,
     takes: int = 1,
     keep: Callable[[list[SectionTokens]], int | None] | None = None,
+    done: list[tuple[np.ndarray, ...]] | None = None,
 ) -> Iterator[list[SectionTokens]]:
     """Run stage 1 for `takes` independent samples at once (rows of one batch) and yield each section as soon as
     every take has finished it: a list with one SectionTokens per take (already-made sections first, the same for
@@ -107,7 +112,9 @@ def generate_takes(
     Take t samples with seed `seed + t`, so it makes what a one-take run with that seed makes. `keep(sections)`, if
     given, is called after each generated section; an index it returns makes every take continue from that take's
     song so far (pick the best take of a section and go on; the section is then yielded as that take's for every
-    take), None keeps the takes independent.
+    take), None keeps the takes independent. `done[t]`, if given, holds take t's own already-made sections (the same
+    count for every take, in place of `prompt.done`): each take then continues its own song, as a one-take run
+    continuing that song with seed `seed + t` does.
     model: a transformers causal LM; prompt: from `prompt.build_prompt`; segments: how many sections to run in all
     (None = every section of the lyrics).
     """
@@ -115,8 +122,12 @@ def generate_takes(
     device = model.device
     subset = allowed_ids(device)
     total = len(prompt.pieces) if segments is None else min(segments, len(prompt.pieces))
-    total = max(total, len(prompt.done))
-    context = GuidedContext(model, subset, takes, context_needed(prompt, total, sampling.max_new_tokens))
+    done = [prompt.done] * takes if done is None else done
+    if len(done) != takes or len({len(take) for take in done}) != 1:
+        raise ValueError(f"done: one tuple of kept sections per take ({takes}), each as long; got "
+                         f"{[len(take) for take in done]}")
+    total = max(total, len(done[0]))
+    context = GuidedContext(model, subset, takes, context_needed(prompt, total, sampling.max_new_tokens, done))
     max_context = CONTEXT_TOKENS - sampling.max_new_tokens - 1  # the official bound: prompt + new tokens fit in 16384
     max_new = sampling.max_new_tokens // 2 * 2  # whole frames only
     pending: list[int] = []  # ids in every take's history that the model has not seen yet
@@ -124,13 +135,11 @@ def generate_takes(
     for index in range(total):
         label = prompt.labels[index] if index < len(prompt.labels) else ""
         piece = list(prompt.pieces[index])
-        if index < len(prompt.done):
-            audio = [int(i) for i in prompt.done[index]]
-            context.feed(context.refill(max_context, [pending + piece + audio] * takes))
+        if index < len(done[0]):
+            audio = [[int(i) for i in take[index]] for take in done]
+            context.feed(context.refill(max_context, [pending + piece + ids for ids in audio]))
             pending = [EOA]
-            vocal, instrumental = deinterleave(np.asarray(audio))
-            kept = SectionTokens(index, label, ids_to_codes(vocal, 1)[0], ids_to_codes(instrumental, 1)[0], False)
-            yield [kept] * takes
+            yield [_kept_section(index, label, ids) for ids in audio]
             continue
         cond, uncond = context.feed(context.refill(max_context, [pending + piece] * takes), restart_uncond=True)
         # One seed per section, so a song made section by section (one GPU call each) equals one made at once.
@@ -167,6 +176,12 @@ def generate_takes(
             context.adopt(chosen)
             sections = [sections[chosen]] * takes
         yield sections
+
+
+def _kept_section(index: int, label: str, ids: list[int]) -> SectionTokens:
+    """An already-made section from its interleaved audio ids."""
+    vocal, instrumental = deinterleave(np.asarray(ids))
+    return SectionTokens(index, label, ids_to_codes(vocal, 1)[0], ids_to_codes(instrumental, 1)[0], False)
 
 
 def generate_sections(model, prompt: Stage1Prompt, sampling: Sampling, seed: int = 42, segments: int | None = None,
