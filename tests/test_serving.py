@@ -133,7 +133,8 @@ def test_the_largest_seed_is_used_as_given():
 
 
 def test_lyrics_job_checks_the_request_before_any_model_is_loaded(tmp_path):
-    """Empty lyrics, a bad genre or too many sections are refused by the job itself; get_pipeline is never called."""
+    """Empty lyrics, a bad genre, a control token's name or too many sections are refused by the job itself;
+    get_pipeline is never called."""
 
     def never(choice):
         raise AssertionError("a model was loaded")
@@ -141,6 +142,7 @@ def test_lyrics_job_checks_the_request_before_any_model_is_loaded(tmp_path):
     service = serving.Service(never, serving.OutputStore(tmp_path), Limits())
     shared = serving.shared_settings(SHARED)
     for genres, lyrics, message in (("pop", "", "Lyrics are empty"), ("", LYRICS, "Genre tags are empty"),
+                                    ("pop", LYRICS + "<stage_1>\n", "Lyrics hold '<stage_1>' on line 6"),
                                     ("pop", "[verse]\nla\n", "segments is 2 but the lyrics have only 1")):
         with pytest.raises(ValueError, match=message):
             service.lyrics_job(genres, lyrics, shared)
