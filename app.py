@@ -28,8 +28,8 @@ from yue.config import Limits, Sampling
 from yue.loading import ModelCache
 from yue.pipeline import Pipeline
 from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
-from yue.jobs import (FORMATS, LANGUAGES, MAX_UPLOAD_MB, PRECISIONS, SETTINGS_DOC, Job, ModelChoice, choose_start,
-                      load_bundle, prefill_lyrics, shared_settings)
+from yue.jobs import (FORMATS, LANGUAGES, MAX_UPLOAD_MB, PRECISIONS, Job, ModelChoice, choose_start, load_bundle,
+                      prefill_lyrics, shared_settings)
 from yue.results import Update, listing
 from yue.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, Service, encode_gpu_seconds, load_examples,
                          pipelines, section_gpu_seconds, tiny_folder)
@@ -61,6 +61,34 @@ def gpu(duration: Callable[..., int]):
     return spaces.GPU(duration=duration)
 
 
+# One line per argument and per returned value: Gradio's API page and its MCP tool schemas read the docstring
+# line by line (a continued line is lost).
+SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantonese) or "jp-kr" (Japanese, Korean).
+            sections: how many lyric sections to generate, from the first (continuing: new sections after the kept).
+            max_new_tokens: stage-1 token budget per section; 100 tokens are 1 s of audio (official: 3000 = 30 s).
+            min_new_tokens: a section may not end before this many tokens (official: 100).
+            guidance_first: classifier-free guidance scale of the first section (official 1.5; 1.0 = off).
+            guidance_later: guidance scale of every later section (official 1.2).
+            top_p: nucleus sampling mass (official 0.93).
+            temperature: sampling temperature (official 1.0).
+            repetition_penalty: penalty on audio tokens already used (official 1.1).
+            seed: a whole number from 0 to 2**53 - 1, used as given unless random_seed is true (the seed is returned).
+            random_seed: true to draw a fresh seed for this run.
+            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
+            output_format: audio file format: "wav", "flac" or "mp3".
+            takes: how many versions to make at once in one batch (1 to 4); take t has seed + t - 1; /takes lists them.
+
+        Returns:
+            mix: the song, vocals and accompaniment together (44.1 kHz audio file).
+            vocal: the vocal stem (audio file).
+            instrumental: the instrumental stem (audio file).
+            bundle: the song's code bundle (.npz); give it to continue_song to continue this song exactly.
+            summary: what was made (sections, seconds, seed) and warnings about lines of the lyrics that were dropped.
+            seed: the seed used.
+        The song streams in: an update after every section (the summary shows the progress). With takes > 1 the
+        outputs are take 1's; every take's files come from the /takes endpoint, after (or during) the run."""
+
+
 def endpoint(fn):
     """An API endpoint: the shared settings go into its docstring (Gradio shows the Args on the API page) and its
     errors reach the user as one clear gr.Error, never a traceback. Outputs already shown stay."""
@@ -79,7 +107,7 @@ def endpoint(fn):
             message = (f"Generation failed ({type(error).__name__}: {error}). Sections finished before this are "
                        "kept in the outputs.")
         skip = gr.skip()
-        yield skip, skip, skip, skip, f"✗ {message}", skip, skip, skip  # stays beside the outputs after the toast
+        yield skip, skip, skip, skip, f"✗ {message}", skip  # stays beside the outputs after the toast is gone
         raise gr.Error(message, print_exception=False)
 
     guarded.__doc__ = fn.__doc__.replace("{settings}", SETTINGS_DOC)
@@ -92,6 +120,7 @@ class Studio:
 
     def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits):
         self.service = Service(get_pipeline, store, limits)
+        self.made: dict[str, list] = {}  # session -> every take's files of its latest run
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
         self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
         self.encode_tracks = gpu(encode_gpu_seconds)(self.service.encode_tracks)
@@ -104,11 +133,12 @@ class Studio:
                        temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
                        takes: int = 1, request: gr.Request = None):
-        """Make a song from genre tags and lyrics.
+        """Make a song (sung vocals and accompaniment, several minutes long if asked) from genre tags and lyrics.
+        Each lyric section becomes about max_new_tokens / 100 seconds of music (30 s by default).
 
         Args:
-            genres: style tags (genre, instrument, mood, gender, timbre), e.g. "pop piano uplifting female vocal".
-            lyrics: sections that each start with a tag line such as [verse] or [chorus].
+            genres: style tags (genre, instruments, mood, vocal gender, timbre), e.g. "pop piano uplifting female".
+            lyrics: sections, each a tag line ([verse], [chorus], [bridge] …) and its lines; blank lines between.
             {settings}
         """
         shared = shared_settings(locals(), self.service.limits)
@@ -132,8 +162,8 @@ class Studio:
             reference_instrumental: the instrumental stem of the reference.
             start_s: start of the reference window the model hears, in seconds.
             end_s: end of the window in seconds (about 30 s after the start is recommended).
-            genres: style tags, e.g. "pop piano uplifting female bright vocal".
-            lyrics: sections that each start with a tag line such as [verse] or [chorus].
+            genres: style tags (genre, instruments, mood, vocal gender, timbre), e.g. "pop piano uplifting female".
+            lyrics: sections, each a tag line ([verse], [chorus], [bridge] …) and its lines; blank lines between.
             {settings}
         """
         shared = shared_settings(locals(), self.service.limits)
@@ -155,7 +185,7 @@ class Studio:
         regenerate a song from a section on, keeping the sections before it.
 
         Args:
-            bundle: the song's code bundle (.npz) from this app; if empty: the stems, else this session's last song.
+            bundle: the code bundle (.npz) a run returned: its URL or data:application/zip;base64,…; empty: the stems.
             vocal_stem: vocal stem to continue (with instrumental_stem, instead of a bundle).
             instrumental_stem: instrumental stem to continue.
             continue_from: "end" (keep it all), "section" (keep keep_sections sections) or "time" (cut at cut_seconds).
@@ -189,11 +219,15 @@ class Studio:
         shared = shared_settings(locals(), self.service.limits)
         yield from self._run(self.service.keep_job(made, take, shared, self.encode_tracks), output_format, request)
 
-    def takes(self, made: list | None = None) -> tuple[list[str], list[dict]]:
+    def takes(self, request: gr.Request = None) -> tuple[list[str], list[dict]]:
         """Every take of this client's latest run (or the one running): the files of each (mix, vocal, instrumental
         and bundle, named take<t>-…; only the bundle without audio) and a table of each take's number, seed and
         file names."""
-        return listing(made)
+        return listing(self.session_takes(request))
+
+    def session_takes(self, request: gr.Request = None) -> list | None:
+        """Every take's files (TakeFiles.as_dict() each) of this session's latest run, as recorded by `_run`."""
+        return self.made.get(_session(request))
 
     def stop(self, request: gr.Request = None) -> None:
         """Stop the current run of this session after the current token; what is done is kept."""
@@ -202,17 +236,18 @@ class Studio:
 
     def _run(self, job: Job, fmt: str, http) -> Iterator:
         """The service's updates of this session's run, as output values."""
-        for update in self.service.run(job, fmt, _session(http), self.run_section):
+        session = _session(http)
+        for update in self.service.run(job, fmt, session, self.run_section):
+            if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output
+                self.made[session] = [take.as_dict() for take in update.takes]
             yield outputs(update)
 
 
 def outputs(update: Update) -> tuple:
-    """(mix, vocal, instrumental, bundle, progress, seed, last song, every take): take 1 in the first outputs;
-    gr.skip() for what the update leaves as is."""
+    """(mix, vocal, instrumental, bundle, progress, seed): gr.skip() for what the update leaves as is."""
     skip = gr.skip()
     files = [skip] * 4 if update.files is None else update.files
-    made = skip if update.takes is None else [take.as_dict() for take in update.takes]
-    return *files, update.text, skip if update.seed is None else update.seed, files[3], made
+    return *files, update.text, skip if update.seed is None else update.seed
 
 
 def _session(http) -> str:
@@ -403,7 +438,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         if tiny:
             gr.Markdown(f"⚠ {TINY_BANNER}", elem_id="tiny-banner")
         gr.Markdown(INTRO)
-        last_song = gr.State(None)  # the code bundle (path) of this session's last song, for continuing it
+        last_song = gr.State(None)  # the code bundle (path) of this page's last song, for continuing it
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Tabs() as tabs:
@@ -430,7 +465,9 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                         gr.Examples([[reference, 0, 10, first[0], first[1]]],
                                     [s_mix, s_start, s_end, s_genres, s_lyrics], label="Example reference (our synth)")
                     with gr.Tab("Continue a song", id="continue"):
-                        c_bundle = gr.File(label="Song bundle (.npz) from this app", file_types=[".npz"])
+                        # .zip too: an .npz is a zip archive, and Gradio names a file sent as a data: URI (MCP
+                        # clients) after its MIME type, application/zip (the bundle's content is checked on load)
+                        c_bundle = gr.File(label="Song bundle (.npz) from this app", file_types=[".npz", ".zip"])
                         with gr.Accordion("…or a vocal + instrumental pair to continue", open=False):
                             with gr.Row():
                                 c_vocal = gr.Audio(type="filepath", sources=["upload"], label="Vocal stem")
@@ -460,25 +497,32 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 takes_box, rows = take_rows(limits.max_takes)
 
         made = gr.State(None)  # every take's files of this session's last run (TakeFiles.as_dict() each)
-        outputs = [mix, vocal, instrumental, bundle, progress, seed_used, last_song, made]
+        # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
+        # range"). The page keeps its last song from the bundle it shows; API and MCP callers pass the bundle back.
+        outputs = [mix, vocal, instrumental, bundle, progress, seed_used]
         run = dict(outputs=outputs, concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
         l_go.click(studio.lyrics_to_song, [l_genres, l_lyrics, *settings], api_name="lyrics_to_song", **run)
         s_go.click(studio.style_transfer, [s_mix, s_vocal, s_inst, s_start, s_end, s_genres, s_lyrics, *settings],
                    api_name="style_transfer", **run)
         c_go.click(studio.continue_song, [c_bundle, c_vocal, c_inst, c_from, c_keep, c_cut, c_genres, c_lyrics,
                                           *settings, last_song], api_name="continue_song", **run)
-        stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden")
+        bundle.change(lambda song: song, bundle, last_song, **LIGHT)
+        # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
+        bundle.change(studio.session_takes, None, made, **LIGHT)
         made.change(lambda value: show_takes(value, len(rows)), made,
                     [takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
             keep.click(studio.keep_take, [made, gr.State(take), *settings], api_visibility="private", **run)
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
-        gr.Button(visible=False).click(studio.takes, made, listed, api_name="takes", queue=False)
+        gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False)
+        # Undocumented: gradio_client can call /stop (same session), MCP callers have no session for it to reach.
+        stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden",
+                   api_visibility="undocumented")
         # The plan (and the prefilled lyrics) follow user actions only: a programmatic change of the bundle
         # field must not overwrite lyrics the user is editing.
         plan = dict(fn=continuation_plan, inputs=[c_bundle, c_from, c_keep, c_cut],
                     outputs=[c_genres, c_lyrics, c_plan])
-        again.click(lambda song: (song, gr.Tabs(selected="continue")), last_song, [c_bundle, tabs],
+        again.click(lambda song: (song, gr.Tabs(selected="continue")), bundle, [c_bundle, tabs],
                     **LIGHT).then(**plan, **LIGHT)
         for event in (c_bundle.upload, c_bundle.clear, c_from.input, c_keep.input, c_cut.input):
             event(**plan, **LIGHT)
@@ -493,10 +537,20 @@ def theme() -> gr.themes.Base:
     return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
 
+def mcp_server(wanted: bool) -> bool:
+    """MCP is on unless switched off; without the extra installed the app still runs, and the log says how to add it."""
+    if wanted and importlib.util.find_spec("mcp") is None:
+        log.warning('MCP is off: the mcp package is missing; pip install "gradio[mcp]==6.31.*" (requirements.txt) '
+                    "serves the endpoints as MCP tools too")
+        return False
+    return wanted
+
+
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, share: bool = False,
-           mcp: bool = False, **kwargs):
-    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars)."""
-    return demo.launch(server_name=host, server_port=port, share=share, mcp_server=True if mcp else None,
+           mcp: bool = True, **kwargs):
+    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars), and the
+    endpoints as MCP tools at /gradio_api/mcp/ (streamable HTTP; /gradio_api/mcp/sse for SSE clients)."""
+    return demo.launch(server_name=host, server_port=port, share=share, mcp_server=mcp_server(mcp),
                        theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, **kwargs)
 
 
@@ -508,7 +562,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", help="default 127.0.0.1 (or $GRADIO_SERVER_NAME)")
     parser.add_argument("--port", type=int, help="default 7860 (or $GRADIO_SERVER_PORT)")
     parser.add_argument("--share", action="store_true", help="a public gradio.live link (off by default)")
-    parser.add_argument("--mcp", action="store_true", help="also serve the endpoints as MCP tools (needs gradio[mcp])")
+    parser.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve the endpoints as MCP tools too (default; needs gradio[mcp]): --no-mcp switches off")
     parser.add_argument("--outputs", type=Path, help="root of the per-request output folders")
     parser.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
     return parser.parse_args(argv)
@@ -518,9 +573,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    if args.mcp and importlib.util.find_spec("mcp") is None:
-        print('error: --mcp needs the MCP extra: pip install "gradio[mcp]"', file=sys.stderr)
-        return 2
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
     launch(demo, args.host, args.port, args.share, args.mcp)

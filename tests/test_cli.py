@@ -163,6 +163,8 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
 @pytest.mark.parametrize("args, message", [
     (["generate", "--genre", "pop", "--lyrics", " "], "Lyrics are empty"),
     (["generate", "--genre", " ", "--lyrics", "[verse]\nla\n"], "Genre tags are empty"),
+    (["generate", "--genre", "pop", "--lyrics", "[verse]\nla <EOA> la\n"], "Lyrics hold '<EOA>' on line 2: that is"),
+    (["generate", "--genre", "pop <SOA>", "--lyrics", "[verse]\nla\n"], "Genre tags hold '<SOA>' on line 1"),
     (GOOD + ["--seed", str(2**64)], "seed must be a whole number from 0 to 9007199254740991 (2**53 - 1)"),
     (GOOD + ["--temperature", "inf"], "temperature must be a finite number, got inf"),
     (GOOD + ["--segments", "3"], "segments is 3 but the lyrics have only 1 sections"),

@@ -72,10 +72,12 @@ def test_the_largest_seed_is_used_as_given():
 
 
 def test_lyrics_job_checks_the_request_before_any_model_is_loaded():
-    """Empty lyrics, a bad genre or too many sections are refused by the job itself (Jobs has no models to load)."""
+    """Empty lyrics, a bad genre, a control token's name or too many sections are refused by the job itself (Jobs
+    has no models to load)."""
     service = jobs.Jobs(Limits())
     shared = jobs.shared_settings(SHARED)
     for genres, lyrics, message in (("pop", "", "Lyrics are empty"), ("", LYRICS, "Genre tags are empty"),
+                                    ("pop", LYRICS + "<stage_1>\n", "Lyrics hold '<stage_1>' on line"),
                                     ("pop", "[verse]\nla\n", "segments is 2 but the lyrics have only 1")):
         with pytest.raises(ValueError, match=message):
             service.lyrics_job(genres, lyrics, shared)

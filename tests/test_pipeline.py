@@ -111,6 +111,22 @@ def test_bad_requests_are_refused_before_any_model_work(token_pipeline, request_
         token_pipeline.check(request)
 
 
+def test_no_request_puts_a_control_id_into_the_prompt_text(official_tokenizer):
+    """With the official tokenizer, '<SOA>' in lyrics (id 32001) or '<EOA>' in a genre (id 32002) is refused by the
+    request check every entry point runs (Pipeline.check, the CLI's generate and prompt, the app's jobs)."""
+    from yue.pipeline import check_request, request_prompt
+    from yue.tokens import EOA, SOA
+
+    for genres, lyrics, message in (("pop", "[verse]\nhold <SOA> on\n", "Lyrics hold '<SOA>' on line 2"),
+                                    ("pop <EOA>", "[verse]\nla\n", "Genre tags hold '<EOA>' on line 1")):
+        request = SongRequest(genres, lyrics, sampling=FAST)
+        assert {SOA, EOA} & set(official_tokenizer.tokenize(genres + lyrics))  # what the check prevents
+        for check in (lambda: check_request(request, tokenizer=official_tokenizer),
+                      lambda: request_prompt(official_tokenizer, request)):
+            with pytest.raises(ValueError, match=message):
+                check()
+
+
 def test_every_accepted_seed_is_used_as_given(token_pipeline):
     """The top of the seed range is accepted and its section seeds are not wrapped; neighbouring seeds differ."""
     from yue.checks import SEED_MAX

@@ -1,9 +1,12 @@
 """yue.prompt: lyrics split and checks, and stage-1 prompts token-identical to the official code (golden.json)."""
+import re
+
 import numpy as np
 import pytest
 
 from yue import prompt
 from yue.config import Limits
+from yue.tokens import EOD
 from yue.stage2 import row_prompt
 
 
@@ -185,3 +188,53 @@ def test_lyrics_too_long_for_the_context_say_how_many_sections_fit(official_toke
     prompt.check_context(official_tokenizer, "pop", sections[:fit], None, max_context=300)
     with pytest.raises(prompt.LyricsError):
         prompt.check_context(official_tokenizer, "pop", sections[:fit + 1], None, max_context=300)
+
+
+@pytest.mark.parametrize("text, name, line", [
+    ("[verse]\nla la\nhold on <SOA> tight\n", "<SOA>", 3),
+    ("[verse]\nla la <EOA>\n", "<EOA>", 2),
+    ("[verse]\n<stage_1>\nla\n", "<stage_1>", 2),
+    ("[verse]\nla\n[chorus]\nsing <xcodec> and <xcodec/0/5>\n", "<xcodec>", 4),
+    ("[verse]\nla\n<s>bold</s>\n", "<s>", 3),
+])
+def test_control_token_names_are_refused_with_field_name_and_line(text, name, line):
+    """A control token's name in lyrics or genre is refused, naming the field, the name and its line."""
+    with pytest.raises(prompt.LyricsError, match=rf"^Lyrics hold '{name}' on line {line}: that is the name of one "
+                                                 r"of the model's control tokens .* write it without '<' and '>'\."):
+        prompt.parse_lyrics(text)
+    with pytest.raises(prompt.LyricsError, match=rf"^Genre tags hold '{name}' on line 1: "):
+        prompt.check_genres(f"pop {name} female")
+
+
+def test_every_special_string_of_the_tokenizer_is_refused(official_tokenizer):
+    """Each string the official wrapper turns into a control id (<SOA> -> 32001 ...) is refused in lyrics and genre,
+    so no request can put a control id where the prompt has text."""
+    for name, token_id in official_tokenizer.special_ids.items():
+        assert token_id in official_tokenizer.tokenize(f"la {name} la")
+        with pytest.raises(prompt.LyricsError, match=f"Lyrics hold '{name}' on line 2"):
+            prompt.parse_lyrics(f"[verse]\nla {name} la\n")
+        with pytest.raises(prompt.LyricsError, match=f"Genre tags hold '{name}'"):
+            prompt.check_genres(f"pop{name}")
+
+
+@pytest.mark.parametrize("marker", prompt.PROMPT_MARKERS)
+def test_the_prompts_own_markers_are_refused(marker):
+    """[start_of_segment] and the other markers the prompt writes between sections cannot come from the user: inside
+    a line the official rule would start a section named after it and then strip it from the section text."""
+    with pytest.raises(prompt.LyricsError, match=rf"^Lyrics hold {re.escape(repr(marker))} on line 2: the prompt "
+                                                 "itself uses it to mark where sections and the reference start and "
+                                                 "end"):
+        prompt.parse_lyrics(f"[verse]\nhello {marker} x\n")
+    with pytest.raises(prompt.LyricsError, match=r"^Genre tags hold '\["):
+        prompt.check_genres(f"pop {marker}")
+
+
+def test_text_near_the_control_names_keeps_its_official_prompt(official_tokenizer):
+    """Angle brackets, hearts, lowercase or spaced names are words: accepted, and tokenized as the official code does
+    (only text pieces, no control id)."""
+    lyrics = "[verse]\nI <3 you, a < b > c\n<soa> is not <SOA >, nor < EOA>\n<xcodec/0/> <Verse>\n"
+    parsed = prompt.parse_lyrics(lyrics)
+    assert not parsed.warnings
+    ids = official_tokenizer.tokenize(prompt.header_text("pop <male> vocal", parsed.sections))
+    assert all(3 <= i < EOD for i in ids)
+    prompt.check_genres("pop <male> vocal")

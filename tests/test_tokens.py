@@ -68,3 +68,51 @@ def test_tokenizer_refuses_a_non_yue_model(tmp_path):
     """A missing file says where a tokenizer.model is expected."""
     with pytest.raises(FileNotFoundError, match="tokenizer.model"):
         tokens.Tokenizer(tmp_path / "tokenizer.model")
+
+
+def test_control_piece_names_every_control_and_audio_piece(official_tokenizer):
+    """CONTROL_PIECE matches each of the wrapper's special strings and each vocabulary piece from <EOD> on (control
+    markers and audio codes, 51 734 pieces); below <EOD> it matches only <s> and </s> (BOS/EOS), no text piece."""
+    sp = official_tokenizer.sp
+    for text in official_tokenizer.special_ids:
+        assert tokens.CONTROL_PIECE.fullmatch(text), text
+    for piece_id in range(tokens.EOD, sp.get_piece_size()):
+        assert tokens.CONTROL_PIECE.fullmatch(sp.id_to_piece(piece_id)), (piece_id, sp.id_to_piece(piece_id))
+    below = [sp.id_to_piece(i) for i in range(tokens.EOD) if tokens.CONTROL_PIECE.search(sp.id_to_piece(i))]
+    assert below == ["<s>", "</s>"] and [sp.is_control(i) for i in (1, 2)] == [True, True]
+
+
+def test_sentencepiece_never_forms_a_control_piece_from_text(official_tokenizer):
+    """The model is BPE without user-defined pieces, and BPE only makes a piece by merging two pieces; no piece from
+    <EOD> on is two vocabulary pieces joined, so SentencePiece alone can never emit one: control ids come from text
+    only through the wrapper's special strings (which is why text holding one is refused)."""
+    from sentencepiece import sentencepiece_model_pb2
+
+    model = sentencepiece_model_pb2.ModelProto()
+    model.ParseFromString(official_tokenizer.sp.serialized_model_proto())
+    assert model.trainer_spec.model_type == sentencepiece_model_pb2.TrainerSpec.BPE
+    normal = sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL
+    assert not [p.piece for p in model.pieces if p.type == sentencepiece_model_pb2.ModelProto.SentencePiece.USER_DEFINED]
+    vocabulary = {p.piece for p in model.pieces if p.type == normal}
+    joined = [(piece, piece[:k], piece[k:]) for piece in (p.piece for p in model.pieces[tokens.EOD:])
+              for k in range(1, len(piece)) if piece[:k] in vocabulary and piece[k:] in vocabulary]
+    assert joined == []
+    assert tokens.SOA in official_tokenizer.tokenize("la <SOA> la")  # what a refused special string would do
+    assert max(official_tokenizer.tokenize("la <xcodec> <xcodec/0/5> la")) < tokens.EOD  # plain text pieces
+
+
+def test_text_without_a_control_name_gets_only_text_ids(official_tokenizer):
+    """Near misses of the control names ('<SOA', 'SOA>', '< EOA>', '<xcodec/0/>', '<eoa>' ...) tokenize into text
+    and byte pieces only (ids 3..31999): nothing but a refused name can reach a control id."""
+    rng = np.random.default_rng(9)
+    alphabet = list("<>/_ sSOAEIVDxcodeklgmrtu0159\n") + ["<SO", "OA>", "<xcodec", "/0/", "<stage_", "<s_", "</", "s>"]
+    checked, refused = 0, 0
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(1, 12))))
+        if tokens.CONTROL_PIECE.search(text):
+            refused += 1  # the sample does reach real names (17 of them become control ids)
+            continue
+        ids = official_tokenizer.tokenize(text)
+        assert all(3 <= i < tokens.EOD for i in ids), (text, ids)
+        checked += 1
+    assert checked > 2000 and refused >= 10

@@ -1,8 +1,10 @@
 """GPU seconds a section needs, from speeds measured with bench/gpu.py (not guessed), for ZeroGPU's up-front booking.
 
-ZeroGPU asks for a call's duration before the GPU is attached, so the GPU cannot be asked what it is: the table is
-for ZeroGPU's card (an H200). A booking that runs short kills the call mid-section; one that runs long only costs
-the visitor quota, so every measured time is multiplied by MARGIN.
+ZeroGPU asks for a call's duration before the GPU is attached, so the GPU cannot be asked what it is. The speeds were
+measured on an H200; since 2026-05 Hugging Face's docs give ZeroGPU's card as half an RTX PRO 6000 Blackwell (48 GB),
+not measured here, so the bookings scale the H200 times by ZEROGPU_SLOWDOWN, an estimate (see there). A booking that
+runs short kills the call mid-section; one that runs long only costs the visitor quota, so every time is also
+multiplied by MARGIN.
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ MEASURED = {
     "nf4": MeasuredSpeed(stage1_tokens_per_s=25.1, stage2_row_s=13.7),
 }
 MARGIN = 1.5  # a shared GPU slice, longer contexts in later sections, a cold cuBLAS
+# ESTIMATE until bench/gpu.py runs on ZeroGPU's card: a bf16 7B decode step took 8.6 ms on the H200, ~3 ms of it
+# reading the weights at the measured 4.2 TB/s and the rest kernel latency; half an RTX PRO 6000 Blackwell has about
+# half of its 1.8 TB/s (datasheet), so reading the weights takes ~14 ms there and a step ~20 ms: 2.3x, rounded up.
+ZEROGPU_SLOWDOWN = 2.5
 FIXED_SECONDS = 15  # moving the models onto the GPU, the prompt prefill, rendering the song so far (~1 s measured)
 RENDER_SECONDS = 1.0  # rendering one take's song so far (the ~1 s measured above): booked again for every extra take
 # Takes are row pairs of one stage-1 batch, and a decode step on the GPU is bound by reading the weights, so each
@@ -47,4 +53,4 @@ def section_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1)
     frames = sampling.max_new_tokens // 2
     stage2 = speed.stage2_row_s * min(frames, FRAMES_PER_ROW) / FRAMES_PER_ROW * takes
     audio = RENDER_SECONDS * (takes - 1)  # take 1's is in FIXED_SECONDS
-    return int(min(MAX_SECONDS, FIXED_SECONDS + MARGIN * (stage1 + stage2 + audio)))
+    return int(min(MAX_SECONDS, FIXED_SECONDS + MARGIN * ZEROGPU_SLOWDOWN * (stage1 + stage2 + audio)))

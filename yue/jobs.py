@@ -56,30 +56,6 @@ class Shared:
     takes: int = 1  # versions made at once; take t has seed + t - 1
 
 
-# The shared settings and the outputs, as every endpoint's docstring lists them (Gradio shows them on the API page).
-SETTINGS_DOC = """language: stage-1 checkpoint: "en", "zh" (Mandarin, Cantonese) or "jp-kr" (Japanese, Korean).
-            sections: how many lyric sections to generate (continuing: at most this many new ones after the kept).
-            max_new_tokens: stage-1 token budget per section; 100 tokens are 1 s of audio (official: 3000 = 30 s).
-            min_new_tokens: a section may not end before this many tokens (official: 100).
-            guidance_first: classifier-free guidance scale of the first section (official 1.5; 1.0 = off).
-            guidance_later: guidance scale of every later section (official 1.2).
-            top_p: nucleus sampling mass (official 0.93).
-            temperature: sampling temperature (official 1.0).
-            repetition_penalty: penalty on audio tokens already used (official 1.1).
-            seed: the random seed, a whole number from 0 to 2**53 - 1, used exactly as given unless random_seed is
-                true; the seed used is returned either way.
-            random_seed: draw a fresh seed for this run.
-            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
-            output_format: audio file format: "wav", "flac" or "mp3".
-            takes: how many versions to make at once (1 to 4, in one batch); take t has seed + t - 1.
-
-        Returns:
-            The mix, vocal stem and instrumental stem (44.1 kHz audio files), the code bundle (.npz: codes and
-            settings, for an exact continuation), a progress or summary text, and the seed used: all of take 1.
-            Streams an update after every section. Every take's files: the /takes endpoint, after (or during) the
-            run, from the same client."""
-
-
 def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
     """The shared settings from an endpoint's arguments (by parameter name), each checked with a message naming it."""
     choices = {name: checks.choice(args[name], name, allowed)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import CONTEXT_TOKENS, Limits
-from .tokens import EOA, SOA, XCODEC, Tokenizer, codes_to_ids, deinterleave, ids_to_codes, interleave
+from .tokens import CONTROL_PIECE, EOA, SOA, XCODEC, Tokenizer, codes_to_ids, deinterleave, ids_to_codes, interleave
 
 FRAMES_PER_SECOND = 50  # xcodec frame rate; stage 1 emits two ids (vocal, instrumental) per frame
 SECTION_PATTERN = re.compile(r"\[(\w+)\](.*?)(?=\[|\Z)", re.DOTALL)  # the official split, quirks included
@@ -17,6 +17,7 @@ START_OF_SEGMENT = "[start_of_segment]"
 END_OF_SEGMENT = "[end_of_segment]"
 START_OF_REFERENCE = "[start_of_reference]"
 END_OF_REFERENCE = "[end_of_reference]"
+PROMPT_MARKERS = (START_OF_SEGMENT, END_OF_SEGMENT, START_OF_REFERENCE, END_OF_REFERENCE)  # never in user text
 LYRICS_EXAMPLE = "[verse]\nfirst line of the verse\nsecond line\n\n[chorus]\nthe chorus lines"
 
 
@@ -106,12 +107,24 @@ def lyric_warnings(lyrics: str) -> list[str]:
     return warnings
 
 
-def check_characters(text: str, what: str) -> None:
-    """Refuse control characters (NUL, ESC sequences …): they reach the tokenizer as bytes nobody sees."""
+def check_text(text: str, what: str) -> None:
+    """Refuse what the tokenizer or the prompt would not read as words: control characters (NUL, ESC sequences …:
+    bytes nobody sees), control-token names (`<SOA>` would become id 32001, tokens.CONTROL_PIECE) and the markers the
+    prompt puts between sections (`[start_of_segment]` …). All other text is tokenized exactly as the official code
+    does."""
     for index, char in enumerate(text):
         if unicodedata.category(char) == "Cc" and char not in "\n\t":
             raise LyricsError(f"{what} hold a control character (U+{ord(char):04X}) on line {_line(text, index)}, "
                               "e.g. from a terminal's colour codes or a binary file: remove it.")
+    piece = CONTROL_PIECE.search(text)
+    if piece:
+        raise LyricsError(f"{what} hold {piece.group()!r} on line {_line(text, piece.start())}: that is the name of "
+                          "one of the model's control tokens (audio markers and codes), not words. Remove it, or write "
+                          "it without '<' and '>'.")
+    for marker in PROMPT_MARKERS:
+        if marker in text:
+            raise LyricsError(f"{what} hold {marker!r} on line {_line(text, text.index(marker))}: the prompt itself "
+                              "uses it to mark where sections and the reference start and end. Remove it.")
 
 
 def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
@@ -121,7 +134,7 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
     if len(lyrics) > limits.max_lyrics_chars:
         raise LyricsError(f"Lyrics are {len(lyrics)} characters long; the limit is {limits.max_lyrics_chars}. Shorten them.")
     lyrics = normalize_lyrics(lyrics)
-    check_characters(lyrics, "Lyrics")
+    check_text(lyrics, "Lyrics")
     sections, warnings = split_lyrics(lyrics), lyric_warnings(lyrics)
     dropped = "".join(f"\n{w}" for w in warnings if " dropped: " in w)
     if not sections:
@@ -140,7 +153,7 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
 
 def check_genres(genres: str, limits: Limits = Limits()) -> str:
     genres = (genres or "").strip()
-    check_characters(genres, "Genre tags")
+    check_text(genres, "Genre tags")
     if not genres:
         raise LyricsError("Genre tags are empty. Give a few space-separated tags, e.g. 'pop female bright vocal piano'.")
     if len(genres) > limits.max_genre_chars:

@@ -4,6 +4,7 @@ Every magic id of the pipeline is named here once.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,16 @@ SPECIAL_STRINGS = (
     "<s_local>", "<e_local>", "<s_global>", "<e_global>", "<stage_1>", "<stage_2>", "<PAD>", "<s>", "</s>",
 )
 TOKENIZER_VOCAB = 83738  # pieces + <CLS>, <SEP>, <MASK>, <PAD>
+
+# Text naming a control or audio-code token. The wrapper turns every SPECIAL_STRINGS occurrence into its control id
+# ('<SOA>' in lyrics became id 32001), and pieces EOD..83733 of the vocabulary are the model's control and audio-code
+# pieces (<xcodec>, <xcodec/0/5>, <semantic/s/9> ...). SentencePiece never forms those from text (no such piece is two
+# pieces merged), but no lyric means them either; text holding any of these names is refused (yue.prompt), so every
+# other text keeps its official prompt. tests/test_tokens.py checks this list against the official tokenizer.model.
+CONTROL_PIECE = re.compile(
+    r"<(?:/s|s|CLS|SEP|MASK|PAD|EOD|[SE]O[AVI]|[se]_(?:local|global)|stage_[0-9]+|acoustic|visual|xcodec"
+    r"|semantic(?:_mert|_hubert|odec)?|dac_[0-9]+k|(?:dac[0-9]+k|xcodec)/[0-9]+/[0-9]+|(?:mert|hubert)/[0-9]+"
+    r"|semantic/[sa]/[0-9]+)>")
 
 
 def codebook_range(k: int) -> tuple[int, int]:
