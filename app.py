@@ -514,7 +514,9 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         for take, (*_, keep) in enumerate(rows, start=1):
             keep.click(studio.keep_take, [made, gr.State(take), *settings], api_visibility="private", **run)
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
-        gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False)
+        # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
+        gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,
+                                       api_visibility="undocumented")
         # Undocumented: gradio_client can call /stop (same session), MCP callers have no session for it to reach.
         stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden",
                    api_visibility="undocumented")
