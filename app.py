@@ -508,9 +508,11 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                           *settings, last_song], api_name="continue_song", **run)
         bundle.change(lambda song: song, bundle, last_song, **LIGHT)
         # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
-        bundle.change(studio.session_takes, None, made, **LIGHT)
-        made.change(lambda value: show_takes(value, len(rows)), made,
-                    [takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
+        def session_rows(request: gr.Request):
+            made_now = studio.session_takes(request)
+            return [made_now, *show_takes(made_now, len(rows))]
+
+        bundle.change(session_rows, None, [made, takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
             keep.click(studio.keep_take, [made, gr.State(take), *settings], api_visibility="private", **run)
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]

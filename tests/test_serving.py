@@ -71,7 +71,7 @@ def test_finishing_an_old_run_keeps_the_newer_runs_flag(tmp_path):
 
 def test_section_gpu_seconds_come_from_the_measured_speed_of_the_precision():
     """Booked time = gpu_time.section_seconds of the request's settings; "auto" books as bf16 (ZeroGPU's H200)."""
-    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=3000))
+    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=1000))
     seconds = lambda precision: serving.section_gpu_seconds(serving.ModelChoice(precision=precision), request, "STOP")
     assert seconds("auto") == seconds("bf16") == gpu_time.section_seconds(request.sampling, "bf16")
     assert seconds("bf16") < seconds("nf4") < seconds("int8") == serving.GPU_MAX_SECONDS
