@@ -23,6 +23,19 @@ def test_chunked_decoding_equals_one_pass(parts):
         assert np.abs(whole - pieces).max() < 1e-6
 
 
+def test_decoding_from_a_frame_equals_the_tail_of_a_whole_decode(parts):
+    """`first=F` returns the samples of frames F.. only (decoded with CONTEXT_FRAMES before F), equal to the same
+    samples of a whole decode to float rounding; without that context they would differ."""
+    codec, vocal, _ = parts
+    codes = np.random.default_rng(2).integers(0, 1024, (8, 300))
+    for decode, hop in ((lambda **k: render.decode_16k(codec, codes, **k), 320),
+                        (lambda **k: render.upsample_44k(codec, vocal, codes, **k), 882)):
+        whole, tail = decode(), decode(first=170, chunk=60)
+        assert tail.shape == (hop * 130,)
+        assert np.abs(whole[hop * 170:] - tail).max() < 1e-6
+        assert np.abs(whole[hop * 170:] - decode(first=170, context=0)).max() > 1e-4
+
+
 def test_song_lengths_follow_the_frame_count(parts):
     """T frames give 320·T samples at 16 kHz and 882·T at 44.1 kHz; the song's three stems share that length."""
     codec, vocal, instrumental = parts

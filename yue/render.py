@@ -31,12 +31,13 @@ def _device(module) -> torch.device:
 
 
 def chunked(decode, embedding: torch.Tensor, samples_per_frame: int, chunk: int = CHUNK_FRAMES,
-            context: int = CONTEXT_FRAMES) -> np.ndarray:
+            context: int = CONTEXT_FRAMES, first: int = 0) -> np.ndarray:
     """Run a frame-to-samples decoder over (1, C, T) in chunks with `context` frames on each side, keeping only each
-    chunk's own samples: bounded memory, and the same result as one pass up to float rounding (measured in tests)."""
+    chunk's own samples: bounded memory, and the same result as one pass up to float rounding (measured in tests).
+    Frames before `first` are context only: the samples returned are those of frames first..T-1."""
     frames = embedding.shape[-1]
     pieces = []
-    for start in range(0, frames, chunk):
+    for start in range(first, frames, chunk):
         lo, hi = max(0, start - context), min(frames, start + chunk + context)
         own = min(chunk, frames - start)
         wav = decode(embedding[..., lo:hi]).reshape(-1)
@@ -45,19 +46,30 @@ def chunked(decode, embedding: torch.Tensor, samples_per_frame: int, chunk: int 
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
-@torch.inference_mode()
-def decode_16k(codec, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES) -> np.ndarray:
-    """(K, T) codes -> 16 kHz float32 samples (320 T,), decoded `chunk` frames at a time."""
-    embedding = codec.embed(_codes_tensor(codes, _device(codec)))
-    return chunked(codec.decode_embedding, embedding, codec.config.hop, chunk, context)
+def _embedding(codec, codes: np.ndarray, first: int, context: int, device) -> tuple[torch.Tensor, int]:
+    """The summed RVQ embedding of frames first - context .. T-1 (what decoding from `first` needs), and where
+    `first` falls in it."""
+    codes = np.asarray(codes)
+    lo = max(0, first - context)
+    codes = codes[..., lo:] if codes.ndim == 2 else codes[lo:]
+    return codec.embed(_codes_tensor(codes, _device(codec))).to(device), first - lo
 
 
 @torch.inference_mode()
-def upsample_44k(codec, vocoder, codes: np.ndarray, chunk: int = CHUNK_FRAMES,
-                 context: int = CONTEXT_FRAMES) -> np.ndarray:
-    """(K, T) codes -> 44.1 kHz float32 samples (882 T,) through a Vocos decoder fed the summed RVQ embedding."""
-    embedding = codec.embed(_codes_tensor(codes, _device(codec))).to(_device(vocoder))
-    return chunked(vocoder, embedding, vocoder.config.hop_length, chunk, context)
+def decode_16k(codec, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES,
+               first: int = 0) -> np.ndarray:
+    """(K, T) codes -> 16 kHz float32 samples (320 (T - first),) of frames first..T-1, `chunk` frames at a time."""
+    embedding, first = _embedding(codec, codes, first, context, _device(codec))
+    return chunked(codec.decode_embedding, embedding, codec.config.hop, chunk, context, first)
+
+
+@torch.inference_mode()
+def upsample_44k(codec, vocoder, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES,
+                 first: int = 0) -> np.ndarray:
+    """(K, T) codes -> 44.1 kHz float32 samples (882 (T - first),) of frames first..T-1 through a Vocos decoder fed
+    the summed RVQ embedding."""
+    embedding, first = _embedding(codec, codes, first, context, _device(vocoder))
+    return chunked(vocoder, embedding, vocoder.config.hop_length, chunk, context, first)
 
 
 def decode_codes(codec, codes: np.ndarray, vocoder=None) -> tuple[np.ndarray, int]:
