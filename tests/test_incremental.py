@@ -101,3 +101,26 @@ def test_tracks_of_different_shapes_are_refused(parts):
     with pytest.raises(ValueError, match="one shape"):
         incremental.SongRenderer(*parts).render(np.zeros((8, 5), np.int64), np.zeros((8, 6), np.int64))
 
+
+def test_a_stream_renders_its_songs_with_one_renderer(tiny_dir, monkeypatch):
+    """Pipeline.stream keeps one renderer for all its sections, and every song it yields sounds as pipeline.render
+    of the song's codes (the whole-song path), clipped or rescaled."""
+    from yue import Pipeline, Sampling, SongRequest
+
+    pipeline = Pipeline.tiny(tiny_dir)
+    used = []
+    original = incremental.SongRenderer.render
+
+    def spy(self, *codes):
+        used.append(self)
+        return original(self, *codes)
+
+    monkeypatch.setattr(incremental.SongRenderer, "render", spy)
+    lyrics = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
+    for rescale in (False, True):
+        request = SongRequest("pop", lyrics, sampling=Sampling(max_new_tokens=100, min_new_tokens=60), seed=5,
+                              rescale=rescale)
+        used.clear()
+        for song in pipeline.stream(request):
+            assert_same_song((song.mix, song.vocal, song.instrumental), pipeline.render(song.codes, rescale))
+        assert len(used) == 3 and len({id(renderer) for renderer in used}) == 1
