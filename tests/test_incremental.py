@@ -124,3 +124,19 @@ def test_a_stream_renders_its_songs_with_one_renderer(tiny_dir, monkeypatch):
         for song in pipeline.stream(request):
             assert_same_song((song.mix, song.vocal, song.instrumental), pipeline.render(song.codes, rescale))
         assert len(used) == 3 and len({id(renderer) for renderer in used}) == 1
+
+
+def test_refused_codes_leave_the_renderer_as_it_was(parts):
+    """A song whose instrumental codes are refused (outside 0..1023) changes nothing, not even its vocal track's
+    audio: the next song, which keeps the old vocal codes, renders as if that call never happened."""
+    rng = np.random.default_rng(6)
+    renderer = incremental.SongRenderer(*parts)
+    codes = [rng.integers(0, 1024, (8, 200)) for _ in range(2)]
+    renderer.render(*codes)
+    grown_codes = [np.concatenate([c, rng.integers(0, 1024, (8, 100))], axis=1) for c in codes]
+    bad = [c.copy() for c in grown_codes]
+    bad[0][:, 20:40] = rng.integers(0, 1024, (8, 20))
+    bad[1][3, 150] = 1024
+    with pytest.raises(ValueError, match="0..1023"):
+        renderer.render(*bad)
+    assert_same_song(renderer.render(*grown_codes), render.render_song(*parts, *grown_codes))

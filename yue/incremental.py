@@ -66,11 +66,12 @@ class SongRenderer:
                              f"{codes[1].shape}")
         frames = codes[0].shape[1]
         redo = max(0, first_change(self.codes, codes) - CONTEXT_FRAMES)  # samples before this frame are final
-        for track, (vocoder, track_codes) in enumerate(zip(self.vocoders, codes)):
-            self.recon[track] = np.concatenate([self.recon[track][:redo * CODEC_HOP],
-                                                decode_16k(self.codec, track_codes, first=redo)])
-            self.stems[track] = np.concatenate([self.stems[track][:redo * OUTPUT_HOP],
-                                                upsample_44k(self.codec, vocoder, track_codes, first=redo)])
+        # both tracks decoded before any state changes: codes the decoders refuse leave the renderer as it was
+        recon = [decode_16k(self.codec, track_codes, first=redo) for track_codes in codes]
+        stems = [upsample_44k(self.codec, vocoder, track_codes, first=redo)
+                 for vocoder, track_codes in zip(self.vocoders, codes)]
+        self.recon = [np.concatenate([old[:redo * CODEC_HOP], new]) for old, new in zip(self.recon, recon)]
+        self.stems = [np.concatenate([old[:redo * OUTPUT_HOP], new]) for old, new in zip(self.stems, stems)]
         self.decoded_frames += frames - redo
         self.codes = [c.copy() for c in codes]
         self._filter_from(max(0, redo - RESAMPLE_CONTEXT_FRAMES), frames)
