@@ -96,3 +96,36 @@ def test_full_size_receptive_fields_fit_in_the_chunk_context():
             first, last = touched.min().item() // hop, touched.max().item() // hop
             assert frame - render.CONTEXT_FRAMES <= first and last <= frame + render.CONTEXT_FRAMES, (first, last)
             assert last - first >= 8  # the test does see a real receptive field
+
+
+def test_windowed_encoding_gives_one_pass_frame_counts(parts):
+    """Encoding in windows gives as many frames as one pass, for lengths on and off a frame boundary; a file no
+    longer than a window and its context is one pass, code for code."""
+    import torch
+
+    codec = parts[0]
+    rng = np.random.default_rng(4)
+    for length in (320 * 230, 320 * 230 + 77, 32123):
+        samples = (0.1 * rng.standard_normal(length)).astype(np.float32)
+        with torch.inference_mode():
+            whole = codec.encode(torch.as_tensor(samples).reshape(1, 1, -1), 2)[0].numpy()
+        assert render.encode_codes(codec, samples, 2, window=40, context=12).shape == whole.shape
+        np.testing.assert_array_equal(render.encode_codes(codec, samples, 2, window=length // 320, context=12), whole)
+
+
+def test_windowed_encoding_places_every_window_where_it_belongs(parts, monkeypatch):
+    """With a local semantic branch (a projection of each 400-sample HuBERT frame, where HuBERT itself normalises
+    over and attends to its whole input), windows with enough context give exactly the one-pass codes; without
+    context they do not."""
+    import torch
+    import torch.nn.functional as F
+
+    codec = parts[0]
+    projection = torch.randn(400, codec.config.semantic_dim, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(codec, "semantic_features",
+                        lambda x: F.pad(x[:, 0, :], (160, 160)).unfold(1, 400, 320) @ projection)
+    samples = (0.1 * np.random.default_rng(5).standard_normal(320 * 230 + 77)).astype(np.float32)
+    with torch.inference_mode():
+        whole = codec.encode(torch.as_tensor(samples).reshape(1, 1, -1), 4)[0].numpy()
+    np.testing.assert_array_equal(render.encode_codes(codec, samples, 4, window=40, context=30), whole)
+    assert (render.encode_codes(codec, samples, 4, window=40, context=0) != whole).any()

@@ -12,6 +12,13 @@ CHUNK_FRAMES = 250  # decode 5 s at a time: a 5-minute song peaks at 1.9 GiB wit
 # Frames of context on each side of a chunk. The receptive fields, measured by perturbing one frame of the
 # full-size models, reach 11 frames (xcodec decoder) and 30 frames (Vocos) (tests/test_render.py checks them).
 CONTEXT_FRAMES = 32
+# Encoding goes 15 s at a time with 3 s of audio on each side: a 21 s piece, whose activations bound the memory
+# whatever the upload's length (1.2 GiB of weights + 0.6 GiB for a piece: bench/bench_stream_audio.py). The context
+# covers the receptive fields of the acoustic encoder (28 frames), HuBERT's positional conv (64) and the semantic
+# encoder (7), measured at full size. HuBERT normalises its first conv layer over, and attends to, its whole input,
+# so codes can differ from one pass over the whole file (the bench measures how many).
+ENCODE_WINDOW_FRAMES = 750
+ENCODE_CONTEXT_FRAMES = 150
 
 
 def _codes_tensor(codes: np.ndarray, device) -> torch.Tensor:
@@ -96,10 +103,22 @@ def render_song(codec, vocal_vocoder, instrumental_vocoder, vocal_codes: np.ndar
 
 
 @torch.inference_mode()
-def encode_codes(codec, samples: np.ndarray, codebooks: int = 1) -> np.ndarray:
-    """16 kHz mono samples (N,) -> (codebooks, T) int64 codes."""
-    wav = torch.as_tensor(np.asarray(samples, dtype=np.float32), device=_device(codec)).reshape(1, 1, -1)
-    return codec.encode(wav, codebooks)[0].cpu().numpy().astype(np.int64)
+def encode_codes(codec, samples: np.ndarray, codebooks: int = 1, window: int = ENCODE_WINDOW_FRAMES,
+                 context: int = ENCODE_CONTEXT_FRAMES) -> np.ndarray:
+    """16 kHz mono samples (N,) -> (codebooks, T) int64 codes, T as one pass gives: encoded `window` frames at a
+    time, each piece of audio with `context` frames more on each side. Pieces start on frame boundaries, so a
+    piece's frames are frames of the whole file."""
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    hop, pieces, start = codec.config.hop, [], 0
+    while True:
+        lo, hi = max(0, start - context), start + window + context
+        wav = torch.as_tensor(samples[lo * hop:hi * hop], device=_device(codec)).reshape(1, 1, -1)
+        codes = codec.encode(wav, codebooks)[0].cpu().numpy().astype(np.int64)
+        last = hi * hop >= samples.size
+        pieces.append(codes[:, start - lo:] if last else codes[:, start - lo:start - lo + window])
+        if last:
+            return np.concatenate(pieces, axis=1)
+        start += window
 
 
 def encode_codebook0(codec, samples: np.ndarray) -> np.ndarray:
