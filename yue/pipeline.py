@@ -138,7 +138,8 @@ class Pipeline:
 
     def encode(self, path: str | Path) -> np.ndarray:
         """Codebook-0 codes (T,) of an audio file (the ICL reference path, SPEC §3.3): the whole file is encoded,
-        as the official code does; `Reference` picks the window."""
+        as the official code does, but in windows (`render.encode_codes`) so memory does not grow with its length;
+        `Reference` picks the window."""
         if self.models.codec is None:
             raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to encode audio")
         from .audio import read_audio
