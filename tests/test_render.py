@@ -23,6 +23,19 @@ def test_chunked_decoding_equals_one_pass(parts):
         assert np.abs(whole - pieces).max() < 1e-6
 
 
+def test_decoding_from_a_frame_equals_the_tail_of_a_whole_decode(parts):
+    """`first=F` returns the samples of frames F.. only (decoded with CONTEXT_FRAMES before F), equal to the same
+    samples of a whole decode to float rounding; without that context they would differ."""
+    codec, vocal, _ = parts
+    codes = np.random.default_rng(2).integers(0, 1024, (8, 300))
+    for decode, hop in ((lambda **k: render.decode_16k(codec, codes, **k), 320),
+                        (lambda **k: render.upsample_44k(codec, vocal, codes, **k), 882)):
+        whole, tail = decode(), decode(first=170, chunk=60)
+        assert tail.shape == (hop * 130,)
+        assert np.abs(whole[hop * 170:] - tail).max() < 1e-6
+        assert np.abs(whole[hop * 170:] - decode(first=170, context=0)).max() > 1e-4
+
+
 def test_song_lengths_follow_the_frame_count(parts):
     """T frames give 320·T samples at 16 kHz and 882·T at 44.1 kHz; the song's three stems share that length."""
     codec, vocal, instrumental = parts
@@ -83,3 +96,36 @@ def test_full_size_receptive_fields_fit_in_the_chunk_context():
             first, last = touched.min().item() // hop, touched.max().item() // hop
             assert frame - render.CONTEXT_FRAMES <= first and last <= frame + render.CONTEXT_FRAMES, (first, last)
             assert last - first >= 8  # the test does see a real receptive field
+
+
+def test_windowed_encoding_gives_one_pass_frame_counts(parts):
+    """Encoding in windows gives as many frames as one pass, for lengths on and off a frame boundary; a file no
+    longer than a window and its context is one pass, code for code."""
+    import torch
+
+    codec = parts[0]
+    rng = np.random.default_rng(4)
+    for length in (320 * 230, 320 * 230 + 77, 32123):
+        samples = (0.1 * rng.standard_normal(length)).astype(np.float32)
+        with torch.inference_mode():
+            whole = codec.encode(torch.as_tensor(samples).reshape(1, 1, -1), 2)[0].numpy()
+        assert render.encode_codes(codec, samples, 2, window=40, context=12).shape == whole.shape
+        np.testing.assert_array_equal(render.encode_codes(codec, samples, 2, window=length // 320, context=12), whole)
+
+
+def test_windowed_encoding_places_every_window_where_it_belongs(parts, monkeypatch):
+    """With a local semantic branch (a projection of each 400-sample HuBERT frame, where HuBERT itself normalises
+    over and attends to its whole input), windows with enough context give exactly the one-pass codes; without
+    context they do not."""
+    import torch
+    import torch.nn.functional as F
+
+    codec = parts[0]
+    projection = torch.randn(400, codec.config.semantic_dim, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(codec, "semantic_features",
+                        lambda x: F.pad(x[:, 0, :], (160, 160)).unfold(1, 400, 320) @ projection)
+    samples = (0.1 * np.random.default_rng(5).standard_normal(320 * 230 + 77)).astype(np.float32)
+    with torch.inference_mode():
+        whole = codec.encode(torch.as_tensor(samples).reshape(1, 1, -1), 4)[0].numpy()
+    np.testing.assert_array_equal(render.encode_codes(codec, samples, 4, window=40, context=30), whole)
+    assert (render.encode_codes(codec, samples, 4, window=40, context=0) != whole).any()

@@ -137,14 +137,26 @@ class Pipeline:
         """Stage-2 codes -> (mix, vocal, instrumental) at 44.1 kHz."""
         from .render import render_song
 
-        m = self.models
-        if m.codec is None:
-            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to make audio")
+        m = self._audio_parts()
         return render_song(m.codec, m.vocal_vocoder, m.instrumental_vocoder, codes.vocal, codes.instrumental, rescale)
+
+    def renderer(self, rescale: bool = False):
+        """A `yue.incremental.SongRenderer` for one growing song: `renderer.render(vocal, instrumental)` gives what
+        `render` gives, decoding again only the frames whose codes changed since its last song (and their context)."""
+        from .incremental import SongRenderer
+
+        m = self._audio_parts()
+        return SongRenderer(m.codec, m.vocal_vocoder, m.instrumental_vocoder, rescale)
+
+    def _audio_parts(self) -> Models:
+        if self.models.codec is None:
+            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to make audio")
+        return self.models
 
     def encode(self, path: str | Path) -> np.ndarray:
         """Codebook-0 codes (T,) of an audio file (the ICL reference path, SPEC §3.3): the whole file is encoded,
-        as the official code does; `Reference` picks the window."""
+        as the official code does, but in windows (`render.encode_codes`) so memory does not grow with its length;
+        `Reference` picks the window."""
         if self.models.codec is None:
             raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to encode audio")
         from .audio import read_audio
@@ -193,6 +205,9 @@ class Pipeline:
         finished: list[list[SectionTokens]] = [[] for _ in range(takes)]
         timings = {"stage1_s": 0.0, "stage2_s": 0.0, "audio_s": 0.0}
         rate = _Rate(on_progress)
+        # one incremental renderer per take: each decodes again only what changed in its own song
+        renderers = [self.renderer(request.rescale) if audio and self.models.codec is not None else None
+                     for _ in range(takes)]
 
         def on_token(step: TokenProgress) -> None:
             if cancel is not None and cancel():
@@ -212,7 +227,7 @@ class Pipeline:
             tokens = [Stage1Tokens.from_sections(sections) for sections in finished]
             codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings)
             known = [[c.vocal, c.instrumental] for c in codes]
-            yield [self._song(c, request, seed + take, index + 1, total, timings, warnings, audio)
+            yield [self._song(c, request, seed + take, index + 1, total, timings, warnings, renderers[take])
                    for take, c in enumerate(codes)]
             rate = _Rate(on_progress)
             started = time.perf_counter()
@@ -246,11 +261,13 @@ class Pipeline:
         return [SongCodes(t, filled[2 * take], filled[2 * take + 1]) for take, t in enumerate(tokens)]
 
     def _song(self, codes: SongCodes, request: SongRequest, seed: int, done: int, total: int, timings, warnings,
-              audio: bool) -> Song:
+              renderer) -> Song:
+        """The song so far; its audio from `renderer` (one per stream: only what changed is decoded again), or none
+        when `renderer` is None."""
         start = time.perf_counter()
-        if audio and self.models.codec is not None:
+        if renderer is not None:
             self.models.prepare("audio")
-            mix, vocal, instrumental = self.render(codes, request.rescale)
+            mix, vocal, instrumental = renderer.render(codes.vocal, codes.instrumental)
         else:
             mix = vocal = instrumental = np.zeros(0, dtype=np.float32)
         timings["audio_s"] += time.perf_counter() - start

@@ -12,6 +12,13 @@ CHUNK_FRAMES = 250  # decode 5 s at a time: a 5-minute song peaks at 1.9 GiB wit
 # Frames of context on each side of a chunk. The receptive fields, measured by perturbing one frame of the
 # full-size models, reach 11 frames (xcodec decoder) and 30 frames (Vocos) (tests/test_render.py checks them).
 CONTEXT_FRAMES = 32
+# Encoding goes 15 s at a time with 3 s of audio on each side: a 21 s piece, whose activations bound the memory
+# whatever the upload's length (1.2 GiB of weights + 0.6 GiB for a piece: bench/bench_stream_audio.py). The context
+# covers the receptive fields of the acoustic encoder (28 frames), HuBERT's positional conv (64) and the semantic
+# encoder (7), measured at full size. HuBERT normalises its first conv layer over, and attends to, its whole input,
+# so codes can differ from one pass over the whole file (the bench measures how many).
+ENCODE_WINDOW_FRAMES = 750
+ENCODE_CONTEXT_FRAMES = 150
 
 
 def _codes_tensor(codes: np.ndarray, device) -> torch.Tensor:
@@ -31,12 +38,13 @@ def _device(module) -> torch.device:
 
 
 def chunked(decode, embedding: torch.Tensor, samples_per_frame: int, chunk: int = CHUNK_FRAMES,
-            context: int = CONTEXT_FRAMES) -> np.ndarray:
+            context: int = CONTEXT_FRAMES, first: int = 0) -> np.ndarray:
     """Run a frame-to-samples decoder over (1, C, T) in chunks with `context` frames on each side, keeping only each
-    chunk's own samples: bounded memory, and the same result as one pass up to float rounding (measured in tests)."""
+    chunk's own samples: bounded memory, and the same result as one pass up to float rounding (measured in tests).
+    Frames before `first` are context only: the samples returned are those of frames first..T-1."""
     frames = embedding.shape[-1]
     pieces = []
-    for start in range(0, frames, chunk):
+    for start in range(first, frames, chunk):
         lo, hi = max(0, start - context), min(frames, start + chunk + context)
         own = min(chunk, frames - start)
         wav = decode(embedding[..., lo:hi]).reshape(-1)
@@ -45,19 +53,30 @@ def chunked(decode, embedding: torch.Tensor, samples_per_frame: int, chunk: int 
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
 
-@torch.inference_mode()
-def decode_16k(codec, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES) -> np.ndarray:
-    """(K, T) codes -> 16 kHz float32 samples (320 T,), decoded `chunk` frames at a time."""
-    embedding = codec.embed(_codes_tensor(codes, _device(codec)))
-    return chunked(codec.decode_embedding, embedding, codec.config.hop, chunk, context)
+def _embedding(codec, codes: np.ndarray, first: int, context: int, device) -> tuple[torch.Tensor, int]:
+    """The summed RVQ embedding of frames first - context .. T-1 (what decoding from `first` needs), and where
+    `first` falls in it."""
+    codes = np.asarray(codes)
+    lo = max(0, first - context)
+    codes = codes[..., lo:] if codes.ndim == 2 else codes[lo:]
+    return codec.embed(_codes_tensor(codes, _device(codec))).to(device), first - lo
 
 
 @torch.inference_mode()
-def upsample_44k(codec, vocoder, codes: np.ndarray, chunk: int = CHUNK_FRAMES,
-                 context: int = CONTEXT_FRAMES) -> np.ndarray:
-    """(K, T) codes -> 44.1 kHz float32 samples (882 T,) through a Vocos decoder fed the summed RVQ embedding."""
-    embedding = codec.embed(_codes_tensor(codes, _device(codec))).to(_device(vocoder))
-    return chunked(vocoder, embedding, vocoder.config.hop_length, chunk, context)
+def decode_16k(codec, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES,
+               first: int = 0) -> np.ndarray:
+    """(K, T) codes -> 16 kHz float32 samples (320 (T - first),) of frames first..T-1, `chunk` frames at a time."""
+    embedding, first = _embedding(codec, codes, first, context, _device(codec))
+    return chunked(codec.decode_embedding, embedding, codec.config.hop, chunk, context, first)
+
+
+@torch.inference_mode()
+def upsample_44k(codec, vocoder, codes: np.ndarray, chunk: int = CHUNK_FRAMES, context: int = CONTEXT_FRAMES,
+                 first: int = 0) -> np.ndarray:
+    """(K, T) codes -> 44.1 kHz float32 samples (882 (T - first),) of frames first..T-1 through a Vocos decoder fed
+    the summed RVQ embedding."""
+    embedding, first = _embedding(codec, codes, first, context, _device(vocoder))
+    return chunked(vocoder, embedding, vocoder.config.hop_length, chunk, context, first)
 
 
 def decode_codes(codec, codes: np.ndarray, vocoder=None) -> tuple[np.ndarray, int]:
@@ -84,10 +103,22 @@ def render_song(codec, vocal_vocoder, instrumental_vocoder, vocal_codes: np.ndar
 
 
 @torch.inference_mode()
-def encode_codes(codec, samples: np.ndarray, codebooks: int = 1) -> np.ndarray:
-    """16 kHz mono samples (N,) -> (codebooks, T) int64 codes."""
-    wav = torch.as_tensor(np.asarray(samples, dtype=np.float32), device=_device(codec)).reshape(1, 1, -1)
-    return codec.encode(wav, codebooks)[0].cpu().numpy().astype(np.int64)
+def encode_codes(codec, samples: np.ndarray, codebooks: int = 1, window: int = ENCODE_WINDOW_FRAMES,
+                 context: int = ENCODE_CONTEXT_FRAMES) -> np.ndarray:
+    """16 kHz mono samples (N,) -> (codebooks, T) int64 codes, T as one pass gives: encoded `window` frames at a
+    time, each piece of audio with `context` frames more on each side. Pieces start on frame boundaries, so a
+    piece's frames are frames of the whole file."""
+    samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+    hop, pieces, start = codec.config.hop, [], 0
+    while True:
+        lo, hi = max(0, start - context), start + window + context
+        wav = torch.as_tensor(samples[lo * hop:hi * hop], device=_device(codec)).reshape(1, 1, -1)
+        codes = codec.encode(wav, codebooks)[0].cpu().numpy().astype(np.int64)
+        last = hi * hop >= samples.size
+        pieces.append(codes[:, start - lo:] if last else codes[:, start - lo:start - lo + window])
+        if last:
+            return np.concatenate(pieces, axis=1)
+        start += window
 
 
 def encode_codebook0(codec, samples: np.ndarray) -> np.ndarray:
