@@ -76,10 +76,11 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks that every step runs")
     parser.add_argument("--only", action="append", choices=list(STEPS), help="run only these steps (repeatable)")
     parser.add_argument("--official-frames", type=int, help="frames of the official stage-2 loop (slow; 0 skips it)")
+    parser.add_argument("--device", help="torch device to measure on (default: cuda when there is one)")
     parser.add_argument("--json", default=os.environ.get("OUT", "."), help="folder for gpu.json (default $OUT or .)")
     args = parser.parse_args()
 
-    device = torch.device("cpu" if args.smoke or not torch.cuda.is_available() else "cuda")
+    device = torch.device("cpu" if args.smoke else args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cpu" and not args.smoke:
         parser.error("no CUDA GPU here: run with --smoke to check the steps on the CPU")
     if device.type == "cpu":

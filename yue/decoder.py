@@ -119,10 +119,6 @@ class StaticDecoder:
         """Forget everything (a new window): no slot is visible; stale entries stay finite and are never attended."""
         self.visible.zero_()
 
-    def hide(self, row: int) -> None:
-        """Row `row` forgets every slot (the guidance row restarting at a new section)."""
-        self.visible[row] = False
-
     def copy_row(self, source: int, target: int) -> None:
         """Row `target` becomes a copy of row `source`: cache and visible slots."""
         for cache in self.keys + self.values:

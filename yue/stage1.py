@@ -121,6 +121,7 @@ def generate_takes(
     sampling.check()
     device = model.device
     subset = allowed_ids(device)
+    subset_ids = subset.tolist()  # on the host: a token's id needs no device round trip per step
     total = len(prompt.pieces) if segments is None else min(segments, len(prompt.pieces))
     done = [prompt.done] * takes if done is None else done
     if len(done) != takes or len({len(take) for take in done}) != 1:
@@ -156,7 +157,7 @@ def generate_takes(
             choices = [int(pick(scores[take:take + 1], sampling.do_sample, sampling.temperature, sampling.top_k,
                                 sampling.top_p, generators[take])[0]) if active[take] else 0
                        for take in range(takes)]
-            tokens = [int(subset[choice]) for choice in choices]
+            tokens = [subset_ids[choice] for choice in choices]
             if on_token is not None:
                 on_token(TokenProgress(index, total, step + 1, max_new))
             active = [on and token != EOA for on, token in zip(active, tokens)]
