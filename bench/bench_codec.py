@@ -1,6 +1,6 @@
 """Codec speed and memory at full (official) size with random weights, CPU.
 
-    python bench/bench_codec.py          # 30 s and 5 min songs, 30 s reference encode (~8 minutes on 2 cores)
+    python -m bench.bench_codec          # 30 s and 5 min songs, 30 s reference encode (~8 minutes on 2 cores)
 
 Each case runs in its own process so its peak RSS is its own (the full-size codec + two upsamplers are ~0.8 GB of
 fp32 weights, counted in every peak). "song" = both tracks through the official output path (yue.render.render_song):

@@ -6,7 +6,7 @@ What a render costs: the codec decoder and both Vocos upsamplers run over the ne
 CONTEXT_FRAMES; the resampler and the band filters over those frames plus at most a checkpoint interval. The rest of
 the official finish (RMS match, clip or peak rescale of the whole song) is a few vector passes over the whole song,
 as the finished song is a whole array anyway. The result equals `render.render_song` on the same codes up to the
-chunked decoders' float rounding (tests/test_incremental.py).
+chunked decoders' float rounding (tests/test_incremental.py; at full size within 4e-8: bench/bench_stream_audio.py).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ CHECKPOINT_FRAMES = 250
 
 
 def first_change(old: list[np.ndarray] | None, new: list[np.ndarray]) -> int:
-    """The first frame at which any track's codes (K, T) differ from the old ones, or the old length when the new
-    codes only extend them; 0 without old codes."""
+    """The first frame at which any track's codes (K, T) differ from the old ones, or the shorter length when one
+    only extends the other; 0 without old codes."""
     if old is None:
         return 0
     first = min(new[0].shape[1], old[0].shape[1])
