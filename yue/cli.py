@@ -115,9 +115,11 @@ def cmd_generate(args) -> None:
     request = replace(request, reference=_reference(args, pipeline.encode))
     pipeline.check(request)  # the context limit needs the tokenizer (and the reference's codes)
     songs = None
-    for songs in pipeline.stream_takes(request, on_progress=progress):
-        pass
-    progress.end()
+    try:
+        for songs in pipeline.stream_takes(request, on_progress=progress):
+            pass
+    finally:
+        progress.end()  # an error or Ctrl-C starts on a line of its own
     for song, folder in zip(songs, folders):
         # a take is the song of a one-take run with its own seed: its bundle continues it exactly
         settings = {**request.settings(), "seed": song.seed, "takes": 1}
