@@ -7,7 +7,7 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
-from yue.config import Limits, Sampling
+from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.pipeline import Pipeline
 from yue.jobs import Job, ModelChoice, shared_settings
 from yue.results import Update, listing
@@ -93,7 +93,7 @@ class Studio:
 
     @endpoint
     def lyrics_to_song(self, genres: str = "", lyrics: str = "",
-                       language: str = "en", sections: int = 2, max_new_tokens: int = OFFICIAL.max_new_tokens,
+                       language: str = "en", sections: int = DEFAULT_SECTIONS, max_new_tokens: int = OFFICIAL.max_new_tokens,
                        min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
                        guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                        temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
@@ -114,7 +114,7 @@ class Studio:
     def style_transfer(self, reference_mix: str | None = None, reference_vocal: str | None = None,
                        reference_instrumental: str | None = None, start_s: float = 0.0, end_s: float = 30.0,
                        genres: str = "", lyrics: str = "",
-                       language: str = "en", sections: int = 2, max_new_tokens: int = OFFICIAL.max_new_tokens,
+                       language: str = "en", sections: int = DEFAULT_SECTIONS, max_new_tokens: int = OFFICIAL.max_new_tokens,
                        min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
                        guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                        temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
@@ -141,7 +141,7 @@ class Studio:
     def continue_song(self, bundle: str | None = None, vocal_stem: str | None = None,
                       instrumental_stem: str | None = None, continue_from: str = "end", keep_sections: int = 1,
                       cut_seconds: float = 0.0, genres: str = "", lyrics: str = "",
-                      language: str = "en", sections: int = 2, max_new_tokens: int = OFFICIAL.max_new_tokens,
+                      language: str = "en", sections: int = DEFAULT_SECTIONS, max_new_tokens: int = OFFICIAL.max_new_tokens,
                       min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
                       guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                       temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,

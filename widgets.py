@@ -5,7 +5,7 @@ import gradio as gr
 
 from yue import tags
 from yue.checks import SLIDERS
-from yue.config import Limits, Sampling
+from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
 from yue.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle, prefill_lyrics
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
@@ -116,7 +116,7 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
                                               step=SLIDERS[name].step, label=SLIDERS[name].label, **kw, **hidden))
     return [
         raw(gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden)),
-        raw(gr.Slider(1, limits.max_sections, value=2, step=1, label="Sections to generate",
+        raw(gr.Slider(1, limits.max_sections, value=DEFAULT_SECTIONS, step=1, label="Sections to generate",
                       info="continuing: at most this many new ones", elem_id="sections-setting", **hidden)),
         slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
         slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -179,6 +180,8 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
     (GOOD + ["--reference", "{tmp}/missing.wav"], "--reference {tmp}/missing.wav: file not found"),
     (GOOD + ["--reference", "{tmp}/file.txt"], "is not an audio file this program can read"),
     (GOOD + ["--device", "gpu"], "device 'gpu' is not a device name: use cpu, cuda or cuda:N"),
+    (["generate", "--genre", "pop", "--lyrics", "[verse]\nla\n[chorus]\nhey\n", "--continue-from", "{tmp}/song.npz",
+      "--segments", "1"], "segments is 1 but the song to continue already has 1 sections"),
     (GOOD + ["--reference", "{tmp}/ref.npy", "{tmp}/short.npy"],
      "The vocal reference {tmp}/ref.npy is 2.00 s long and the instrumental reference {tmp}/short.npy 1.00 s"),
 ])
@@ -242,3 +245,53 @@ def test_generate_prints_dropped_lines_before_loading(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert "warning: Line 3: '[pre-chorus]' is not a section tag" in err and "Write [prechorus]" in err
     assert err.index("warning:") < err.index("stopped before loading")
+
+
+# -- how many sections, and what the output says ------------------------------------------------------------------
+
+THREE_SECTIONS = "[verse]\nla la\n\n[chorus]\nhey\n\n[outro]\nbye\n"
+SHORT = ["--max-new-tokens", "20", "--min-new-tokens", "4"]
+
+
+@pytest.mark.parametrize("lyrics, extra, made, lyric_sections", [
+    (THREE_SECTIONS, [], 2, 3), (THREE_SECTIONS, ["--segments", "all"], 3, 3), ("[verse]\nla la\n", [], 1, 1)])
+def test_generate_makes_the_official_two_sections_unless_told(tiny_dir, tmp_path, capsys, lyrics, extra, made,
+                                                              lyric_sections):
+    """Without --segments: config.DEFAULT_SECTIONS (2, the official run) sections, or every one when the lyrics have
+    fewer; `--segments all`: every section. The summary says how many of the lyrics' sections were made and, when
+    fewer, how to make them all; piped, the progress is plain lines: one as each section's stage ends (and one per 10 s
+    a stage runs)."""
+    from yue.song import SongCodes
+
+    from yue.cli_progress import PIPED_INTERVAL_S
+
+    out = tmp_path / "song"
+    started = time.perf_counter()
+    assert main(["generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", lyrics, *SHORT, *extra,
+                 "--out", str(out)]) == 0
+    elapsed = time.perf_counter() - started
+    printed = capsys.readouterr()
+    assert len(SongCodes.load(out / "song.npz")[0].stage1.section_frames) == made
+    assert f"{made} of {lyric_sections} lyric sections" in printed.out
+    assert ("--segments all for every section" in printed.out) == (made < lyric_sections)
+    steps = [line for line in printed.err.splitlines() if line.startswith("section ")]
+    assert {line.split(":")[0] for line in steps} == {f"section {s}/{made} stage {k}" for s in range(1, made + 1)
+                                                      for k in (1, 2)}
+    # one line as each step ends, and one per PIPED_INTERVAL_S a step runs (on a busy machine)
+    assert len(steps) <= 2 * made + elapsed / PIPED_INTERVAL_S and "\r" not in printed.err
+    assert "time: loading models" in printed.out and "seed 42 -> " in printed.out
+
+
+def test_continuing_without_segments_adds_the_official_two_sections(tiny_dir, tmp_path, capsys):
+    """--continue-from a 1-section song with 4 lyric sections and no --segments: 1 kept + 2 new = 3 sections."""
+    from yue.song import SongCodes
+
+    lyrics = THREE_SECTIONS + "\n[bridge]\nsoon\n"
+    common = ["generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", lyrics, *SHORT]
+    assert main(common + ["--segments", "1", "--out", str(tmp_path / "one")]) == 0
+    assert main(common + ["--continue-from", str(tmp_path / "one" / "song.npz"), "--out", str(tmp_path / "more")]) == 0
+    first, _ = SongCodes.load(tmp_path / "one" / "song.npz")
+    more, _ = SongCodes.load(tmp_path / "more" / "song.npz")
+    assert len(more.stage1.section_frames) == 3
+    assert more.stage1.section_frames[0] == first.stage1.section_frames[0]
+    assert "3 of 4 lyric sections; --segments all for every section" in capsys.readouterr().out

@@ -3,11 +3,28 @@
     from yue import Pipeline, SongRequest
     pipeline = Pipeline.from_pretrained()              # official checkpoints (GPU); Pipeline.tiny(DIR) offline
     song = pipeline.generate(SongRequest("pop female bright vocal", open("lyrics.txt").read()))
+
+The public names are imported on first use (PEP 562), so `import yue` and `python -m yue --help` do not load torch
+and transformers; `from yue import Pipeline` imports the pipeline then.
 """
-from .config import Limits, Sampling, Stage2Config
-from .pipeline import Pipeline
-from .song import Progress, Reference, Song, SongCodes, SongRequest
-from .stage1 import Cancelled, Stage1Tokens
+from importlib import import_module
+
+# public name -> the module that defines it
+_WHERE = {"Limits": "config", "Sampling": "config", "Stage2Config": "config", "Pipeline": "pipeline",
+          "Progress": "song", "Reference": "song", "Song": "song", "SongCodes": "song", "SongRequest": "song",
+          "Cancelled": "stage1", "Stage1Tokens": "stage1"}
 
 __all__ = ["Cancelled", "Limits", "Pipeline", "Progress", "Reference", "Sampling", "Song", "SongCodes", "SongRequest",
            "Stage1Tokens", "Stage2Config"]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'yue' has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

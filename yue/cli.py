@@ -1,34 +1,21 @@
-"""`python -m yue …`: flags in, files out. All work is done by the pipeline and the modules it uses."""
+"""`python -m yue …`: flags in, files out. All work is done by the pipeline and the modules it uses.
+
+The flags are in `cli_parser.py`. Everything heavy (numpy, torch, transformers, the pipeline) is imported inside the
+commands, after the flags are parsed, so `--help` and a mistyped flag answer at once.
+"""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 from . import checks
-from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text
+from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text, sections_to_make
+from .cli_parser import build_parser
+from .cli_progress import ProgressLine, is_terminal, summary
 from .config import Limits, Sampling
-from .devices import check_device, check_stage2
-
-AUDIO_FORMATS = ("wav", "flac", "mp3")
-
-
-def _sampling_flags(parser: argparse.ArgumentParser) -> None:
-    d = Sampling()
-    group = parser.add_argument_group("stage-1 sampling (official defaults)")
-    group.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, help="per section (2 per frame, 100/s)")
-    group.add_argument("--min-new-tokens", type=int, default=d.min_new_tokens)
-    group.add_argument("--top-p", type=float, default=d.top_p)
-    group.add_argument("--top-k", type=int, default=d.top_k, help="0 switches it off")
-    group.add_argument("--temperature", type=float, default=d.temperature)
-    group.add_argument("--repetition-penalty", type=float, default=d.repetition_penalty)
-    group.add_argument("--guidance-first", type=float, default=d.guidance_first, help="CFG scale, first section")
-    group.add_argument("--guidance-later", type=float, default=d.guidance_later, help="CFG scale, later sections")
-    group.add_argument("--greedy", action="store_true", help="argmax instead of sampling (reproducible checks)")
 
 
 def _sampling(args) -> Sampling:
@@ -36,18 +23,6 @@ def _sampling(args) -> Sampling:
                     repetition_penalty=args.repetition_penalty, guidance_first=args.guidance_first,
                     guidance_later=args.guidance_later, max_new_tokens=args.max_new_tokens,
                     min_new_tokens=args.min_new_tokens, do_sample=not args.greedy)
-
-
-def _model_flags(parser: argparse.ArgumentParser, codec: bool = True) -> None:
-    group = parser.add_argument_group("models (folders or Hub ids; default: the official checkpoints)")
-    group.add_argument("--tiny", type=Path, metavar="DIR", help="use tiny random checkpoints from `yue tiny DIR`")
-    group.add_argument("--stage1", help="stage-1 checkpoint (folder or Hub id)")
-    group.add_argument("--stage2", help="stage-2 checkpoint (folder or Hub id)")
-    if codec:
-        group.add_argument("--codec", help="xcodec_mini_infer folder or Hub id")
-    group.add_argument("--language", default="en", choices=["en", "zh", "jp-kr"])
-    group.add_argument("--precision", default="auto", choices=["auto", "bf16", "int8", "nf4", "fp32"])
-    group.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
 
 
 def _load_pipeline(args, mode: str):
@@ -76,16 +51,23 @@ def _reference(args, encode):
     return Reference(vocal_codes=codes[0], instrumental_codes=codes[1], **window)
 
 
-def _reference_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reference", nargs="+", metavar="AUDIO_OR_NPY",
-                        help="style reference: one mixed track, or a vocal and an instrumental track")
-    parser.add_argument("--reference-start", type=float, default=0.0, help="seconds")
-    parser.add_argument("--reference-end", type=float, default=30.0, help="seconds (about 30 s recommended)")
+def _quiet_library_bars(terminal: bool) -> None:
+    """No transformers progress bars (loading and saving weights: each leaves a line behind, and the CLI's own lines
+    say what is loading and how long it took); piped, no huggingface_hub download bars either (their carriage-return
+    updates become clutter in a log). On a terminal a first run's downloads keep their bars."""
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    downloads_shown = terminal and not are_progress_bars_disabled()
+    transformers_logging.disable_progress_bar()  # it switches huggingface_hub's bars off too
+    if downloads_shown:
+        enable_progress_bars()
 
 
 def cmd_tiny(args) -> None:
     from .tiny import write_tiny
 
+    _quiet_library_bars(is_terminal(sys.stderr))
     paths = write_tiny(args.dir, seed=args.seed, codec=not args.no_codec)
     for name, path in paths.items():
         print(f"{name}: {path}")
@@ -95,6 +77,8 @@ def cmd_generate(args) -> None:
     from .pipeline import check_request
     from .song import SongCodes, SongRequest
 
+    started = time.perf_counter()
+    progress = ProgressLine(sys.stderr)
     # Everything that can be checked is checked before any model is loaded.
     genres = read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
@@ -108,28 +92,47 @@ def cmd_generate(args) -> None:
         previous = previous.keep_sections(args.keep_sections)
     check_reference(args)
     check_models(args)
-    request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, None, previous, args.rescale,
-                          args.takes)
-    for warning in check_request(request)[1]:
-        print(f"warning: {warning}", file=sys.stderr)
+    request = SongRequest(genres, lyrics, None, _sampling(args), args.seed, None, previous, args.rescale, args.takes)
+    lyric_sections, warnings = check_request(request)
+    kept = 0 if previous is None else len(previous.stage1.section_frames)
+    request = replace(request, segments=sections_to_make(args.segments, len(lyric_sections), kept))
+    check_request(request)  # an --segments the lyrics (or the kept song) cannot give is refused here
+    for warning in warnings:
+        progress.note(f"warning: {warning}")
+    total = request.segments or len(lyric_sections)
+    progress.note(f"making {total} of {len(lyric_sections)} lyric sections"
+                  + (f" ({kept} kept from {args.continue_from})" if kept else "")
+                  + ("; --segments all for every section" if total < len(lyric_sections) else ""))
     # the checkpoint that made the song continues it exactly: ICL when it had a reference, else CoT
     mode = "icl" if args.reference or made_with.get("reference") else "cot"
+    _quiet_library_bars(progress.terminal)
+    progress.note(f"loading models: {f'tiny checkpoints in {args.tiny}' if args.tiny else 'official checkpoints'}")
+    loading = time.perf_counter()
     pipeline = _load_pipeline(args, mode)
+    load_s = time.perf_counter() - loading
+    if pipeline.models.report is not None:
+        progress.note(f"models on {pipeline.models.report.device}: {pipeline.models.report.summary()}")
     request = replace(request, reference=_reference(args, pipeline.encode))
     pipeline.check(request)  # the context limit needs the tokenizer (and the reference's codes)
     songs = None
-    for songs in pipeline.stream_takes(request, on_progress=lambda p: print(p.describe(), file=sys.stderr, flush=True)):
-        pass
-    for take, (song, folder) in enumerate(zip(songs, folders)):
+    try:
+        for songs in pipeline.stream_takes(request, on_progress=progress):
+            pass
+    finally:
+        progress.end()  # an error or Ctrl-C starts on a line of its own
+    for song, folder in zip(songs, folders):
         # a take is the song of a one-take run with its own seed: its bundle continues it exactly
         settings = {**request.settings(), "seed": song.seed, "takes": 1}
         _write_song(folder, song, settings, args.format)
-        name = f"take {take + 1}: " if len(songs) > 1 else ""
-        print(f"{name}seed {song.seed}; {song.seconds:.1f} s of audio in {folder}; timings {song.timings}")
+    audio = [f"{track}.{args.format}" for track in ("mix", "vocal", "instrumental")] if songs[0].mix.size else []
+    for line in summary(songs, folders, audio, len(lyric_sections), load_s, time.perf_counter() - started):
+        print(line)
 
 
 def _write_song(folder: Path, song, settings: dict, fmt: str) -> None:
     """The codes (stage1_*.npy, stage2_*.npy, song.npz), the audio and settings.json of one song in `folder`."""
+    import numpy as np
+
     folder.mkdir(parents=True, exist_ok=True)
     codes = song.codes
     for name, array in (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
@@ -152,8 +155,8 @@ def _codec_folder(source):
     return resolve(source, CODEC_FILES)
 
 
-def _encode_with(args, path: str) -> np.ndarray:
-    """Codebook-0 codes of an audio file with the codec named by --codec (or the tiny one)."""
+def _encode_with(args, path: str):
+    """Codebook-0 codes (T,) of an audio file with the codec named by --codec (or the tiny one)."""
     from .audio import read_audio
     from .codec_loading import load_codec
     from .render import encode_codebook0
@@ -174,7 +177,8 @@ def cmd_prompt(args) -> None:
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
     check_reference(args)
     tokenizer_source = args.tokenizer or (args.tiny / "s1" if args.tiny else "m-a-p/YuE-s1-7B-anneal-en-cot")
-    request = SongRequest(genres, lyrics, reference=_reference(args, lambda path: _encode_with(args, path)))
+    # every section's prompt is built whatever the count to generate: segments=None (all) refuses none
+    request = SongRequest(genres, lyrics, None, reference=_reference(args, lambda path: _encode_with(args, path)))
     built = request_prompt(load_tokenizer(tokenizer_source), request)
     payload = {"uses_reference": built.uses_reference, "labels": list(built.labels),
                "sections": [list(piece) for piece in built.pieces]}
@@ -183,7 +187,10 @@ def cmd_prompt(args) -> None:
 
 
 def cmd_stage2(args) -> None:
+    import numpy as np
+
     from . import stage2
+    from .devices import check_stage2
     from .config import Stage2Config
     from .loading import load_lm
 
@@ -197,7 +204,10 @@ def cmd_stage2(args) -> None:
 
 
 def cmd_decode(args) -> None:
+    import numpy as np
+
     from .audio import write_audio
+    from .devices import check_device
     from .render import decode_codes
     from .codec_loading import load_codec, load_vocoder
 
@@ -215,7 +225,10 @@ def cmd_decode(args) -> None:
 
 
 def cmd_encode(args) -> None:
+    import numpy as np
+
     from .audio import read_audio
+    from .devices import check_device
     from .codec_loading import load_codec
     from .render import encode_codes
 
@@ -226,79 +239,14 @@ def cmd_encode(args) -> None:
     print(f"{codes.shape} codes -> {args.out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m yue", description="YuE v1 lyrics-to-song inference")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    tiny = commands.add_parser("tiny", help="write tiny random checkpoints (offline tests and demo; output is noise)")
-    tiny.add_argument("dir", type=Path)
-    tiny.add_argument("--seed", type=int, default=0)
-    tiny.add_argument("--no-codec", action="store_true", help="only the two LMs and the tokenizer")
-    tiny.set_defaults(run=cmd_tiny)
-
-    gen = commands.add_parser("generate", help="lyrics (+ optional reference or song to continue) -> song")
-    gen.add_argument("--genre", help="genre tags text, e.g. 'pop female bright vocal piano'")
-    gen.add_argument("--genre-file", type=Path)
-    gen.add_argument("--lyrics", help="lyrics text with [verse]/[chorus] section tags")
-    gen.add_argument("--lyrics-file", type=Path)
-    gen.add_argument("--segments", type=int, help="sections in the finished song (default: all)")
-    gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--takes", type=int, default=1, metavar="N",
-                     help="versions made at once in one batch (1-4, default 1); take t uses seed + t - 1 and is "
-                          "written to OUT/take<t>/")
-    gen.add_argument("--continue-from", type=Path, metavar="SONG.npz", help="bundle of a song to continue")
-    gen.add_argument("--keep-sections", type=int, help="with --continue-from: keep this many sections")
-    gen.add_argument("--rescale", action="store_true", help="scale to peak 0.99 instead of clipping")
-    gen.add_argument("--format", default="wav", choices=AUDIO_FORMATS)
-    gen.add_argument("--out", default="outputs", help="output folder")
-    gen.add_argument("--overwrite", action="store_true", help="replace a song already in --out")
-    _reference_flags(gen)
-    _sampling_flags(gen)
-    _model_flags(gen)
-    gen.set_defaults(run=cmd_generate)
-
-    prompt = commands.add_parser("prompt", help="save the stage-1 prompt ids of every section as JSON")
-    prompt.add_argument("--genre")
-    prompt.add_argument("--genre-file", type=Path)
-    prompt.add_argument("--lyrics")
-    prompt.add_argument("--lyrics-file", type=Path)
-    prompt.add_argument("--tokenizer", help="stage-1 checkpoint holding tokenizer.model (folder or Hub id)")
-    prompt.add_argument("--tiny", type=Path, metavar="DIR")
-    prompt.add_argument("--codec", help="xcodec_mini_infer folder or Hub id, to encode reference audio")
-    prompt.add_argument("--out", required=True)
-    _reference_flags(prompt)
-    prompt.set_defaults(run=cmd_prompt)
-
-    s2 = commands.add_parser("stage2", help="(1, T) codebook-0 codes -> (8, T) codes")
-    s2.add_argument("codes", type=Path)
-    s2.add_argument("--model", required=True, help="stage-2 checkpoint (folder or Hub id)")
-    s2.add_argument("--out", required=True)
-    s2.add_argument("--batch", type=int, help="rows per batch (default: from free memory)")
-    s2.add_argument("--device")
-    s2.set_defaults(run=cmd_stage2)
-
-    dec = commands.add_parser("decode", help="(K, T) codes -> audio (16 kHz, or 44.1 kHz with --upsampler)")
-    dec.add_argument("codes", type=Path)
-    dec.add_argument("--codec", required=True, help="xcodec_mini_infer folder or Hub id")
-    dec.add_argument("--upsampler", choices=["vocal", "instrumental"])
-    dec.add_argument("--out", required=True, help=".npy (float32 samples), .wav, .flac or .mp3")
-    dec.add_argument("--device")
-    dec.set_defaults(run=cmd_decode)
-
-    enc = commands.add_parser("encode", help="audio file -> (N, T) codes")
-    enc.add_argument("audio")
-    enc.add_argument("--codec", required=True)
-    enc.add_argument("--codebooks", type=int, default=1, help="1 for stage-1 references, up to 12")
-    enc.add_argument("--out", required=True)
-    enc.add_argument("--device")
-    enc.set_defaults(run=cmd_encode)
-    return parser
+COMMANDS = {"generate": cmd_generate, "prompt": cmd_prompt, "stage2": cmd_stage2, "decode": cmd_decode,
+            "encode": cmd_encode, "tiny": cmd_tiny}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,15 +1,15 @@
 """The command line's inputs, read and checked before any model is loaded: text files, code files, the output
-folder, the reference flags and the device. Every problem is a ValueError naming the flag or file and the fix."""
+folder, the reference flags, the sections to make and the device. Every problem is a ValueError naming the flag or
+file and the fix. numpy and torch are imported by the checks that need them (the parser imports nothing heavy)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import numpy as np
-
-from .prompt import FRAMES_PER_SECOND
-
-MAX_CODEBOOKS = 12  # xcodec's RVQ depth: the most codebooks a codes file can hold
+from .cli_parser import ALL_SECTIONS
+from .config import DEFAULT_SECTIONS
+from .rates import CODEBOOKS as MAX_CODEBOOKS  # xcodec's RVQ depth: the most codebooks a codes file can hold
+from .rates import FRAME_RATE
 # What `generate` writes into --out besides the three audio tracks; an --out holding any of them is a song.
 SONG_FILES = ("stage1_vocal.npy", "stage1_instrumental.npy", "stage2_vocal.npy", "stage2_instrumental.npy",
               "song.npz", "settings.json")
@@ -29,8 +29,10 @@ def read_text(value: str | None, file: Path | None, what: str) -> str:
     return value
 
 
-def codes_file(path: Path, rows: int | None = None) -> np.ndarray:
-    """(T,) or (K, T) codes from an .npy file, its header checked before its data is read."""
+def codes_file(path: Path, rows: int | None = None):
+    """(T,) or (K, T) int64 codes from an .npy file, its header checked before its data is read."""
+    import numpy as np
+
     from .arrays import Spec, read_npy
     from .song import MAX_SONG_FRAMES, check_codes
 
@@ -39,6 +41,16 @@ def codes_file(path: Path, rows: int | None = None) -> np.ndarray:
         raise ValueError(f"{path} has shape {codes.shape}; expected ({rows}, T)")
     check_codes(codes, str(path), codes.ndim)
     return codes.astype(np.int64)
+
+
+def sections_to_make(asked: int | str | None, lyric_sections: int, kept: int = 0) -> int | None:
+    """SongRequest.segments for --segments: `all` -> None (every lyric section), N -> N (checked by check_request);
+    not given -> the official DEFAULT_SECTIONS new sections after the `kept` ones, fewer when the lyrics have fewer."""
+    if asked == ALL_SECTIONS:
+        return None
+    if asked is not None:
+        return asked
+    return min(kept + DEFAULT_SECTIONS, lyric_sections)
 
 
 def check_models(args) -> None:
@@ -71,7 +83,7 @@ def reference_seconds(path: str) -> float:
     if not Path(path).is_file():
         raise ValueError(f"--reference {path}: file not found")
     if path.endswith(".npy"):
-        return codes_file(Path(path)).shape[-1] / FRAMES_PER_SECOND
+        return codes_file(Path(path)).shape[-1] / FRAME_RATE
     import soundfile
 
     try:

@@ -10,6 +10,10 @@ from dataclasses import dataclass, replace
 
 # Both LMs were trained with a 16384-token context (max_position_embeddings of the s1 config).
 CONTEXT_TOKENS = 16384
+# Lyric sections a run generates unless told otherwise: the official infer.py's `--run_n_segments 2`. The Python API
+# (SongRequest.segments), the CLI (--segments) and the app (Sections to generate) all start from it; None (the CLI's
+# `all`) generates every lyric section.
+DEFAULT_SECTIONS = 2
 
 
 @dataclass(frozen=True)

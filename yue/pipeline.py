@@ -37,11 +37,17 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
     if request.segments is not None:
         checks.number(request.segments, "segments", 1, whole=True)
         if request.segments > len(sections):
-            raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections")
-    if request.previous is not None and len(request.previous.stage1.section_frames) >= len(sections):
-        raise ValueError(
-            f"The song to continue already has {len(request.previous.stage1.section_frames)} sections; the lyrics "
-            "must list those sections followed by at least one new section.")
+            raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections; ask "
+                             f"for at most {len(sections)}")
+    kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
+    if request.previous is not None and kept >= len(sections):
+        raise ValueError(f"The song to continue already has {kept} sections; the lyrics must list those sections "
+                         "followed by at least one new section.")
+    if request.segments is not None and request.segments <= kept:
+        # segments counts the finished song's sections: this many are kept already, so nothing would be made
+        raise ValueError(f"segments is {request.segments} but the song to continue already has {kept} sections: "
+                         f"segments counts the finished song's sections, kept ones included; ask for more than "
+                         f"{kept}")
     if tokenizer is not None:
         reference = None if request.reference is None else request.reference.ids()
         check_context(tokenizer, request.genres, sections, reference,

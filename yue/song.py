@@ -9,7 +9,7 @@ import numpy as np
 
 from . import checks
 from .arrays import ArrayFileError, Spec, read_npz
-from .config import CONTEXT_TOKENS, Limits, Sampling, Stage2Config
+from .config import CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
 from .registry import LANGUAGES, MODES
@@ -173,7 +173,9 @@ class SongCodes:
 class SongRequest:
     genres: str
     lyrics: str  # every section of the song, including sections already made when continuing
-    segments: int | None = None  # how many sections the song has when done; None = all lyric sections
+    # How many sections the song has when done, kept ones included when continuing; None = every lyric section.
+    # The default is the official run's (config.DEFAULT_SECTIONS, infer.py --run_n_segments 2).
+    segments: int | None = DEFAULT_SECTIONS
     sampling: Sampling = field(default_factory=Sampling)
     seed: int | None = 42  # None = a random seed, reported in the result
     reference: Reference | None = None  # style transfer (ICL)
