@@ -1,12 +1,15 @@
 """Audio costs that must not grow with the song or the upload (issue 10), at full size with random weights, CPU.
 
-    python -m bench.bench_stream_audio                  # all three (~20 minutes on 2 cores)
-    python -m bench.bench_stream_audio --only sections  # sections | reference | agreement
+    python -m bench.bench_stream_audio                  # all four (~25 minutes on 2 cores)
+    python -m bench.bench_stream_audio --only sections  # sections | reference | agreement | app
 
-sections: a 6-section song streamed as Pipeline.stream grows it (stage 2 keeps whole 6 s rows and recomputes the
-  last partial row: here its codes are all new, the worst case). Per section: the audio time of the incremental
-  renderer (yue.incremental.SongRenderer) next to a whole re-render (yue.render.render_song, the path before), the
-  frames each decoded, and how far apart their songs are.
+sections: a 6-section song streamed as the app grows it, one call per section (stage 2 keeps whole 6 s rows and
+  recomputes the last partial row: here its codes are all new, the worst case). Per section: the audio time of a
+  fresh incremental renderer (yue.incremental.SongRenderer) resumed from the pickled state of the section before (as
+  a ZeroGPU call gets it) next to a whole re-render (yue.render.render_song, the path before), the frames each
+  decoded, the pickled state's size and round-trip time, and how far apart their songs are.
+app: the frames decoded per section by the app's own path (yue.serving.Service.run on tiny checkpoints, every
+  call's arguments and songs pickled), with each take's render state passed on (now) and dropped (before).
 reference: peak RSS and time of Pipeline.encode's path (read_audio + encode_codebook0, in windows) on a 10-minute
   44.1 kHz stereo file, with the whole codec and both upsamplers loaded, in its own process.
 agreement: codebook-0 codes of a 2-minute reference encoded in windows, and of its first 30 s (the prompt's default
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import pickle
 import resource
 import tempfile
 import time
@@ -47,7 +51,7 @@ def sections_case(section_seconds: float, threads: int, repeats: int):
 
     torch.set_num_threads(threads)
     parts = _parts()  # the whole codec, as Pipeline loads it
-    renderer = incremental.SongRenderer(*parts)
+    state = blob = None  # the state a section's call gets, pickled as ZeroGPU passes it
     totals: dict = defaultdict(float)
     _timed(incremental, ("decode_16k", "upsample_44k"), totals)
     for name in ("_filter_from", "_finish"):
@@ -70,9 +74,9 @@ def sections_case(section_seconds: float, threads: int, repeats: int):
         kept = codes[0].shape[1] // ROW * ROW
         codes = [np.concatenate([c[:, :kept], rng.integers(0, 1024, (8, section * frames - kept))], axis=1)
                  for c in codes]
-        before, runs = dict(vars(renderer)), []  # render replaces the renderer's arrays: a shallow copy restores it
+        runs = []
         for _ in range(repeats):  # the fastest of `repeats` runs: other jobs on a shared machine only slow runs down
-            vars(renderer).update(before)
+            renderer = incremental.SongRenderer(*parts, state=None if state is None else pickle.loads(blob))
             totals.clear()
             start, cpu = time.perf_counter(), time.process_time()
             streamed = renderer.render(*codes)
@@ -84,10 +88,59 @@ def sections_case(section_seconds: float, threads: int, repeats: int):
             whole = render.render_song(*parts, *codes)
             whole_s.append(time.perf_counter() - start)
         difference = max(float(np.abs(a - b).max()) for a, b in zip(streamed, whole))
-        rows.append((section, codes[0].shape[1], renderer.decoded_frames - before["decoded_frames"], incremental_s,
-                     incremental_cpu, split, min(whole_s), difference))
+        decoded = renderer.decoded_frames - (0 if state is None else state.decoded_frames)
+        start, state = time.perf_counter(), renderer.state
+        blob = pickle.dumps(state)
+        pickle.loads(blob)
+        pickled = (len(blob) / 2**20, time.perf_counter() - start)
+        rows.append((section, codes[0].shape[1], decoded, incremental_s, incremental_cpu, split, min(whole_s),
+                     difference, pickled))
         print(f"section {section}: {incremental_s:.1f} s incremental, {min(whole_s):.1f} s whole", flush=True)
     return rows
+
+
+def app_case(section_seconds: float, threads: int) -> dict:
+    """Service.run on tiny checkpoints, 6 sections, one take, each section a call whose arguments and songs are
+    pickled as a ZeroGPU worker's are: (frames decoded, song frames) per section, with the last songs' render
+    states passed into the next call and with them dropped (every call renders its song whole, as before)."""
+    import torch
+
+    from yue import Pipeline
+    from yue.config import Limits
+    from yue.jobs import shared_settings
+    from yue.serving import OutputStore, Service
+    from yue.tiny import write_tiny
+
+    torch.set_num_threads(threads)
+    tokens = int(section_seconds * 100)  # 2 ids a frame, 50 frames a second
+    settings = dict(language="en", sections=6, max_new_tokens=tokens, min_new_tokens=tokens, guidance_first=1.5,
+                    guidance_later=1.2, top_p=0.93, temperature=1.0, repetition_penalty=1.1, seed=42,
+                    random_seed=False, precision="auto", output_format="wav")
+    lyrics = "\n\n".join(f"[{tag}]\nline {i}" for i, tag in enumerate(("verse", "chorus") * 3))
+    runs = {}
+    with tempfile.TemporaryDirectory() as folder:
+        write_tiny(Path(folder) / "tiny")
+        pipeline = Pipeline.tiny(Path(folder) / "tiny")
+        service = Service(lambda choice: pipeline, OutputStore(Path(folder) / "out"), Limits())
+        for name, pass_states in (("render states dropped (before)", False), ("render states passed on (now)", True)):
+            run = []
+
+            def forked_call(choice, request, stop_file, previous=None, render_states=None):
+                states = render_states if pass_states else None
+                args = pickle.loads(pickle.dumps((choice, request, stop_file, previous, states)))
+                for event in service.run_section(*args):
+                    event = pickle.loads(pickle.dumps(event))
+                    if isinstance(event, list):
+                        state = event[0].render_state
+                        run.append((state.decoded_frames - (states[0].decoded_frames if states else 0),
+                                    event[0].codes.frames))
+                    yield event
+
+            for _ in service.run(service.lyrics_job("pop", lyrics, shared_settings(settings)), "wav", "bench",
+                                 forked_call):
+                pass
+            runs[name] = run
+    return runs
 
 
 def write_reference(path: Path, seconds: float) -> Path:
@@ -140,25 +193,26 @@ def agreement_case(seconds: float, threads: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--only", choices=("sections", "reference", "agreement"))
+    parser.add_argument("--only", choices=("sections", "reference", "agreement", "app"))
     parser.add_argument("--section-seconds", type=float, default=10.0, help="length of each section (default 10)")
     parser.add_argument("--repeats", type=int, default=2, help="sections: the fastest of this many runs (default 2)")
     args = parser.parse_args()
     pool = lambda: multiprocessing.get_context("spawn").Pool(1)  # each case's peak RSS is its own
-    print(f"full-size xcodec_mini + 2 Vocos upsamplers, random weights, fp32, CPU, {args.threads} threads\n")
+    if args.only != "app":
+        print(f"full-size xcodec_mini + 2 Vocos upsamplers, random weights, fp32, CPU, {args.threads} threads\n")
     if args.only in (None, "sections"):
         with pool() as workers:
             rows = workers.apply(sections_case, (args.section_seconds, args.threads, args.repeats))
         print(f"\n6 sections of {args.section_seconds:g} s; the last partial 6 s row recomputed at every section; "
               f"times: the fastest of {args.repeats} runs\n")
-        print("| section | song s | frames decoded | incremental s | CPU s | decode s | upsample s | filters s "
-              "| finish s | whole re-render s | max abs difference |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
-        for section, frames, decoded, seconds, cpu, split, whole, difference in rows:
+        print("| section | song s | frames decoded (whole) | incremental s | CPU s | decode s | upsample s | filters s "
+              "| finish s | whole re-render s | max abs difference | state MiB | pickle round trip s |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for section, frames, decoded, seconds, cpu, split, whole, difference, (mib, pickle_s) in rows:
             parts = " | ".join(f"{split.get(name, 0.0):.2f}"
                                for name in ("decode_16k", "upsample_44k", "_filter_from", "_finish"))
-            print(f"| {section} | {frames / 50:.0f} | {decoded} | {seconds:.2f} | {cpu:.2f} | {parts} | {whole:.2f} "
-                  f"| {difference:.1e} |")
+            print(f"| {section} | {frames / 50:.0f} | {decoded} ({frames}) | {seconds:.2f} | {cpu:.2f} | {parts} "
+                  f"| {whole:.2f} | {difference:.1e} | {mib:.1f} | {pickle_s:.2f} |")
         for name, column in (("incremental wall", 3), ("incremental CPU", 4), ("whole re-render wall", 6)):
             times = [row[column] for row in rows]
             print(f"{name}: section 6 / section 1 {times[-1] / times[0]:.2f}, max / min {max(times) / min(times):.2f}")
@@ -174,6 +228,15 @@ def main() -> None:
         print(f"\ncodebook-0 codes equal to one pass over a 2-minute reference ({distinct} distinct codes in it): "
               f"in windows {windowed:.1%} of frames (windows without context: {bare:.1%}); its first 30 s (the "
               f"prompt's default window) encoded alone with its context: {alone:.1%}")
+
+    if args.only in (None, "app"):
+        with pool() as workers:
+            runs = workers.apply(app_case, (args.section_seconds, args.threads))
+        print(f"\nThe app's path (Service.run, tiny checkpoints, 6 sections of {args.section_seconds:g} s, every call "
+              "pickled): frames decoded per section (song frames)")
+        for name, run in runs.items():
+            print(f"{name}: " + ", ".join(f"{decoded} ({frames})" for decoded, frames in run)
+                  + f"; {sum(decoded for decoded, _ in run)} in all")
 
 
 if __name__ == "__main__":

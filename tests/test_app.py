@@ -587,7 +587,7 @@ class FakePipeline:
     def __init__(self, steps: int):
         self.steps, self.asked = steps, 0
 
-    def stream_takes(self, request, on_progress, cancel, previous=None):
+    def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
         from yue.song import Progress
         from yue.stage1 import Cancelled
 

@@ -140,3 +140,102 @@ def test_refused_codes_leave_the_renderer_as_it_was(parts):
     with pytest.raises(ValueError, match="0..1023"):
         renderer.render(*bad)
     assert_same_song(renderer.render(*grown_codes), render.render_song(*parts, *grown_codes))
+
+
+@pytest.mark.parametrize("rescale", [False, True])
+def test_a_renderer_resumed_from_a_pickled_state_renders_what_a_kept_one_does(parts, rescale):
+    """One section per process, as the app's ZeroGPU calls run: a fresh renderer resumed from the last render's
+    state, after a pickle round trip, gives the same song as a renderer kept alive (bit for bit, with the same
+    decoded-frame count) and as render_song, at every section."""
+    import pickle
+
+    rng = np.random.default_rng(7)
+    kept = incremental.SongRenderer(*parts, rescale=rescale)
+    state = None
+    codes = [np.zeros((8, 0), np.int64)] * 2
+    for frames in (230, 750, 1000, 1520):
+        codes = grown(codes, frames, rng)
+        resumed = incremental.SongRenderer(*parts, rescale=rescale, state=state)
+        got = resumed.render(*codes)
+        state = pickle.loads(pickle.dumps(resumed.state))
+        expected = kept.render(*codes)
+        for stem_got, stem_kept in zip(got, expected):
+            np.testing.assert_array_equal(stem_got, stem_kept)
+        assert state.decoded_frames == kept.decoded_frames
+        assert_same_song(got, render.render_song(*parts, *codes, rescale=rescale))
+
+
+def test_a_state_of_another_song_still_renders_the_new_song_whole(parts):
+    """A state whose codes are another song's (they differ from frame 40, or from frame 0, or the song is shorter)
+    is decoded from the first difference: the song equals a whole render of its own codes."""
+    rng = np.random.default_rng(8)
+    renderer = incremental.SongRenderer(*parts)
+    other = [rng.integers(0, 1024, (8, 500)) for _ in range(2)]
+    renderer.render(*other)
+    state = renderer.state
+    shared_start = [np.concatenate([c[:, :40], rng.integers(0, 1024, (8, 560))], axis=1) for c in other]
+    unrelated = [rng.integers(0, 1024, (8, 300)) for _ in range(2)]
+    for codes in (shared_start, unrelated, [c[:, :120] for c in unrelated]):
+        resumed = incremental.SongRenderer(*parts, state=state)
+        assert_same_song(resumed.render(*codes), render.render_song(*parts, *codes))
+
+
+def test_a_state_is_a_snapshot_later_renders_leave_alone(parts):
+    """Renders make new arrays: a state taken earlier still resumes its own song after the renderer moved on, and
+    its arrays cannot be changed in place."""
+    rng = np.random.default_rng(9)
+    renderer = incremental.SongRenderer(*parts)
+    codes = [rng.integers(0, 1024, (8, 300)) for _ in range(2)]
+    renderer.render(*codes)
+    early = renderer.state
+    renderer.render(*[rng.integers(0, 1024, (8, 400)) for _ in range(2)])
+    grown_codes = [np.concatenate([c, rng.integers(0, 1024, (8, 100))], axis=1) for c in codes]
+    resumed = incremental.SongRenderer(*parts, state=early)
+    assert_same_song(resumed.render(*grown_codes), render.render_song(*parts, *grown_codes))
+    assert resumed.decoded_frames - early.decoded_frames == 100 + render.CONTEXT_FRAMES
+    with pytest.raises(ValueError, match="read-only"):
+        early.stems[0][0] = 1.0
+
+
+def test_a_state_of_the_other_mode_or_broken_is_refused(parts):
+    """A state made without rescale cannot resume a rescaling renderer (its bands hold the clipped mix), and a
+    state whose audio does not match its codes is refused, each with a message that says what to pass instead."""
+    rng = np.random.default_rng(10)
+    renderer = incremental.SongRenderer(*parts)
+    renderer.render(*[rng.integers(0, 1024, (8, 100)) for _ in range(2)])
+    with pytest.raises(ValueError, match="rescale=False.*pass no state"):
+        incremental.SongRenderer(*parts, rescale=True, state=renderer.state)
+    from dataclasses import replace
+
+    broken = replace(renderer.state, stems=(renderer.state.stems[0][:10], renderer.state.stems[1]))
+    with pytest.raises(ValueError, match="inconsistent"):
+        incremental.SongRenderer(*parts, state=broken)
+    with pytest.raises(ValueError, match="render_state"):
+        incremental.SongRenderer(*parts, state={"codes": None})
+
+
+def test_stream_takes_one_section_per_call_goes_on_from_each_takes_render_state(tiny_dir):
+    """Rescaled, 2 takes, one stream_takes call per section as the app makes them: each call gets the last songs'
+    codes and render states, every song it yields sounds as pipeline.render of its codes, and its state has run
+    the decoders over fewer frames than whole renders would; a wrong number of states is refused."""
+    import pickle
+    from dataclasses import replace
+
+    from yue import Pipeline, Sampling, SongRequest
+
+    pipeline = Pipeline.tiny(tiny_dir)
+    lyrics = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
+    request = SongRequest("pop", lyrics, sampling=Sampling(max_new_tokens=300, min_new_tokens=300), seed=5,
+                          rescale=True, takes=2)
+    songs, whole = None, 0
+    for index in range(3):
+        previous = None if songs is None else [song.codes for song in songs]
+        states = None if songs is None else pickle.loads(pickle.dumps([song.render_state for song in songs]))
+        *_, songs = pipeline.stream_takes(replace(request, segments=index + 1), previous=previous,
+                                          render_states=states)
+        whole += songs[0].codes.frames
+        for song in songs:
+            assert_same_song((song.mix, song.vocal, song.instrumental), pipeline.render(song.codes, rescale=True))
+    assert all(song.render_state.decoded_frames < whole for song in songs)
+    with pytest.raises(ValueError, match="1 render states for 2 takes"):
+        next(pipeline.stream_takes(request, render_states=[None]))

@@ -111,7 +111,7 @@ class FakePipeline:
     def check(self, request):
         return ["verse", "chorus"], []
 
-    def stream_takes(self, request, on_progress, cancel, previous=None):
+    def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
         self.calls.append(request.segments)
         self.previous.append(previous)
         if self.stop_after is not None and len(self.calls) > self.stop_after:
@@ -171,7 +171,7 @@ def test_section_events_raise_the_workers_error_on_the_callers_thread(tmp_path):
     """An error inside the pipeline's stream reaches whoever iterates the events, as the same exception."""
 
     class Broken:
-        def stream_takes(self, request, on_progress, cancel, previous=None):
+        def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
             raise RuntimeError("out of memory")
             yield
 
@@ -190,3 +190,42 @@ def test_serving_does_not_import_gradio_or_spaces(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path, tiny_dir):
+    """Three sections of 300 frames (one whole stage-2 row each), 2 takes, every call's arguments and events
+    pickled as a ZeroGPU worker's are: each call resumes each take's audio from its last song's render state, so
+    a section decodes its new frames and CONTEXT_FRAMES before them (964 frames in all, where a whole re-render per
+    section decodes 300 + 600 + 900), and the last song sounds as a whole render of its codes."""
+    import pickle
+
+    from yue import Pipeline
+    from yue.render import CONTEXT_FRAMES
+
+    pipeline = Pipeline.tiny(tiny_dir)
+    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    lyrics = "[verse]\nsmall lights\n\n[chorus]\nrise and shine\n\n[outro]\ngood night\n"
+    job = service.lyrics_job("pop", lyrics, shared_settings({**SHARED, "sections": 3, "max_new_tokens": 600,
+                                                             "min_new_tokens": 600, "takes": 2}))
+    calls, songs = [], []
+
+    def forked_call(*args):
+        args = pickle.loads(pickle.dumps(args))
+        calls.append(args[-1])
+        for event in service.run_section(*args):
+            event = pickle.loads(pickle.dumps(event))
+            if isinstance(event, list):
+                songs.append(event)
+            yield event
+
+    updates = list(service.run(job, "wav", "session", forked_call))
+    assert updates[-1].text.startswith("Done: 3 of 3 sections")
+    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]
+    for take, song in enumerate(songs[-1]):
+        assert song.codes.frames == 900
+        decoded = [section[take].render_state.decoded_frames for section in songs]
+        per_section = np.diff([0, *decoded]).tolist()  # the state counts frames decoded over the whole run
+        assert per_section == [300, 300 + CONTEXT_FRAMES, 300 + CONTEXT_FRAMES] and decoded[-1] < 300 + 600 + 900
+        mix, vocal, instrumental = pipeline.render(song.codes)
+        for got, expected in ((song.mix, mix), (song.vocal, vocal), (song.instrumental, instrumental)):
+            assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-5

@@ -146,13 +146,14 @@ class Pipeline:
         m = self._audio_parts()
         return render_song(m.codec, m.vocal_vocoder, m.instrumental_vocoder, codes.vocal, codes.instrumental, rescale)
 
-    def renderer(self, rescale: bool = False):
+    def renderer(self, rescale: bool = False, state=None):
         """A `yue.incremental.SongRenderer` for one growing song: `renderer.render(vocal, instrumental)` gives what
-        `render` gives, decoding again only the frames whose codes changed since its last song (and their context)."""
+        `render` gives, decoding again only the frames whose codes changed since its last song (and their context).
+        `state`: a `song.render_state` (or `renderer.state`) to go on from, e.g. made in another process."""
         from .incremental import SongRenderer
 
         m = self._audio_parts()
-        return SongRenderer(m.codec, m.vocal_vocoder, m.instrumental_vocoder, rescale)
+        return SongRenderer(m.codec, m.vocal_vocoder, m.instrumental_vocoder, rescale, state)
 
     def _audio_parts(self) -> Models:
         if self.models.codec is None:
@@ -187,7 +188,8 @@ class Pipeline:
     def stream_takes(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
                      cancel: Callable[[], bool] | None = None, audio: bool = True,
                      keep: Callable[[list[SectionTokens]], int | None] | None = None,
-                     previous: list[SongCodes] | None = None) -> Iterator[list[Song]]:
+                     previous: list[SongCodes] | None = None,
+                     render_states: list | None = None) -> Iterator[list[Song]]:
         """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
         section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
         `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
@@ -195,6 +197,10 @@ class Pipeline:
         `previous` (one song per take, in place of `request.previous`): each take continues its own song, as a
         one-take request continuing that song with the take's seed does (takes run section by section, one call
         each, as on ZeroGPU).
+        `render_states` (one per take, each a `song.render_state` of an earlier call or None): each take's audio goes
+        on from that state, decoding only frames whose codes differ from the state's, so a song made one call per
+        section costs O(song) audio work in all. Every yielded Song carries its own `render_state` for the next call.
+        A state of another song is safe (its codes differ, so more is decoded); the audio is the same either way.
         """
         if previous is not None:  # the request's checks look at take 1's song
             request = replace(request, previous=previous[0] if previous else None)
@@ -212,8 +218,11 @@ class Pipeline:
         timings = {"stage1_s": 0.0, "stage2_s": 0.0, "audio_s": 0.0}
         rate = _Rate(on_progress)
         # one incremental renderer per take: each decodes again only what changed in its own song
-        renderers = [self.renderer(request.rescale) if audio and self.models.codec is not None else None
-                     for _ in range(takes)]
+        if render_states is not None and len(render_states) != takes:
+            raise ValueError(f"{len(render_states)} render states for {takes} takes: give one per take (or None)")
+        states = render_states or [None] * takes
+        renderers = [self.renderer(request.rescale, state) if audio and self.models.codec is not None else None
+                     for state in states]
 
         def on_token(step: TokenProgress) -> None:
             if cancel is not None and cancel():
@@ -271,10 +280,12 @@ class Pipeline:
         """The song so far; its audio from `renderer` (one per stream: only what changed is decoded again), or none
         when `renderer` is None."""
         start = time.perf_counter()
+        state = None
         if renderer is not None:
             self.models.prepare("audio")
             mix, vocal, instrumental = renderer.render(codes.vocal, codes.instrumental)
+            state = renderer.state
         else:
             mix = vocal = instrumental = np.zeros(0, dtype=np.float32)
         timings["audio_s"] += time.perf_counter() - start
-        return Song(44100, mix, vocal, instrumental, codes, seed, done, total, dict(timings), tuple(warnings))
+        return Song(44100, mix, vocal, instrumental, codes, seed, done, total, dict(timings), tuple(warnings), state)

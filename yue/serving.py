@@ -138,7 +138,7 @@ def load_examples(folder: Path) -> list[tuple[str, list[str]]]:
 # -- GPU work: one call per section ---------------------------------------------------------------------------------
 
 def section_gpu_seconds(choice: ModelChoice, request: SongRequest, stop_file: str,
-                        previous: list[SongCodes] | None = None) -> int:
+                        previous: list[SongCodes] | None = None, render_states: list | None = None) -> int:
     """GPU time to book for one section of every take, from its token budget, the number of takes and the measured
     speed of its precision (same arguments as the GPU function)."""
     precision = "bf16" if choice.precision == "auto" else choice.precision
@@ -150,10 +150,10 @@ def encode_gpu_seconds(choice: ModelChoice, paths: list[str]) -> int:
 
 
 def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
-                   previous: list[SongCodes] | None = None) -> Iterator:
-    """Run `pipeline.stream_takes(request, previous=previous)` on a worker thread; yield its `Progress` events and
-    lists of `Song`s (one per take) as they come, and STOPPED when the stop flag ended it. Closing this generator
-    (client gone) stops the worker at the next token."""
+                   previous: list[SongCodes] | None = None, render_states: list | None = None) -> Iterator:
+    """Run `pipeline.stream_takes(request, previous=previous, render_states=render_states)` on a worker thread;
+    yield its `Progress` events and lists of `Song`s (one per take) as they come, and STOPPED when the stop flag
+    ended it. Closing this generator (client gone) stops the worker at the next token."""
     events: queue.Queue = queue.Queue()
     closed = threading.Event()
     done = object()
@@ -163,7 +163,8 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
 
     def work() -> None:
         try:
-            for songs in pipeline.stream_takes(request, events.put, cancel, previous=previous):
+            for songs in pipeline.stream_takes(request, events.put, cancel, previous=previous,
+                                               render_states=render_states):
                 events.put(songs)
         except Cancelled:
             events.put(STOPPED)
@@ -196,10 +197,10 @@ class Service(Jobs):
         self.stops = Stops()
 
     def run_section(self, choice: ModelChoice, request: SongRequest, stop_file: str,
-                    previous: list[SongCodes] | None = None) -> Iterator:
+                    previous: list[SongCodes] | None = None, render_states: list | None = None) -> Iterator:
         """One section of every take (one batch), each take continuing its own song (`previous`, None: the
-        request's own `previous` for every take)."""
-        yield from section_events(self.get_pipeline(choice), request, stop_file, previous)
+        request's own `previous` for every take) and its audio from its song's `render_state` (`render_states`)."""
+        yield from section_events(self.get_pipeline(choice), request, stop_file, previous, render_states)
 
     def encode_tracks(self, choice: ModelChoice, paths: list[str]) -> list:
         pipeline = self.get_pipeline(choice)
@@ -229,7 +230,8 @@ class Service(Jobs):
             for index in range(kept, total):
                 step = replace(request, segments=index + 1)
                 previous = None if songs is None else [song.codes for song in songs]  # each take goes on from its own
-                for event in run_section(job.choice, step, str(flag), previous):
+                states = None if songs is None else [song.render_state for song in songs]  # decode new frames only
+                for event in run_section(job.choice, step, str(flag), previous, states):
                     if isinstance(event, Progress):
                         text = (f"{replace(event, sections=total).describe()}\n{index - kept} of {total - kept} "
                                 f"new sections done, {time.perf_counter() - started:.0f} s so far")

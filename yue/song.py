@@ -226,6 +226,9 @@ class Song:
     sections_total: int
     timings: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # What the audio renderer kept (a yue.incremental.RenderState; None without audio): pass it back as
+    # `stream_takes(render_states=...)` to grow this song without decoding its audio again
+    render_state: object = field(default=None, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
