@@ -31,8 +31,9 @@ def own_gradio_folder() -> str:
     parent = os.environ.get("GRADIO_TEMP_DIR")
     if parent:
         os.makedirs(parent, exist_ok=True)
-    folder = tempfile.mkdtemp(prefix="yue-gradio-", dir=parent)
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    folder, owner = tempfile.mkdtemp(prefix="yue-gradio-", dir=parent), os.getpid()
+    # a forked worker (ZeroGPU's) inherits the exit hooks: only the process that made the folder removes it
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
     os.environ["GRADIO_TEMP_DIR"] = folder
     return folder
 

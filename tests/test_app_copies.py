@@ -52,7 +52,7 @@ def style_transfer_events(url: str, reference: dict) -> str:
 def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path):
     """Two copies share a temp dir; each makes its own Gradio folder in it. The second stops (Ctrl-C) and removes
     its folder; the first still has its style example (what a click on it puts in the reference field, fetched
-    with gradio_client) and makes a song from it."""
+    with gradio_client) and makes a song from it; stopped with SIGTERM, it removes its folder too."""
     import app
     from gradio_client import Client
 
@@ -80,6 +80,9 @@ def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path)
         assert "event: complete" in stream, stream[-2000:]
         summary = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])[4]
         assert summary.startswith("Done: 1 of 1 sections"), summary
+        copies[0].send_signal(signal.SIGTERM)  # a process manager's stop: the same clean exit
+        assert copies[0].wait(timeout=120) == 0, logs[0].read_text()[-3000:]
+        assert list(temp.glob("yue-gradio-*")) == []
     finally:
         for copy in copies:
             if copy.poll() is None:
