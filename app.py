@@ -6,32 +6,57 @@
 No generation logic lives here, and no serving logic either: `yue.serving` keeps the model cache, one GPU call per
 section for every take (ZeroGPU allows a few minutes per call), per-request output folders and a stop flag;
 `yue.jobs` checks the inputs, `yue.results` writes the files. This file is the Gradio layer: the layout, the
-endpoints' signatures, `spaces.GPU`, errors as gr.Error, and start-up.
+events (each endpoint once for API and MCP callers, which get errors raised, and once for the page's button, which
+shows an error in the progress text), and start-up (a Gradio temp folder of its own per copy).
 """
 import argparse
+import atexit
 import importlib.util
 import logging
 import os
 import runpy
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-import gradio as gr
 
-from yue.config import Limits, Sampling
-from yue.loading import ModelCache
-from yue.pipeline import Pipeline
-from yue.jobs import MAX_UPLOAD_MB, ModelChoice
-from yue.serving import MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines, tiny_folder
-from studio import OFFICIAL, Studio, gpu  # noqa: F401  (gpu: tests wrap with it)
-from widgets import (INTRO, LIGHT, continuation_plan, genre_box, lyrics_box, lyrics_status,  # noqa: F401
-                     place_settings, raw, reference_window, settings_components, show_takes, take_rows)
+def own_gradio_folder() -> str:
+    """A folder of this copy's own for Gradio's files (uploads, examples, the outputs it serves), made its
+    GRADIO_TEMP_DIR and removed at exit. By default every copy shares <tmp>/gradio and names a file by its content,
+    so a copy that stopped deleted files (the style example) of another that was still running. Inside an explicit
+    GRADIO_TEMP_DIR when one is set. Call before gradio is imported: some of its modules read the variable then."""
+    parent = os.environ.get("GRADIO_TEMP_DIR")
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    folder, owner = tempfile.mkdtemp(prefix="yue-gradio-", dir=parent), os.getpid()
+    # a forked worker (ZeroGPU's) inherits the exit hooks: only the process that made the folder removes it
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
+    os.environ["GRADIO_TEMP_DIR"] = folder
+    return folder
+
+
+if __name__ == "__main__":  # started as the app (not imported): before gradio is imported below
+    own_gradio_folder()
+
+import gradio as gr  # noqa: E402
+
+from yue.config import Limits, Sampling  # noqa: E402
+from yue.loading import ModelCache  # noqa: E402
+from yue.pipeline import Pipeline  # noqa: E402
+from yue.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
+from yue.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
+                         tiny_folder)
+from studio import OFFICIAL, Studio, gpu, on_page  # noqa: F401,E402  (gpu: tests wrap with it)
+from widgets import (INTRO, LIGHT, continuation_plan, genre_box, lyrics_box, lyrics_status,  # noqa: F401,E402
+                     follow_sections, place_settings, raw, reference_window, sections_info, settings_components,
+                     show_takes, take_rows)
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
-from yue.jobs import prefill_lyrics  # noqa: F401
-from yue.serving import section_gpu_seconds  # noqa: F401
-from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401
+from yue.jobs import prefill_lyrics  # noqa: F401,E402
+from yue.serving import section_gpu_seconds  # noqa: F401,E402
+from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401,E402
 
 log = logging.getLogger("yue.app")
 
@@ -43,6 +68,7 @@ CSS = """
 #tiny-banner {background: #fff3cd; border: 2px solid #e0a800; border-radius: 8px; padding: 0.5em 1em;}
 #tiny-banner p {color: #5c4400; font-size: 1.1em; font-weight: 600; margin: 0;}
 .status-ok {color: #1b7f3b;} .status-error {color: #b00020;}
+.tag-picker .token, .tag-picker .token span, .tag-picker .options li {word-break: normal; overflow-wrap: normal;}
 """
 
 
@@ -68,16 +94,17 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             gr.Markdown(f"⚠ {TINY_BANNER}", elem_id="tiny-banner")
         gr.Markdown(INTRO)
         last_song = gr.State(None)  # the code bundle (path) of this page's last song, for continuing it
+        tab = gr.State("lyrics")  # the tab in use: the sections hint depends on it
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Tabs() as tabs:
-                    with gr.Tab("Lyrics to song", id="lyrics"):
+                    with gr.Tab("Lyrics to song", id="lyrics") as l_tab:
                         l_genres, l_lyrics = genre_box(first[0], "lyrics"), lyrics_box(first[1], limits, "lyrics")
                         l_go = gr.Button("Generate", variant="primary", elem_id="generate")
                         if examples:
                             gr.Examples([row for _, row in examples], [l_genres, l_lyrics, settings[0]],
                                         example_labels=[name for name, _ in examples], label="Examples")
-                    with gr.Tab("Style transfer", id="style"):
+                    with gr.Tab("Style transfer", id="style") as s_tab:
                         gr.Markdown("A reference recording sets the style (in-context learning): one mixed track, "
                                     "or its vocal and instrumental stems. About 30 s of it is enough.")
                         s_mix = gr.Audio(type="filepath", sources=["upload"], label="Reference track (mixed)")
@@ -85,18 +112,22 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                             with gr.Row():
                                 s_vocal = gr.Audio(type="filepath", sources=["upload"], label="Reference vocal")
                                 s_inst = gr.Audio(type="filepath", sources=["upload"], label="Reference instrumental")
-                        s_info = gr.Markdown()
+                        s_info = gr.Markdown(elem_id="style-info")
                         with gr.Row():
                             s_start = raw(gr.Number(0, label="Window start (s)", minimum=0))
                             s_end = raw(gr.Number(30, label="Window end (s)", minimum=0))
                         s_genres, s_lyrics = genre_box(first[0], "style"), lyrics_box(first[1], limits, "style-lyrics")
                         s_go = gr.Button("Generate in this style", variant="primary")
+                        # a label, not a table: a table squeezes the lyrics column to a word a line
+                        label = f"Our synth, 0–10 s, with the {examples[0][0] if examples else 'default'} lyrics"
                         gr.Examples([[reference, 0, 10, first[0], first[1]]],
-                                    [s_mix, s_start, s_end, s_genres, s_lyrics], label="Example reference (our synth)")
-                    with gr.Tab("Continue a song", id="continue"):
+                                    [s_mix, s_start, s_end, s_genres, s_lyrics], example_labels=[label],
+                                    label="Example reference", api_name="style_example", elem_id="style-examples")
+                    with gr.Tab("Continue a song", id="continue") as c_tab:
                         # .zip too: an .npz is a zip archive, and Gradio names a file sent as a data: URI (MCP
                         # clients) after its MIME type, application/zip (the bundle's content is checked on load)
-                        c_bundle = gr.File(label="Song bundle (.npz) from this app", file_types=[".npz", ".zip"])
+                        c_bundle = gr.File(label="Song bundle (.npz) from this app", file_types=[".npz", ".zip"],
+                                           elem_id="continue-bundle")
                         with gr.Accordion("…or a vocal + instrumental pair to continue", open=False):
                             with gr.Row():
                                 c_vocal = gr.Audio(type="filepath", sources=["upload"], label="Vocal stem")
@@ -105,15 +136,25 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                             c_from = raw(gr.Radio([("the end", "end"), ("after section N (regenerate the rest)",
                                                                     "section"), ("a time", "time")],
                                                   value="end", label="Continue from"))
-                            c_keep = raw(gr.Number(1, label="N: sections to keep", precision=0, minimum=1))
-                            c_cut = raw(gr.Number(0, label="Cut time (s)", minimum=0))
+                            # each shown only with the choice it belongs to
+                            c_keep = raw(gr.Number(1, label="N: sections to keep", precision=0, minimum=1,
+                                                   visible=False, elem_id="continue-keep"))
+                            c_cut = raw(gr.Number(0, label="Cut time (s)", minimum=0, visible=False,
+                                                  elem_id="continue-cut"))
                         c_plan = gr.Markdown(continuation_plan(None, "end", 1, 0)[2], elem_id="continue-plan")
-                        c_genres, c_lyrics = genre_box(first[0], "continue"), lyrics_box("", limits, "continue-lyrics")
+                        c_kept = gr.State(None)  # how many sections the continuation keeps (None: no song yet)
+                        c_genres = genre_box(first[0], "continue")
+                        c_lyrics = lyrics_box("", limits, "continue-lyrics", "The lyrics fill in when you choose a "
+                                              "song: the kept sections first, then write the new ones.")
                         c_go = gr.Button("Continue", variant="primary", elem_id="continue")
-                place_settings(settings)
+                every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
+                                                                       limits))
             with gr.Column(scale=2):
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
-                seed_used = gr.Number(label="Seed used", precision=0, interactive=False)
+                # the page shows the seed as text: Gradio 6.31's Number shows 0 when empty, before any run
+                seed_shown = gr.Textbox(label="Seed used", interactive=False, placeholder="set by a run",
+                                        elem_id="seed-used")
+                seed_used = gr.Number(label="Seed used", precision=0, visible=False)  # the API's output
                 mix = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="mix",
                                buttons=["download"])
                 vocal = gr.Audio(label="Vocal stem", type="filepath", interactive=False, buttons=["download"])
@@ -129,12 +170,25 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
         # range"). The page keeps its last song from the bundle it shows; API and MCP callers pass the bundle back.
         outputs = [mix, vocal, instrumental, bundle, progress, seed_used]
-        run = dict(outputs=outputs, concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
-        l_go.click(studio.lyrics_to_song, [l_genres, l_lyrics, *settings], api_name="lyrics_to_song", **run)
-        s_go.click(studio.style_transfer, [s_mix, s_vocal, s_inst, s_start, s_end, s_genres, s_lyrics, *settings],
-                   api_name="style_transfer", **run)
-        c_go.click(studio.continue_song, [c_bundle, c_vocal, c_inst, c_from, c_keep, c_cut, c_genres, c_lyrics,
-                                          *settings, last_song], api_name="continue_song", **run)
+        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's
+        run = dict(concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
+        hint = follow_sections(tab, {"lyrics": l_lyrics, "style": s_lyrics, "continue": c_lyrics}, settings[1],
+                               c_kept, every_section, limits)
+        inputs = {"lyrics_to_song": [l_genres, l_lyrics, *settings],
+                  "style_transfer": [s_mix, s_vocal, s_inst, s_start, s_end, s_genres, s_lyrics, *settings],
+                  "continue_song": [c_bundle, c_vocal, c_inst, c_from, c_keep, c_cut, c_genres, c_lyrics, *settings,
+                                    last_song]}
+        # Each endpoint twice: for API and MCP callers on a hidden trigger (errors are raised: the caller gets an
+        # error), and for the page's button (on_page: an error is the progress text only, the outputs stay).
+        for name in inputs:
+            gr.Button(visible=False).click(getattr(studio, name), inputs[name], outputs, api_name=name, **run)
+        page = dict(api_visibility="private", **run)
+        l_go.click(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown, **page)
+        s_go.click(on_page(studio.style_transfer), inputs["style_transfer"], shown, **page)
+        # A continuation's new bundle becomes the song to continue: continuing again goes on from the newest song.
+        c_go.click(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"], shown + [c_bundle],
+                   **page).then(lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut],
+                                [c_plan, c_kept], **LIGHT).then(**hint, **LIGHT)
         bundle.change(lambda song: song, bundle, last_song, **LIGHT)
         # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
         def session_rows(request: gr.Request):
@@ -143,7 +197,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
 
         bundle.change(session_rows, None, [made, takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
-            keep.click(studio.keep_take, [made, gr.State(take), *settings], api_visibility="private", **run)
+            keep.click(on_page(studio.keep_take), [made, gr.State(take), *settings], shown, **page)
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,
@@ -154,11 +208,15 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # The plan (and the prefilled lyrics) follow user actions only: a programmatic change of the bundle
         # field must not overwrite lyrics the user is editing.
         plan = dict(fn=continuation_plan, inputs=[c_bundle, c_from, c_keep, c_cut],
-                    outputs=[c_genres, c_lyrics, c_plan])
-        again.click(lambda song: (song, gr.Tabs(selected="continue")), bundle, [c_bundle, tabs],
-                    **LIGHT).then(**plan, **LIGHT)
+                    outputs=[c_genres, c_lyrics, c_plan, c_kept])
+        again.click(lambda song: (song, gr.Tabs(selected="continue"), "continue"), bundle, [c_bundle, tabs, tab],
+                    **LIGHT).then(**plan, **LIGHT).then(**hint, **LIGHT)
         for event in (c_bundle.upload, c_bundle.clear, c_from.input, c_keep.input, c_cut.input):
-            event(**plan, **LIGHT)
+            event(**plan, **LIGHT).then(**hint, **LIGHT)
+        c_from.change(lambda choice: (gr.Number(visible=choice == "section"), gr.Number(visible=choice == "time")),
+                      c_from, [c_keep, c_cut], **LIGHT)
+        for name, tab_widget in (("lyrics", l_tab), ("style", s_tab), ("continue", c_tab)):
+            tab_widget.select(lambda name=name: name, None, tab, **LIGHT).then(**hint, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)
@@ -208,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
+    # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     launch(demo, args.host, args.port, args.share, args.mcp)
     return 0
 

@@ -2,6 +2,7 @@
 the song back as output values; `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
 import functools
 import logging
+import re
 import secrets
 from typing import Callable, Iterator
 
@@ -57,27 +58,58 @@ SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantones
 
 def endpoint(fn):
     """An API endpoint: the shared settings go into its docstring (Gradio shows the Args on the API page) and its
-    errors reach the user as one clear gr.Error, never a traceback. Outputs already shown stay."""
+    errors reach the caller as one clear gr.Error, never a traceback; the error is also the last progress text.
+    Outputs already shown stay. The page's buttons call `on_page(endpoint)`, which shows the error only there."""
 
     @functools.wraps(fn)  # Gradio reads the wrapped signature (gr.Request injection) and the docstring
     def guarded(*args, **kwargs):
+        made = False  # whether any section's files were sent: only then are they "kept"
         try:
-            yield from fn(*args, **kwargs)
+            for values in fn(*args, **kwargs):
+                made = made or isinstance(values[3], str)
+                yield values
             return
-        except gr.Error:
-            raise
+        except gr.Error as error:
+            message = str(error.message)
         except ValueError as error:  # LyricsError included: the message says what to change
-            message = str(error)
+            message = without_paths(str(error))
         except Exception as error:
             log.exception("generation failed")
-            message = (f"Generation failed ({type(error).__name__}: {error}). Sections finished before this are "
-                       "kept in the outputs.")
+            message = f"Generation failed ({type(error).__name__}: {without_paths(str(error))})."
+            if made:
+                message += " The sections finished before this are kept in the outputs."
         skip = gr.skip()
         yield skip, skip, skip, skip, f"✗ {message}", skip  # stays beside the outputs after the toast is gone
         raise gr.Error(message, print_exception=False)
 
     guarded.__doc__ = fn.__doc__.replace("{settings}", SETTINGS_DOC)
     return guarded
+
+
+def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
+    """The page's version of an endpoint: an error is the progress text, in one place with its line breaks, and every
+    other output keeps what it showed (a raised gr.Error would put an error mark on every output and a toast
+    without line breaks). `copy_bundle`: the bundle output is sent once more (the continuation tab's song field, so
+    that continuing again goes on from the newest song)."""
+
+    @functools.wraps(api_endpoint)
+    def shown(*args, **kwargs):
+        try:
+            for values in api_endpoint(*args, **kwargs):
+                yield (*values, values[3]) if copy_bundle else values
+        except gr.Error:
+            return  # the endpoint's last update already put the message in the progress text
+
+    return shown
+
+
+PATH = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")  # an absolute path (not inside a URL)
+
+
+def without_paths(text: str) -> str:
+    """`text` with every absolute file path shortened to its file name: the server's folders mean nothing to a user
+    (URLs are left as they are)."""
+    return PATH.sub(lambda match: match.group(1), text)
 
 
 class Studio:

@@ -1,18 +1,24 @@
-"""The Space's widgets and the small functions behind them (Gradio layer): lyric status, continuation plan,
-reference window, tag picker, settings and take rows."""
+"""The Space's widgets and the small functions behind them (Gradio layer): lyric status, continuation plan, the
+sections hint (how many of the lyrics' sections are made, per tab) and its "all sections" button, reference window,
+tag picker, settings and take rows."""
+
+import os
 
 import gradio as gr
 
 from yue import tags
 from yue.checks import SLIDERS
 from yue.config import DEFAULT_SECTIONS, Limits, Sampling
-from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics
+from yue.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle, prefill_lyrics
-# Names app.py had before the serving split, still importable from it (tests and notebooks use them):
+from yue.results import plural
 
 
-def lyrics_status(lyrics: str, limits: Limits = Limits()) -> str:
-    """The live check beside the lyrics editor, in words."""
+def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "") -> str:
+    """The live check beside the lyrics editor, in words; `empty` (a calm hint, no error) while there are no lyrics
+    yet: a run with empty lyrics is refused with the full message."""
+    if not (lyrics or "").strip():
+        return empty
     try:
         parsed = parse_lyrics(lyrics, limits)
     except LyricsError as error:
@@ -23,28 +29,97 @@ def lyrics_status(lyrics: str, limits: Limits = Limits()) -> str:
     return text + "".join(f"<br>⚠ {warning}" for warning in parsed.warnings)
 
 
+NO_SONG_YET = ("Upload a song bundle (.npz) from this app, press **Continue this song** after making one, or "
+               "upload a vocal and an instrumental stem (their lyrics are the first section).")
+
+
 def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut_seconds):
-    """What a continuation keeps, in words, and the genres and lyrics to prefill from the bundle's settings."""
+    """What a continuation keeps, in words, the genres and lyrics to prefill from the bundle's settings, and how many
+    sections are kept (None: no song chosen, or a choice that does not work)."""
     skip = gr.skip()
     if not bundle:
-        return skip, skip, ("Upload a song bundle (.npz) from this app, press **Continue this song** after making "
-                            "one, or upload a vocal and an instrumental stem (their lyrics are the first section).")
+        return skip, skip, NO_SONG_YET, None
     try:
         codes, settings = load_bundle(bundle)
         kept = choose_start(codes, continue_from, keep_sections, cut_seconds)
     except ValueError as error:
-        return skip, skip, f"<span class='status-error'>✗ {error}</span>"
-    count = len(kept.stage1.section_frames)
+        return skip, skip, f"<span class='status-error'>✗ {error}</span>", None
+    count, whole = len(kept.stage1.section_frames), len(codes.stage1.section_frames)
     labels = ", ".join(kept.stage1.labels) or "none"
-    text = (f"Keeping **{count}** of {len(codes.stage1.section_frames)} sections "
+    listed = "this section" if count == 1 else f"these {count} sections"
+    text = (f"Keeping **{count}** of {plural(whole, 'section')} "
             f"({kept.frames / FRAMES_PER_SECOND:.1f} of {codes.frames / FRAMES_PER_SECOND:.1f} s): {labels}. "
-            f"The lyrics must list these {count} sections first, then the new ones (at most *Sections to generate* "
-            "of them are made).")
+            f"The lyrics must list {listed} first, then the new ones (at most *Sections to generate* of them are "
+            "made).")
     if settings.get("language"):
         text += f" The song was made with the **{settings['language']}** checkpoint: use it for an exact continuation."
     genres = settings.get("genres") or skip
     lyrics = prefill_lyrics(settings["lyrics"], count) if settings.get("lyrics") else skip
-    return genres, lyrics, text
+    return genres, lyrics, text, count
+
+
+def sections_info(tab: str, lyrics: str, sections, kept: int | None,
+                  limits: Limits = Limits()) -> tuple[str, int | None]:
+    """The hint under *Sections to generate* for the tab in use (`lyrics`: that tab's lyrics; `kept`: the sections a
+    continuation keeps, None: not known yet), and the number the "all sections" button sets (None: no button): the
+    sections of the lyrics (new ones, continuing) when the lyrics hold another number than is asked for."""
+    found = len(split_lyrics(lyrics or ""))
+    asked = int(sections) if isinstance(sections, (int, float)) else 0
+    if tab == "continue":
+        new = None if kept is None else found - kept
+        if new is None:
+            info = "continuing: at most this many new sections, after the kept ones"
+        elif new <= 0:
+            info = f"continuing: the lyrics list no new section after the {plural(kept, 'kept section')}: add one"
+        elif asked < new:
+            info = f"continuing: {asked} of the lyrics' {plural(new, 'new section')}"
+        else:
+            info = f"continuing: {every(new, 'new section')} of the lyrics"
+        target = new if new and new > 0 and asked < new else None
+    else:
+        if not found:
+            info = "how many lyric sections to make, from the first"
+        elif asked < found:
+            info = f"{asked} of the lyrics' {plural(found, 'section')} (the first {asked})"
+        elif asked == found:
+            info = f"{every(found, 'section')} of the lyrics"
+        else:
+            info = f"the lyrics have only {plural(found, 'section')}: set {found}"
+        target = found if found and asked != found else None
+    return info, None if target is None else min(target, limits.max_sections)
+
+
+def every(count: int, noun: str) -> str:
+    """'the 1 section', 'all 3 sections'."""
+    return f"the 1 {noun}" if count == 1 else f"all {count} {noun}s"
+
+
+def sections_hint(tab: str, lyrics: str, sections, kept: int | None, limits: Limits = Limits()):
+    """`sections_info` as updates of the sections slider (its hint) and of the "all sections" button."""
+    info, target = sections_info(tab, lyrics, sections, kept, limits)
+    return gr.Slider(info=info), gr.Button(every_label(tab, target), visible=target is not None)
+
+
+def every_label(tab: str, target: int | None) -> str:
+    """The "all sections" button: 'Make all 4 sections', 'Make the 1 new section'."""
+    return f"Make {every(target, 'new section' if tab == 'continue' else 'section')}" if target else "All sections"
+
+
+def follow_sections(tab: gr.State, lyrics: dict[str, gr.Textbox], sections: gr.Slider, kept: gr.State,
+                    every_section: gr.Button, limits: Limits) -> dict:
+    """The hint under *Sections to generate* follows the tab in use (`tab`: its name, a key of `lyrics`), that tab's
+    lyrics and the number asked; `every_section` sets the number to them all. Returns the hint's event (fn, inputs,
+    outputs) for what changes the tab or `kept` (the sections a continuation keeps) to run `.then`."""
+    names, inputs = list(lyrics), [tab, *lyrics.values(), sections, kept]
+
+    def read(name: str, *values) -> tuple:
+        texts, (asked, kept_now) = dict(zip(names, values[:-2])), values[-2:]
+        return name, texts.get(name, ""), asked, kept_now, limits
+
+    hint = dict(fn=lambda *values: sections_hint(*read(*values)), inputs=inputs, outputs=[sections, every_section])
+    gr.on([*(box.change for box in lyrics.values()), sections.change], **hint, **LIGHT)
+    every_section.click(lambda *values: sections_info(*read(*values))[1] or gr.skip(), inputs, sections, **LIGHT)
+    return hint
 
 
 def reference_window(path: str | None):
@@ -53,10 +128,14 @@ def reference_window(path: str | None):
         return gr.skip(), gr.skip(), ""
     import soundfile
 
+    if not os.path.isfile(path):
+        return gr.skip(), gr.skip(), ("<span class='status-error'>✗ This file is no longer on the server: upload it "
+                                      "again (the example: click it again).</span>")
     try:
         seconds = soundfile.info(path).duration
     except Exception:
-        return gr.skip(), gr.skip(), "<span class='status-error'>✗ This file cannot be read as audio.</span>"
+        return gr.skip(), gr.skip(), ("<span class='status-error'>✗ This file cannot be read as audio: upload a wav, "
+                                      "flac or mp3.</span>")
     return 0, round(min(30.0, seconds), 1), f"The track is {seconds:.1f} s long; the model hears the window below."
 
 
@@ -82,8 +161,8 @@ def genre_box(value: str, elem_id: str) -> gr.Textbox:
     found = tags.find_tags(value)
     with gr.Accordion("Pick tags from our list", open=False, elem_id=f"{elem_id}-tags"):
         with gr.Row():
-            pickers = [gr.Dropdown(list(tags.TAGS[c]), value=found[c], multiselect=True, label=c.title(), min_width=120)
-                       for c in tags.CATEGORIES]
+            pickers = [gr.Dropdown(list(tags.TAGS[c]), value=found[c], multiselect=True, label=c.title(), min_width=160,
+                                   elem_classes="tag-picker") for c in tags.CATEGORIES]
     for category, picker in zip(tags.CATEGORIES, pickers):
         set_tags = lambda text, picked, category=category: tags.set_category(text, category, picked)
         picker.input(set_tags, [box, picker], box, **LIGHT)
@@ -91,11 +170,12 @@ def genre_box(value: str, elem_id: str) -> gr.Textbox:
     return box
 
 
-def lyrics_box(value: str, limits: Limits, elem_id: str) -> gr.Textbox:
+def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "") -> gr.Textbox:
+    """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics)."""
     box = gr.Textbox(value, label="Lyrics", lines=12, max_lines=30, elem_id=elem_id,
                      info="each section starts with a tag line: [verse], [chorus], [bridge], [outro] …")
-    status = gr.Markdown(lyrics_status(value, limits), elem_id=f"{elem_id}-status")
-    box.change(lambda text: lyrics_status(text, limits), box, status, **LIGHT)
+    status = gr.Markdown(lyrics_status(value, limits, empty), elem_id=f"{elem_id}-status")
+    box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
     return box
 
 
@@ -131,18 +211,29 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
     ]
 
 
-def place_settings(settings: list) -> None:
+def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.Button:
+    """The settings under the tabs; returns the button under *Sections to generate* that sets it to every section
+    of the lyrics (hidden unless the lyrics hold another number of sections). `first_hint`: `sections_info` of the
+    first tab, shown until the first change."""
     (language, sections, max_new, min_new, g_first, g_later, top_p, temp, rep, seed, random_seed, precision, fmt,
      takes) = settings
-    for row in ((language, sections, takes), (seed, random_seed)):
-        with gr.Row():
-            for component in row:
-                component.render()
+    with gr.Row():
+        language.render()
+        with gr.Column(min_width=160):
+            sections.info = first_hint[0]  # (set before it is rendered, like a constructor argument)
+            sections.render()
+            every_section = gr.Button(every_label("lyrics", first_hint[1]), size="sm",
+                                      visible=first_hint[1] is not None, elem_id="all-sections")
+        takes.render()
+    with gr.Row():
+        seed.render()
+        random_seed.render()
     with gr.Accordion("Sampling, precision and format", open=False):
         for row in ((max_new, min_new, g_first, g_later), (top_p, temp, rep), (precision, fmt)):
             with gr.Row():
                 for component in row:
                     component.render()
+    return every_section
 
 
 def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:

@@ -116,6 +116,20 @@ def test_load_bundle_names_a_file_that_is_not_a_bundle(tmp_path):
     assert loaded.stage1.section_frames == (3, 2) and settings == {"seed": 7}
 
 
+def test_a_file_gone_from_the_server_is_named_by_its_input_without_the_servers_path(tmp_path):
+    """An upload or bundle deleted from the server's temp folder (e.g. by a clean-up) is refused with the input it
+    was given for and what to do, and the message holds no server folder."""
+    gone = tmp_path / "cache" / "0123abcd" / "reference-example.wav"
+    with pytest.raises(ValueError) as error:
+        jobs.check_upload(str(gone), "reference track", Limits())
+    assert str(error.value).startswith("The reference track is no longer on the server") and "upload it again" in str(
+        error.value) and str(tmp_path) not in str(error.value)
+    with pytest.raises(ValueError) as error:
+        jobs.load_bundle(str(tmp_path / "song-2of2.npz"))
+    assert str(error.value) == ("The song bundle song-2of2.npz is no longer on the server (files are deleted after a "
+                                "while): upload the .npz again.")
+
+
 def test_choose_start_end_section_and_time():
     """'end' keeps the whole song, 'section' the first N sections, 'time' the frames before the cut (50 a second)."""
     song = codes(100, 50)

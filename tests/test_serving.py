@@ -1,5 +1,6 @@
 """yue/serving.py without gradio and without models: folders, stop flags, GPU sizing, the section loop of every take."""
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -138,6 +139,17 @@ def test_run_makes_one_call_per_section_and_writes_after_each(tmp_path):
                                                     updates[-1].text]
     assert updates[-1].text.startswith("Done: 2 of 2 sections") and updates[-1].files[3].endswith("song-2of2.npz")
     assert all(u.seed == 42 for u in updates[1:])
+
+
+def test_progress_says_time_elapsed_and_the_audio_made_so_far_apart(tmp_path):
+    """The progress text of a run names its step, the time left in it (estimating at first), the new sections done,
+    the song's audio so far (none before the first section, 4 frames = 0.1 s after it) and the time elapsed."""
+    progress = [u.text for u in run(tmp_path, FakePipeline()) if u.text.startswith("Section ") and "/" in u.text]
+    assert len(progress) == 2
+    first, second = (text.splitlines() for text in progress)
+    assert first[0] == "Section 1/2: stage1 1/1 tokens, estimating the time left…"
+    assert re.fullmatch(r"0 of 2 new sections done, no audio yet; \d+ s elapsed", first[1])
+    assert re.fullmatch(r"1 of 2 new sections done, the song so far is 0\.1 s of audio; \d+ s elapsed", second[1])
 
 
 def test_run_of_takes_goes_on_from_each_takes_own_song_and_writes_every_take(tmp_path):

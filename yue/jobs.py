@@ -79,6 +79,9 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
         return None
     import soundfile
 
+    if not os.path.isfile(path):
+        raise ValueError(f"The {what} is no longer on the server (uploaded files are deleted after a while): "
+                         "upload it again (the built-in example: click it again).")
     size_mb = os.path.getsize(path) / 2**20
     if size_mb > MAX_UPLOAD_MB:
         raise ValueError(f"The {what} is {size_mb:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. Upload a shorter clip.")
@@ -94,6 +97,9 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
 
 
 def load_bundle(path: str) -> tuple[SongCodes, dict]:
+    if not os.path.isfile(path):
+        raise ValueError(f"The song bundle {Path(path).name} is no longer on the server (files are deleted after a "
+                         "while): upload the .npz again.")
     try:
         return SongCodes.load(path)
     except ValueError:

@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .audio import write_audio
-from .song import Song
+from .eta import describe_left
+from .song import Progress, Song
 
 KINDS = ("mix", "vocal", "instrumental", "bundle")  # a take's files, in the order the endpoints return them
 
@@ -66,6 +67,27 @@ def summary(song: Song | None, done: int, total: int, elapsed: float, timings: d
     if song.mix.size == 0:
         lines.append("No audio: this pipeline has no codec loaded (token-only); the code bundle holds the result.")
     return "\n".join(lines + [f"⚠ {w}" for w in song.warnings])
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 section', '2 sections'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def progress_text(event: Progress, rate: float | None, left_s: float | None, new_done: int, new_total: int,
+                  audio_s: float, elapsed_s: float) -> str:
+    """A run in progress, in two lines: the step (its speed `rate`, None: not measured yet, and the time left in it
+    `left_s`, None: still estimating) and the run (new sections done, the song's audio so far, time elapsed), e.g.
+    "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s, at most about 5 s left" and
+    "0 of 2 new sections done, no audio yet; 12 s elapsed"."""
+    what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
+    speed = f" at {rate:.1f} {what}/s" if rate else ""
+    # stage 1 may stop before its token budget (at the end-of-audio token): its time left is an upper bound
+    left = describe_left(left_s, upper_bound=event.stage == "stage1")
+    step = (f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}, "
+            f"{left}")
+    audio = f"the song so far is {audio_s:.1f} s of audio" if audio_s > 0 else "no audio yet"
+    return f"{step}\n{new_done} of {plural(new_total, 'new section')} done, {audio}; {elapsed_s:.0f} s elapsed"
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,12 @@ from typing import Callable, Iterator
 
 from . import gpu_time
 from .config import Limits
+from .eta import Eta
 from .jobs import Job, Jobs, ModelChoice
 from .loading import ModelCache
 from .pipeline import Pipeline
-from .results import Update, summary, write_take
+from .prompt import FRAMES_PER_SECOND
+from .results import Update, progress_text, summary, write_take
 from .song import Progress, SongCodes, SongRequest
 from .stage1 import Cancelled
 
@@ -227,17 +229,19 @@ class Service(Jobs):
             if request.previous is not None:  # which song (and take) this continues, and how much of it
                 settings["continued_from"] = {**job.source, "sections": kept}
             songs, takes, timings, started, stopped = None, None, {}, time.perf_counter(), False
+            eta, audio_s = Eta(), 0.0 if request.previous is None else request.previous.frames / FRAMES_PER_SECOND
             for index in range(kept, total):
                 step = replace(request, segments=index + 1)
                 previous = None if songs is None else [song.codes for song in songs]  # each take goes on from its own
                 states = None if songs is None else [song.render_state for song in songs]  # decode new frames only
                 for event in run_section(job.choice, step, str(flag), previous, states):
                     if isinstance(event, Progress):
-                        text = (f"{replace(event, sections=total).describe()}\n{index - kept} of {total - kept} "
-                                f"new sections done, {time.perf_counter() - started:.0f} s so far")
-                        yield Update(text, request.seed)
+                        now = time.perf_counter()
+                        left = eta.update((index, event.stage), event.done, event.total, now)
+                        yield Update(progress_text(replace(event, sections=total), eta.rate, left, index - kept,
+                                                   total - kept, audio_s, now - started), request.seed)
                     elif isinstance(event, list):
-                        songs = event
+                        songs, audio_s = event, event[0].seconds
                         for key, value in songs[0].timings.items():
                             timings[key] = timings.get(key, 0.0) + value
                         takes = [write_take(folder, song, take + 1, len(songs), index + 1, total, fmt, settings)
