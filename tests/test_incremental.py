@@ -118,8 +118,8 @@ def test_a_stream_renders_its_songs_with_one_renderer(tiny_dir, monkeypatch):
     monkeypatch.setattr(incremental.SongRenderer, "render", spy)
     lyrics = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
     for rescale in (False, True):
-        request = SongRequest("pop", lyrics, None, sampling=Sampling(max_new_tokens=100, min_new_tokens=60), seed=5,
-                              rescale=rescale)  # None: all three sections
+        request = SongRequest("pop", lyrics, "all", sampling=Sampling(max_new_tokens=100, min_new_tokens=60), seed=5,
+                              rescale=rescale)  # "all": all three sections
         used.clear()
         for song in pipeline.stream(request):
             assert_same_song((song.mix, song.vocal, song.instrumental), pipeline.render(song.codes, rescale))

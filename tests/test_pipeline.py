@@ -18,7 +18,7 @@ def token_pipeline(tiny_lm_dir):
 
 
 def test_stream_yields_the_song_after_every_section(token_pipeline):
-    songs = list(token_pipeline.stream(SongRequest("pop", LYRICS, None, sampling=FAST, seed=3)))  # None: every section
+    songs = list(token_pipeline.stream(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=3)))  # "all": every section
     assert [s.sections_done for s in songs] == [1, 2, 3]
     assert songs[-1].complete and not songs[0].complete
     frames = [s.codes.frames for s in songs]
@@ -32,7 +32,7 @@ def test_stream_yields_the_song_after_every_section(token_pipeline):
 
 def test_section_by_section_calls_equal_one_call(token_pipeline):
     """As on ZeroGPU (one GPU call per section): continuing from the song so far gives the same final codes."""
-    whole = token_pipeline.generate(SongRequest("pop", LYRICS, None, sampling=FAST, seed=9))
+    whole = token_pipeline.generate(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=9))
     song = None
     for count in (1, 2, 3):
         request = SongRequest("pop", LYRICS, segments=count, sampling=FAST, seed=9,
@@ -44,9 +44,9 @@ def test_section_by_section_calls_equal_one_call(token_pipeline):
 
 
 def test_regenerate_from_a_section_keeps_the_sections_before(token_pipeline):
-    first = token_pipeline.generate(SongRequest("pop", LYRICS, None, sampling=FAST, seed=1))
+    first = token_pipeline.generate(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=1))
     kept = first.codes.keep_sections(2)
-    again = token_pipeline.generate(SongRequest("pop", LYRICS, None, sampling=FAST, seed=2, previous=kept))
+    again = token_pipeline.generate(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=2, previous=kept))
     assert again.codes.stage1.section_frames[:2] == first.codes.stage1.section_frames[:2]
     np.testing.assert_array_equal(again.codes.stage1.vocal[:kept.frames], kept.stage1.vocal)
 
@@ -149,16 +149,26 @@ def test_continuation_needs_new_sections(token_pipeline):
     two = token_pipeline.generate(SongRequest("pop", LYRICS, segments=2, sampling=FAST))
     with pytest.raises(ValueError, match="segments is 2 but the song to continue already has 2 sections: "
                                          "segments counts the finished song's sections, kept ones included"):
-        token_pipeline.check(SongRequest("pop", LYRICS, sampling=FAST, previous=two.codes))  # the default, 2
+        token_pipeline.check(SongRequest("pop", LYRICS, 2, sampling=FAST, previous=two.codes))
+    with pytest.raises(ValueError, match="segments must be a whole number, 'all' or None"):
+        token_pipeline.check(SongRequest("pop", LYRICS, "every", sampling=FAST))
 
 
-def test_default_is_the_official_run_of_two_sections(token_pipeline):
-    """SongRequest's default segments is config.DEFAULT_SECTIONS, the official infer.py --run_n_segments 2: two of the
-    three lyric sections; None makes all three (test_stream_yields_the_song_after_every_section)."""
+def test_default_is_the_official_run_of_two_new_sections(token_pipeline):
+    """SongRequest's default (segments=None) is config.DEFAULT_SECTIONS new sections, the official infer.py
+    --run_n_segments 2: two of three lyric sections; one for a one-section lyric (not refused); kept sections plus two
+    when continuing; "all" makes every section (test_stream_yields_the_song_after_every_section)."""
     from yue.config import DEFAULT_SECTIONS
 
     song = token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST))
     assert song.sections_done == song.sections_total == len(song.codes.stage1.section_frames) == DEFAULT_SECTIONS == 2
+    short = token_pipeline.generate(SongRequest("pop", "[verse]\nla la la\n", sampling=FAST))
+    assert short.sections_done == short.sections_total == 1
+    four = LYRICS + "\n[outro]\nthe end\n"
+    kept = token_pipeline.generate(SongRequest("pop", four, 1, sampling=FAST)).codes
+    assert SongRequest("pop", four, previous=kept).sections_total(4) == 3
+    assert SongRequest("pop", four, previous=kept).sections_total(2) == 2
+    assert SongRequest("pop", four, "all").sections_total(4) == 4 and SongRequest("pop", four, 3).sections_total(4) == 3
 
 
 def test_bundle_round_trip_keeps_codes_and_settings(token_pipeline, tmp_path):
@@ -206,10 +216,10 @@ def test_tiny_pipeline_makes_44k_audio_of_the_song_length(tiny_dir, tmp_path):
 def test_takes_are_the_songs_of_one_take_runs_with_their_seeds(token_pipeline):
     """takes=3 in one batch: take t (seed 20 + t) has the stage-1 and stage-2 codes of a one-take run with that seed,
     after every section."""
-    streamed = list(token_pipeline.stream_takes(SongRequest("pop", LYRICS, None, sampling=FAST, seed=20, takes=3)))
+    streamed = list(token_pipeline.stream_takes(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=20, takes=3)))
     assert [len(songs) for songs in streamed] == [3, 3, 3]
     for take in range(3):
-        alone = list(token_pipeline.stream(SongRequest("pop", LYRICS, None, sampling=FAST, seed=20 + take)))
+        alone = list(token_pipeline.stream(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=20 + take)))
         for together, single in zip([songs[take] for songs in streamed], alone):
             assert together.seed == single.seed == 20 + take
             np.testing.assert_array_equal(together.codes.vocal, single.codes.vocal)
@@ -228,7 +238,7 @@ def test_kept_take_carries_every_take_on(token_pipeline):
 def test_takes_made_section_by_section_equal_one_call(token_pipeline):
     """As on ZeroGPU with takes: each section is one call in which every take continues its own song so far
     (`previous`, one song per take); the final takes equal those of one call, stage 1 and stage 2."""
-    whole = list(token_pipeline.stream_takes(SongRequest("pop", LYRICS, None, sampling=FAST, seed=11, takes=2)))[-1]
+    whole = list(token_pipeline.stream_takes(SongRequest("pop", LYRICS, "all", sampling=FAST, seed=11, takes=2)))[-1]
     songs = None
     for count in (1, 2, 3):
         request = SongRequest("pop", LYRICS, segments=count, sampling=FAST, seed=11, takes=2)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import checks
-from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text, sections_to_make
+from .cli_inputs import check_models, check_out, check_reference, codes_file, read_text
 from .cli_parser import build_parser
 from .cli_progress import ProgressLine, is_terminal, summary
 from .config import Limits, Sampling
@@ -92,14 +92,14 @@ def cmd_generate(args) -> None:
         previous = previous.keep_sections(args.keep_sections)
     check_reference(args)
     check_models(args)
-    request = SongRequest(genres, lyrics, None, _sampling(args), args.seed, None, previous, args.rescale, args.takes)
+    request = SongRequest(genres, lyrics, args.segments, _sampling(args), args.seed, None, previous, args.rescale,
+                         args.takes)
+    # an --segments the lyrics (or the kept song) cannot give is refused here
     lyric_sections, warnings = check_request(request)
     kept = 0 if previous is None else len(previous.stage1.section_frames)
-    request = replace(request, segments=sections_to_make(args.segments, len(lyric_sections), kept))
-    check_request(request)  # an --segments the lyrics (or the kept song) cannot give is refused here
     for warning in warnings:
         progress.note(f"warning: {warning}")
-    total = request.segments or len(lyric_sections)
+    total = request.sections_total(len(lyric_sections))
     progress.note(f"making {total} of {len(lyric_sections)} lyric sections"
                   + (f" ({kept} kept from {args.continue_from})" if kept else "")
                   + ("; --segments all for every section" if total < len(lyric_sections) else ""))
@@ -177,8 +177,8 @@ def cmd_prompt(args) -> None:
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
     check_reference(args)
     tokenizer_source = args.tokenizer or (args.tiny / "s1" if args.tiny else "m-a-p/YuE-s1-7B-anneal-en-cot")
-    # every section's prompt is built whatever the count to generate: segments=None (all) refuses none
-    request = SongRequest(genres, lyrics, None, reference=_reference(args, lambda path: _encode_with(args, path)))
+    # every section's prompt is built whatever the count to generate: segments="all" refuses none
+    request = SongRequest(genres, lyrics, "all", reference=_reference(args, lambda path: _encode_with(args, path)))
     built = request_prompt(load_tokenizer(tokenizer_source), request)
     payload = {"uses_reference": built.uses_reference, "labels": list(built.labels),
                "sections": [list(piece) for piece in built.pieces]}

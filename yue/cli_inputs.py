@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .cli_parser import ALL_SECTIONS
-from .config import DEFAULT_SECTIONS
 from .rates import CODEBOOKS as MAX_CODEBOOKS  # xcodec's RVQ depth: the most codebooks a codes file can hold
 from .rates import FRAME_RATE
 # What `generate` writes into --out besides the three audio tracks; an --out holding any of them is a song.
@@ -41,16 +39,6 @@ def codes_file(path: Path, rows: int | None = None):
         raise ValueError(f"{path} has shape {codes.shape}; expected ({rows}, T)")
     check_codes(codes, str(path), codes.ndim)
     return codes.astype(np.int64)
-
-
-def sections_to_make(asked: int | str | None, lyric_sections: int, kept: int = 0) -> int | None:
-    """SongRequest.segments for --segments: `all` -> None (every lyric section), N -> N (checked by check_request);
-    not given -> the official DEFAULT_SECTIONS new sections after the `kept` ones, fewer when the lyrics have fewer."""
-    if asked == ALL_SECTIONS:
-        return None
-    if asked is not None:
-        return asked
-    return min(kept + DEFAULT_SECTIONS, lyric_sections)
 
 
 def check_models(args) -> None:

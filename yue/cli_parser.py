@@ -9,12 +9,11 @@ import argparse
 from pathlib import Path
 
 from .checks import SEED_RANGE
-from .config import DEFAULT_SECTIONS, Limits, Sampling
+from .config import ALL_SECTIONS, DEFAULT_SECTIONS, Limits, Sampling
 from .rates import CODEBOOKS, CODEC_RATE, FRAME_RATE, OUTPUT_RATE
 from .registry import CODEC_REPO, LANGUAGES, PRECISIONS, STAGE2_REPO
 
 AUDIO_FORMATS = ("wav", "flac", "mp3")
-ALL_SECTIONS = "all"
 LYRICS_FORMAT = "sections, each a tag line such as [verse], [chorus] or [bridge] followed by its lines"
 
 
@@ -26,7 +25,7 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 def sections(value: str) -> int | str:
-    """--segments: a whole number >= 1, or `all` (every lyric section; cli_inputs.sections_to_make reads both)."""
+    """--segments: a whole number >= 1, or `all` (every lyric section; SongRequest.segments takes both)."""
     if value.strip().lower() == ALL_SECTIONS:
         return ALL_SECTIONS
     try:

@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 
 # Both LMs were trained with a 16384-token context (max_position_embeddings of the s1 config).
 CONTEXT_TOKENS = 16384
-# Lyric sections a run generates unless told otherwise: the official infer.py's `--run_n_segments 2`. The Python API
-# (SongRequest.segments), the CLI (--segments) and the app (Sections to generate) all start from it; None (the CLI's
-# `all`) generates every lyric section.
+# Lyric sections a run generates unless told otherwise: the official infer.py's `--run_n_segments 2` (new sections
+# after any kept ones; fewer when the lyrics have fewer). The Python API (SongRequest.segments=None), the CLI
+# (--segments) and the app (Sections to generate) all start from it; "all" generates every lyric section.
 DEFAULT_SECTIONS = 2
+ALL_SECTIONS = "all"
 
 
 @dataclass(frozen=True)

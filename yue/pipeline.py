@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from . import checks
-from .config import CONTEXT_TOKENS, Limits, Sampling, Stage2Config
+from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
 from .song import Progress, Song, SongCodes, SongRequest
 from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
@@ -34,7 +34,10 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
         request.previous.check("the song to continue")
     lyrics = parse_lyrics(checks.text(request.lyrics, "lyrics"), limits)
     sections = lyrics.sections
-    if request.segments is not None:
+    if isinstance(request.segments, str) and request.segments != ALL_SECTIONS:
+        raise ValueError(f"segments must be a whole number, {ALL_SECTIONS!r} or None (the official "
+                         f"{DEFAULT_SECTIONS}), got {request.segments!r}")
+    if request.segments is not None and request.segments != ALL_SECTIONS:
         checks.number(request.segments, "segments", 1, whole=True)
         if request.segments > len(sections):
             raise ValueError(f"segments is {request.segments} but the lyrics have only {len(sections)} sections; ask "
@@ -43,7 +46,7 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
     if request.previous is not None and kept >= len(sections):
         raise ValueError(f"The song to continue already has {kept} sections; the lyrics must list those sections "
                          "followed by at least one new section.")
-    if request.segments is not None and request.segments <= kept:
+    if request.segments not in (None, ALL_SECTIONS) and request.segments <= kept:
         # segments counts the finished song's sections: this many are kept already, so nothing would be made
         raise ValueError(f"segments is {request.segments} but the song to continue already has {kept} sections: "
                          f"segments counts the finished song's sections, kept ones included; ask for more than "
@@ -209,7 +212,7 @@ class Pipeline:
             check_takes_songs(request.takes, previous)
         seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
         prompt = request_prompt(self.models.tokenizer, request, self.limits, sections)
-        total = request.segments or len(sections)
+        total = request.sections_total(len(sections))
         takes = request.takes
         songs = previous or [request.previous] * takes
         known = [[None, None] if song is None else [song.vocal, song.instrumental] for song in songs]

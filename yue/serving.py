@@ -222,7 +222,7 @@ class Service(Jobs):
             request = job.build()
             sections, _ = pipeline.check(request)
             request = request.with_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
-            total = request.segments or len(sections)
+            total = request.sections_total(len(sections))
             kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
             settings = {**request.settings(), "segments": total, "language": job.choice.language,
                         "mode": job.choice.mode, "precision": job.choice.precision}

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import checks
 from .arrays import ArrayFileError, Spec, read_npz
-from .config import CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
+from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
 from .registry import LANGUAGES, MODES
@@ -173,15 +173,22 @@ class SongCodes:
 class SongRequest:
     genres: str
     lyrics: str  # every section of the song, including sections already made when continuing
-    # How many sections the song has when done, kept ones included when continuing; None = every lyric section.
-    # The default is the official run's (config.DEFAULT_SECTIONS, infer.py --run_n_segments 2).
-    segments: int | None = DEFAULT_SECTIONS
+    # How many sections the song has when done, kept ones included when continuing. None: the official run's
+    # config.DEFAULT_SECTIONS (2) new sections, fewer when the lyrics have fewer; "all": every lyric section.
+    segments: int | str | None = None
     sampling: Sampling = field(default_factory=Sampling)
     seed: int | None = 42  # None = a random seed, reported in the result
     reference: Reference | None = None  # style transfer (ICL)
     previous: SongCodes | None = None  # continuation: its sections are kept and generation resumes after them
     rescale: bool = False  # official --rescale: scale the output to peak 0.99 instead of clipping
     takes: int = 1  # versions made at once in one batch; take t uses seed + t (so it equals a run with that seed)
+
+    def sections_total(self, lyric_sections: int) -> int:
+        """How many sections the finished song has, for lyrics of `lyric_sections` sections (see `segments`)."""
+        kept = 0 if self.previous is None else len(self.previous.stage1.section_frames)
+        if self.segments is None:
+            return min(kept + DEFAULT_SECTIONS, lyric_sections)
+        return lyric_sections if self.segments == ALL_SECTIONS else self.segments
 
     def settings(self) -> dict:
         """JSON-safe description (for bundles and logs)."""
