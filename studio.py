@@ -125,10 +125,11 @@ class Studio:
 
     @endpoint
     def lyrics_to_song(self, genres: str = "", lyrics: str = "",
-                       language: str = "en", sections: int = DEFAULT_SECTIONS, max_new_tokens: int = OFFICIAL.max_new_tokens,
-                       min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
-                       guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
-                       temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
+                       language: str = "en", sections: int = DEFAULT_SECTIONS,
+                       max_new_tokens: int = OFFICIAL.max_new_tokens, min_new_tokens: int = OFFICIAL.min_new_tokens,
+                       guidance_first: float = OFFICIAL.guidance_first, guidance_later: float = OFFICIAL.guidance_later,
+                       top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
+                       repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
                        takes: int = 1, request: gr.Request = None):
         """Make a song (sung vocals and accompaniment, several minutes long if asked) from genre tags and lyrics.
@@ -146,10 +147,11 @@ class Studio:
     def style_transfer(self, reference_mix: str | None = None, reference_vocal: str | None = None,
                        reference_instrumental: str | None = None, start_s: float = 0.0, end_s: float = 30.0,
                        genres: str = "", lyrics: str = "",
-                       language: str = "en", sections: int = DEFAULT_SECTIONS, max_new_tokens: int = OFFICIAL.max_new_tokens,
-                       min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
-                       guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
-                       temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
+                       language: str = "en", sections: int = DEFAULT_SECTIONS,
+                       max_new_tokens: int = OFFICIAL.max_new_tokens, min_new_tokens: int = OFFICIAL.min_new_tokens,
+                       guidance_first: float = OFFICIAL.guidance_first, guidance_later: float = OFFICIAL.guidance_later,
+                       top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
+                       repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
                        takes: int = 1, request: gr.Request = None):
         """Make a song in the style of a reference recording (in-context learning), from genre tags and lyrics.
@@ -173,10 +175,11 @@ class Studio:
     def continue_song(self, bundle: str | None = None, vocal_stem: str | None = None,
                       instrumental_stem: str | None = None, continue_from: str = "end", keep_sections: int = 1,
                       cut_seconds: float = 0.0, genres: str = "", lyrics: str = "",
-                      language: str = "en", sections: int = DEFAULT_SECTIONS, max_new_tokens: int = OFFICIAL.max_new_tokens,
-                      min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
-                      guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
-                      temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
+                      language: str = "en", sections: int = DEFAULT_SECTIONS,
+                      max_new_tokens: int = OFFICIAL.max_new_tokens, min_new_tokens: int = OFFICIAL.min_new_tokens,
+                      guidance_first: float = OFFICIAL.guidance_first, guidance_later: float = OFFICIAL.guidance_later,
+                      top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
+                      repetition_penalty: float = OFFICIAL.repetition_penalty,
                       seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
                       takes: int = 1, last_song: str | None = None, request: gr.Request = None):
         """Continue a song made by this app (from its .npz bundle: exact) or uploaded vocal + instrumental stems; or

@@ -135,8 +135,9 @@ def _write_song(folder: Path, song, settings: dict, fmt: str) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     codes = song.codes
-    for name, array in (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
-                        ("stage2_vocal", codes.vocal), ("stage2_instrumental", codes.instrumental)):
+    arrays = (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
+              ("stage2_vocal", codes.vocal), ("stage2_instrumental", codes.instrumental))
+    for name, array in arrays:
         np.save(folder / f"{name}.npy", array)
     codes.save(folder / "song.npz", settings)
     if song.mix.size:
