@@ -399,23 +399,6 @@ def test_continue_from_uploaded_stems(client, server):
     check_audio([mix], codes.frames, "flac")
 
 
-def test_space_doc_examples_run(server):
-    """The python blocks of docs/space.md run, in order, against the local app (its URL and a reference swapped in);
-    the style-transfer block needs the codec."""
-    doc = (ROOT / "docs" / "space.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", doc, re.DOTALL)
-    assert len(blocks) == 5
-    namespace = {"__name__": "space_doc"}
-    for block in blocks:
-        if "/style_transfer" in block and not has_codec():
-            continue
-        code = re.sub(r"^URL = .*$", f"URL = {server[0]!r}", block, flags=re.MULTILINE)
-        code = re.sub(r"^REFERENCE = .*$", f"REFERENCE = {str(server[1] / 'outputs' / 'reference-example.wav')!r}",
-                      code, flags=re.MULTILINE)
-        exec(compile(code, "docs/space.md", "exec"), namespace)
-    assert namespace["summary"].startswith("Done: ")
-
-
 # -- pieces without a server --------------------------------------------------------------------------------------
 
 def test_output_folders_are_private_and_old_ones_are_deleted(tmp_path):
