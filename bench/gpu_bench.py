@@ -89,21 +89,21 @@ SWITCHES = ("YUE_CUDA_GRAPHS", "YUE_DECODE", "YUE_FUSED", "YUE_COMPILE")
 
 
 @contextmanager
-def decoding(graphs: bool = True, kernels: str = "fast", fused: bool = True, compiled: bool = False):
-    """Decode with or without CUDA graphs, "fast" or "plain" kernels, fused or separate projections, a compiled or
-    an eager step (yue/decoder.py, yue/fusion.py), for one measurement."""
+def decoding(graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool = False):
+    """Decode with or without CUDA graphs, "fast" or "plain" kernels, fused or separate projections (None: the
+    library's default), a compiled or an eager step (yue/decoder.py, yue/fusion.py), for one measurement."""
     saved = {name: os.environ.get(name) for name in SWITCHES}
-    os.environ.update(YUE_CUDA_GRAPHS="1" if graphs else "0", YUE_DECODE=kernels, YUE_FUSED="1" if fused else "0",
-                      YUE_COMPILE="1" if compiled else "0")
+    os.environ.update(YUE_CUDA_GRAPHS="1" if graphs else "0", YUE_DECODE=kernels, YUE_COMPILE="1" if compiled else "0")
+    os.environ.pop("YUE_FUSED", None) if fused is None else os.environ.update(YUE_FUSED="1" if fused else "0")
     try:
         yield
     finally:
         for name, value in saved.items():
-            os.environ.pop(name) if value is None else os.environ.update({name: value})
+            os.environ.pop(name, None) if value is None else os.environ.update({name: value})
 
 
 def ours_stage1(model, prompt: Stage1Prompt, tokens: int, sampling: Sampling, bench: Bench,
-                graphs: bool = True, kernels: str = "fast", fused: bool = True, compiled: bool = False):
+                graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool = False):
     """(tokens/s of the decode loop, ids); time from the first to the last token, so prefill is left out."""
     stamps = []
     settings = replace(sampling, max_new_tokens=tokens, min_new_tokens=tokens)

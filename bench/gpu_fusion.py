@@ -1,6 +1,7 @@
-"""The kernel-fusion steps of bench/gpu.py (yue/fusion.py): `fusion`, fused q/k/v and gate/up matmuls against the
-separate ones (in the default run, about 2 minutes), and `compile`, the torch.compile'd decode step against the eager
-one (only when named with --only: compiling the 7B and the stage-2 model takes minutes; --smoke runs it too)."""
+"""The kernel-fusion steps of bench/gpu.py (yue/fusion.py): `fusion`, fused q/k/v and gate/up matmuls (YUE_FUSED=1)
+against the separate ones (in the default run, about 2 minutes), and `compile`, the torch.compile'd decode step
+against the eager one (only when named with --only: compiling the 7B and the stage-2 model takes minutes; --smoke
+runs it too)."""
 from __future__ import annotations
 
 import logging
@@ -106,8 +107,8 @@ class _Warnings(logging.Handler):
 
 
 def step_compile(bench: Bench) -> dict:
-    """YUE_COMPILE=1 (torch.compile's default mode, inside our CUDA graphs; fused projections) against the eager
-    step: first run (compiling) and timed runs of stage 1 at the first context and stage 2 for a 3-minute song."""
+    """YUE_COMPILE=1 (torch.compile's default mode, inside our CUDA graphs) against the eager step, both with fused
+    projections: first run (compiling), timed runs of stage 1 at the first context and stage 2 for a 3-minute song."""
     from torch._dynamo.utils import counters
 
     watch = _Warnings()
@@ -122,16 +123,18 @@ def _compile_runs(bench: Bench, counters, watch: _Warnings) -> dict:
     model = bench.lm("s1")
     context = bench.contexts[0]
     prompt = bench.prompt(context)
-    out = {"_note": f"7B stage 1 at {context} context, stage 2 3-minute song; first run includes compiling; "
+    out = {"_note": f"fused projections in both; 7B stage 1 at {context} context, stage 2 3-minute song; first run "
+                    "includes compiling; "
                     "first differing greedy token (-1 = none)"}
     start = time.perf_counter()  # the first run compiles: as many tokens as timed, so every bucket is compiled
-    ours_stage1(model, prompt, bench.new_tokens, OFFICIAL, bench, compiled=True)
+    ours_stage1(model, prompt, bench.new_tokens, OFFICIAL, bench, fused=True, compiled=True)
     out["stage1_first_run_s"] = round(time.perf_counter() - start, 1)
-    ours_stage1(model, prompt, 8, OFFICIAL, bench)  # warm-up of the eager step's graphs
+    ours_stage1(model, prompt, 8, OFFICIAL, bench, fused=True)  # warm-up of the eager step's graphs
     for compiled in (False, True):
-        rate = ours_stage1(model, prompt, bench.new_tokens, OFFICIAL, bench, compiled=compiled)[0]
+        rate = ours_stage1(model, prompt, bench.new_tokens, OFFICIAL, bench, fused=True, compiled=compiled)[0]
         out[f"stage1_{'compiled' if compiled else 'eager'}_tok_s@{context}"] = round(rate, 1)
-    greedy = {compiled: ours_stage1(model, prompt, bench.new_tokens, OFFICIAL.greedy(), bench, compiled=compiled)[1]
+    greedy = {compiled: ours_stage1(model, prompt, bench.new_tokens, OFFICIAL.greedy(), bench, fused=True,
+                                  compiled=compiled)[1]
               for compiled in (False, True)}
     out["bf16_7b_first_differing_token"] = first_difference(greedy[False], greedy[True])
     out["graphs_compiled_after_stage1"] = counters["stats"]["unique_graphs"]
@@ -139,10 +142,10 @@ def _compile_runs(bench: Bench, counters, watch: _Warnings) -> dict:
     model = bench.lm("s2")
     rng = np.random.default_rng(0)
     tracks = [rng.integers(0, 1024, bench.song_frames) for _ in range(2)]
-    out["stage2_first_run_s"] = round(_stage2_song(model, bench, tracks, compiled=True)[0], 1)
-    with decoding():
+    out["stage2_first_run_s"] = round(_stage2_song(model, bench, tracks, fused=True, compiled=True)[0], 1)
+    with decoding(fused=True):
         stage2.generate(model, [t[:60] for t in tracks])  # warm-up of the eager step
-    songs = {compiled: _stage2_song(model, bench, tracks, compiled=compiled) for compiled in (False, True)}
+    songs = {compiled: _stage2_song(model, bench, tracks, fused=True, compiled=compiled) for compiled in (False, True)}
     out["stage2_eager_s"], out["stage2_compiled_s"] = (round(songs[c][0], 2) for c in (False, True))
     out["stage2_bf16_codes_differing"] = _differing(songs[False][1], songs[True][1])
     out["graphs_compiled_in_all"] = counters["stats"]["unique_graphs"]

@@ -10,7 +10,8 @@ import torch
 from yue import stage2
 from yue.config import LLAMA_SIZES, Sampling, Stage2Config
 from yue.decoder import BUCKET, StaticDecoder
-from yue.fusion import Fused, FusedMLP, Separate, compile_mode, joined, layer_projections
+from yue.fusion import (FUSED_BY_DEFAULT, Fused, FusedMLP, Separate, compile_mode, fusion_enabled, joined,
+                        layer_projections)
 from yue.prompt import build_prompt, parse_lyrics
 from yue.stage1 import generate_sections
 
@@ -65,12 +66,13 @@ def test_fused_greedy_tokens_equal_separate_ones_in_fp32(stage1_model, stage2_mo
         assert len(fused) == len(separate) and all(np.array_equal(a, b) for a, b in zip(fused, separate))
 
 
-def test_fusing_keeps_state_dict_memory_and_checkpoints(stage1_model, tmp_path):
+def test_fusing_keeps_state_dict_memory_and_checkpoints(stage1_model, tmp_path, monkeypatch):
     """After fusing: the same state-dict keys, shapes and values, each projection a row block of its group's one
     storage (no second copy: the weights occupy the bytes they did); strict loading writes into the fused tensor,
     and save_pretrained / from_pretrained round-trips the values."""
     from yue.loading import load_lm
 
+    monkeypatch.setenv("YUE_FUSED", "1")
     model = unfused_copy(stage1_model)
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     bytes_before = storage_bytes(model)
@@ -95,9 +97,10 @@ def test_fusing_keeps_state_dict_memory_and_checkpoints(stage1_model, tmp_path):
     assert all(torch.equal(reloaded[name], changed[name]) for name in changed)
 
 
-def test_fusing_twice_copies_nothing_and_a_moved_model_is_fused_again(stage1_model):
+def test_fusing_twice_copies_nothing_and_a_moved_model_is_fused_again(stage1_model, monkeypatch):
     """A second decoder finds the weights fused already (same storage); after `.to(dtype)` each parameter has its own
     tensor again, and the next decoder fuses them anew, with the moved values."""
+    monkeypatch.setenv("YUE_FUSED", "1")
     model = unfused_copy(stage1_model)
     first = StaticDecoder(model, 1, BUCKET).projections[0]
     second = StaticDecoder(model, 1, BUCKET).projections[0]
@@ -152,10 +155,12 @@ def test_biases_are_fused_too_and_a_mixed_group_is_left_alone(monkeypatch):
     torch.testing.assert_close(decode(model, ids), separate, rtol=1e-5, atol=1e-5)
 
 
-def test_a_quantized_model_is_left_unfused_and_still_runs(tiny_lm_dir, tiny_tokenizer):
-    """bitsandbytes int8 layers (their own weight format) are called as they are; stage 1 still generates."""
+def test_a_quantized_model_is_left_unfused_and_still_runs(tiny_lm_dir, tiny_tokenizer, monkeypatch):
+    """With fusion on, bitsandbytes int8 layers (their own weight format) are called as they are; stage 1 still
+    generates."""
     from yue.loading import load_lm
 
+    monkeypatch.setenv("YUE_FUSED", "1")
     model = load_lm(tiny_lm_dir / "s1", precision="int8")
     projections = StaticDecoder(model, 1, BUCKET).projections
     assert all(isinstance(p.qkv, Separate) and p.feed_forward is layer.mlp
@@ -165,14 +170,23 @@ def test_a_quantized_model_is_left_unfused_and_still_runs(tiny_lm_dir, tiny_toke
     assert len(sections) == 3 and all(len(vocal) == 20 for vocal, _ in sections)
 
 
-def test_compile_setting_refuses_modes_with_their_own_cuda_graphs(monkeypatch):
-    """YUE_COMPILE takes 0, 1 or max-autotune-no-cudagraphs; reduce-overhead (its own CUDA graphs) is refused by name."""
+def test_settings_refuse_unknown_values_by_name(monkeypatch):
+    """YUE_COMPILE takes 0, 1 or max-autotune-no-cudagraphs (reduce-overhead, with its own CUDA graphs, is refused by
+    name); YUE_FUSED takes 0 or 1 and is off when unset (FUSED_BY_DEFAULT)."""
     for value, mode in (("0", None), ("1", "default"), ("max-autotune-no-cudagraphs", "max-autotune-no-cudagraphs")):
         monkeypatch.setenv("YUE_COMPILE", value)
         assert compile_mode() == mode
     monkeypatch.setenv("YUE_COMPILE", "reduce-overhead")
     with pytest.raises(ValueError, match="YUE_COMPILE='reduce-overhead'.*use 0"):
         compile_mode()
+    monkeypatch.delenv("YUE_FUSED", raising=False)
+    assert fusion_enabled() is FUSED_BY_DEFAULT is False
+    for value, enabled in (("0", False), ("1", True)):
+        monkeypatch.setenv("YUE_FUSED", value)
+        assert fusion_enabled() is enabled
+    monkeypatch.setenv("YUE_FUSED", "yes")
+    with pytest.raises(ValueError, match="YUE_FUSED='yes'.*use 1"):
+        fusion_enabled()
 
 
 @pytest.fixture
@@ -185,6 +199,7 @@ def test_compiled_decode_step_gives_the_eager_tokens(stage1_model, stage2_model,
                                                      fresh_dynamo):
     """YUE_COMPILE=1 (inductor; here its C++ backend): stage 1 with guidance and stage 2 give the greedy tokens of the
     eager step in fp32 (fused projections in both)."""
+    monkeypatch.setenv("YUE_FUSED", "1")
     for model, run in ((stage1_model, lambda m: stage1_song(m, tiny_tokenizer)), (stage2_model, stage2_codes)):
         monkeypatch.setenv("YUE_COMPILE", "0")
         eager = run(model)

@@ -9,8 +9,8 @@ thousands of tokens, which on a GPU costs more than the 7B's weights take to rea
 * with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, then captured as above.
 
 The weights (and so the checkpoint files) are the model's own: the embedding, output and down projections are called
-as they are (bitsandbytes layers included); q/k/v and gate/up are one matmul each over the same weights made row
-blocks of one tensor (yue/fusion.py; YUE_FUSED=0 calls the modules one by one); attention, the cache and (in "fast"
+as they are (bitsandbytes layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul for each
+group over the same weights made row blocks of one tensor (yue/fusion.py); attention, the cache and (in "fast"
 kernels) the norm are ours:
 * prefill attention is PyTorch's SDPA with `repeat_kv`, as transformers does;
 * decode attention ("fast", the default) is transformers' eager formula (bf16 scores, fp32 softmax) on the grouped

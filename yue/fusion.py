@@ -1,4 +1,4 @@
-"""Fewer kernels per decode step: fused projections (default) and, on request, a compiled step (YUE_COMPILE).
+"""Fewer kernels per decode step, on request: fused projections (YUE_FUSED=1) and a compiled step (YUE_COMPILE=1).
 
 Fused projections: one matmul for q/k/v and one for gate/up, over the checkpoint's own weights.
 
@@ -17,22 +17,29 @@ weights are already row blocks of one tensor is not copied again (fusing is idem
 """
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-log = logging.getLogger(__name__)
-
 # YUE_COMPILE values -> torch.compile modes. Only modes without their own CUDA graphs: the decoder captures its own.
 COMPILE_MODES = {"1": "default", "default": "default", "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs"}
 
 
+# Off until a GPU run shows it faster: on the CPU (bench/bench_fusion.py) fused decode steps cost the same and fused
+# prefills ~10% more (silu x up on the halves of one output), stage 2 5-10% more in all.
+FUSED_BY_DEFAULT = False
+
+
 def fusion_enabled() -> bool:
-    """Fused q/k/v and gate/up matmuls in the decoder (the default); YUE_FUSED=0 switches them off."""
-    return os.environ.get("YUE_FUSED", "1") != "0"
+    """Fused q/k/v and gate/up matmuls in the decoder: YUE_FUSED=1 on, YUE_FUSED=0 off, unset FUSED_BY_DEFAULT."""
+    value = os.environ.get("YUE_FUSED")
+    if value is None:
+        return FUSED_BY_DEFAULT
+    if value not in ("0", "1"):
+        raise ValueError(f"YUE_FUSED={value!r} is not a setting here: use 1 (fused projections) or 0 (separate).")
+    return value == "1"
 
 
 def fusable(linears) -> bool:
