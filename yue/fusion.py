@@ -27,8 +27,8 @@ import torch.nn.functional as F
 COMPILE_MODES = {"1": "default", "default": "default", "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs"}
 
 
-# Off until a GPU run shows it faster: on the CPU (bench/bench_fusion.py) fused decode steps cost the same and fused
-# prefills ~10% more (silu x up on the halves of one output), stage 2 5-10% more in all.
+# Off until a GPU run shows it faster. On the CPU (bench/bench_fusion.py, 2 runs of 3 rounds) it is no win: stage 1
+# 6-8% faster, stage 2 3-10% slower (fused prefills ~10% slower: silu x up on the strided halves of one output).
 FUSED_BY_DEFAULT = False
 
 
