@@ -52,9 +52,9 @@ def fusable(linears) -> bool:
         return False
     same = all(m.weight.device == first.device and m.weight.dtype == first.dtype
                and m.in_features == linears[0].in_features for m in linears)
-    biased = {m.bias is None for m in linears}
+    bias_kinds = {m.bias is None for m in linears}
     hooked = any(m._forward_hooks or m._forward_pre_hooks or hasattr(m, "_hf_hook") for m in linears)
-    return same and len(biased) == 1 and not hooked
+    return same and len(bias_kinds) == 1 and not hooked
 
 
 def joined(tensors) -> torch.Tensor | None:
@@ -143,6 +143,7 @@ def layer_projections(layer, fused: bool) -> LayerProjections:
     gate_up = fuse([mlp.gate_proj, mlp.up_proj]) if fused else None
     return LayerProjections((fuse(qkv) if fused else None) or Separate(qkv),
                             FusedMLP(gate_up, mlp) if gate_up is not None else mlp)
+
 
 def compile_mode() -> str | None:
     """The torch.compile mode for the decode step from YUE_COMPILE, or None (unset or "0": not compiled).
