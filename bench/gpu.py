@@ -1,8 +1,10 @@
 """GPU speed and memory of the whole stack, on random full-size models built on the GPU (downloads nothing).
 
-    python -m bench.gpu                 # on a CUDA GPU: about 5 minutes on one H100/H200; table + gpu.json
-    python -m bench.gpu --smoke         # every step at tiny sizes on the CPU (under 2 minutes): catches typos
-    python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | quantized | takes)
+    python -m bench.gpu                 # on a CUDA GPU: about 7 minutes on one H100/H200; table + gpu.json
+    python -m bench.gpu --smoke         # every step at tiny sizes on the CPU (a few minutes): catches typos
+    python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | quantized | takes
+                                        # | fusion | compile); repeatable
+    python -m bench.gpu --only compile  # torch.compile'd decode step: only run when named (compiling takes minutes)
 
 Models: stage 1 from the official config (SPEC §7.1, 6.22 B); stage 2 from the size ESTIMATE (its config is not
 public: hidden 2048, intermediate 5504, 32 layers, 16 heads, vocab 83 968, about 1.96 B); the codec and both Vocos
@@ -24,7 +26,10 @@ from pathlib import Path
 import torch
 
 from bench.gpu_bench import Bench
+from bench.gpu_fusion import FUSION_STEPS, ONLY_WHEN_NAMED
 from bench.gpu_steps import STEPS
+
+ALL_STEPS = {**STEPS, **FUSION_STEPS}
 
 
 def environment(device: torch.device) -> dict:
@@ -74,7 +79,8 @@ def table(results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU: checks that every step runs")
-    parser.add_argument("--only", action="append", choices=list(STEPS), help="run only these steps (repeatable)")
+    parser.add_argument("--only", action="append", choices=list(ALL_STEPS),
+                        help="run only these steps (repeatable); 'compile' runs only when named (or with --smoke)")
     parser.add_argument("--official-frames", type=int, help="frames of the official stage-2 loop (slow; 0 skips it)")
     parser.add_argument("--device", help="torch device to measure on (default: cuda when there is one)")
     parser.add_argument("--json", default=os.environ.get("OUT", "."), help="folder for gpu.json (default $OUT or .)")
@@ -93,11 +99,12 @@ def main() -> None:
         bench = Bench(device, args.smoke, Path(scratch), results)
         if args.official_frames is not None:
             bench.official_frames = args.official_frames
-        for name in args.only or list(STEPS):
+        default = [name for name in ALL_STEPS if args.smoke or name not in ONLY_WHEN_NAMED]
+        for name in args.only or default:
             start = time.perf_counter()
             print(f"--- {name}", flush=True)
             try:
-                results[name] = STEPS[name](bench)
+                results[name] = ALL_STEPS[name](bench)
             except Exception:  # a step that fails is reported, the next one still runs
                 results[name] = {"error": traceback.format_exc()}
                 print(results[name]["error"], flush=True)

@@ -85,24 +85,29 @@ class Bench:
         return Stage1Prompt((tuple(header),), (), False, ("verse",))
 
 
+SWITCHES = ("YUE_CUDA_GRAPHS", "YUE_DECODE", "YUE_FUSED", "YUE_COMPILE")
+
+
 @contextmanager
-def decoding(graphs: bool = True, kernels: str = "fast"):
-    """Decode with or without CUDA graphs, with "fast" or "plain" kernels (yue/decoder.py), for one measurement."""
-    saved = {name: os.environ.get(name) for name in ("YUE_CUDA_GRAPHS", "YUE_DECODE")}
-    os.environ.update(YUE_CUDA_GRAPHS="1" if graphs else "0", YUE_DECODE=kernels)
+def decoding(graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool = False):
+    """Decode with or without CUDA graphs, "fast" or "plain" kernels, fused or separate projections (None: the
+    library's default), a compiled or an eager step (yue/decoder.py, yue/fusion.py), for one measurement."""
+    saved = {name: os.environ.get(name) for name in SWITCHES}
+    os.environ.update(YUE_CUDA_GRAPHS="1" if graphs else "0", YUE_DECODE=kernels, YUE_COMPILE="1" if compiled else "0")
+    os.environ.pop("YUE_FUSED", None) if fused is None else os.environ.update(YUE_FUSED="1" if fused else "0")
     try:
         yield
     finally:
         for name, value in saved.items():
-            os.environ.pop(name) if value is None else os.environ.update({name: value})
+            os.environ.pop(name, None) if value is None else os.environ.update({name: value})
 
 
 def ours_stage1(model, prompt: Stage1Prompt, tokens: int, sampling: Sampling, bench: Bench,
-                graphs: bool = True, kernels: str = "fast"):
+                graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool = False):
     """(tokens/s of the decode loop, ids); time from the first to the last token, so prefill is left out."""
     stamps = []
     settings = replace(sampling, max_new_tokens=tokens, min_new_tokens=tokens)
-    with decoding(graphs, kernels):
+    with decoding(graphs, kernels, fused, compiled):
         section = next(stage1.generate_sections(model, prompt, settings, seed=1,
                                                 on_token=lambda p: stamps.append(time.perf_counter())))
     ids = np.stack([section.vocal, section.instrumental], 1).reshape(-1)

@@ -5,10 +5,13 @@ thousands of tokens, which on a GPU costs more than the 7B's weights take to rea
 * the cache is preallocated once (`rows` x `capacity` slots per layer) and written in place;
 * a decode step attends over a fixed bucket of slots (a multiple of BUCKET) with a boolean mask, so its shapes are
   static and, on CUDA with plain (unquantized) weights, it is captured once per bucket as a CUDA graph and replayed;
-* prefill runs eagerly, in chunks chosen by the caller.
+* prefill runs eagerly, in chunks chosen by the caller;
+* with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, then captured as above.
 
-The weights (and so the checkpoint files) are the model's own: the embedding, projections and MLP modules are called
-as they are (bitsandbytes layers included); attention, the cache and (in "fast" kernels) the norm are ours:
+The weights (and so the checkpoint files) are the model's own: the embedding, output and down projections are called
+as they are (bitsandbytes layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul for each
+group over the same weights made row blocks of one tensor (yue/fusion.py); attention, the cache and (in "fast"
+kernels) the norm are ours:
 * prefill attention is PyTorch's SDPA with `repeat_kv`, as transformers does;
 * decode attention ("fast", the default) is transformers' eager formula (bf16 scores, fp32 softmax) on the grouped
   queries: the query heads of one KV head are that head's query rows, so the GQA cache is never copied, and cuBLAS
@@ -29,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
 
+from .fusion import compile_mode, compiled, fusion_enabled, layer_projections
+
 log = logging.getLogger(__name__)
 
 BUCKET = 256  # decode attends over a multiple of this many slots (one CUDA graph per bucket)
@@ -48,6 +53,11 @@ def graphs_possible(model) -> bool:
     may be switched off with YUE_CUDA_GRAPHS=0."""
     if os.environ.get("YUE_CUDA_GRAPHS", "1") == "0" or model.device.type != "cuda":
         return False
+    return plain_weights(model)
+
+
+def plain_weights(model) -> bool:
+    """Whether the linear layers are plain `nn.Linear` (not bitsandbytes)."""
     layer = model.get_decoder().layers[0]
     linears = [layer.self_attn.q_proj, layer.mlp.down_proj, model.get_output_embeddings()]
     return all(type(module) is torch.nn.Linear for module in linears)
@@ -76,6 +86,10 @@ class StaticDecoder:
         self.fast = fast_kernels()
         self.scale = self.head_dim ** -0.5
         self.use_graphs = graphs_possible(model) if graphs is None else graphs and graphs_possible(model)
+        # Built once per decoder (fusing the model's weights the first time): a model moved afterwards needs a new one.
+        self.projections = [layer_projections(layer, fusion_enabled()) for layer in self.layers]
+        mode = compile_mode()  # YUE_COMPILE (dedicated GPUs): the decode step compiled, inside our graphs
+        self.decode = compiled(self._decode, mode) if mode and plain_weights(model) else self._decode
         self.capacity = 0
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
@@ -158,7 +172,7 @@ class StaticDecoder:
         self.step_slot.fill_(slot)
         length = min(_round_up(slot + 1, BUCKET), self.capacity)
         if not self.use_graphs:
-            self._decode(length)
+            self.decode(length)
             return self.step_hidden
         graph = self.graphs.get(length)
         if graph is None:
@@ -167,7 +181,7 @@ class StaticDecoder:
             except RuntimeError as error:  # keep generating, eagerly, rather than fail a song
                 log.warning("CUDA graph capture failed (%s); decoding without graphs", error)
                 self.use_graphs = False
-                self._decode(length)
+                self.decode(length)
                 return self.step_hidden
         graph.replay()
         return self.step_hidden
@@ -178,12 +192,12 @@ class StaticDecoder:
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
-            self._decode(length)
+            self.decode(length)
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         # thread_local: a server's other threads may use the GPU meanwhile; only this thread must not.
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self._decode(length)
+            self.decode(length)
         self.graphs[length] = graph
         return graph
 
@@ -208,19 +222,19 @@ class StaticDecoder:
         batch, n = ids.shape
         x = self.decoder.embed_tokens(ids)
         cos, sin = self.cos[positions], self.sin[positions]
-        for layer, keys, values in zip(self.layers, self.keys, self.values):
+        for layer, projections, keys, values in zip(self.layers, self.projections, self.keys, self.values):
             attention = layer.self_attn
-            h = self._norm(layer.input_layernorm, x)
-            q = attention.q_proj(h).view(batch, n, self.heads, self.head_dim).transpose(1, 2)
-            k = attention.k_proj(h).view(batch, n, self.kv_heads, self.head_dim).transpose(1, 2)
-            v = attention.v_proj(h).view(batch, n, self.kv_heads, self.head_dim).transpose(1, 2)
+            q, k, v = projections.qkv(self._norm(layer.input_layernorm, x))
+            q = q.view(batch, n, self.heads, self.head_dim).transpose(1, 2)
+            k = k.view(batch, n, self.kv_heads, self.head_dim).transpose(1, 2)
+            v = v.view(batch, n, self.kv_heads, self.head_dim).transpose(1, 2)
             q, k = apply_rotary_pos_emb(q, k, cos, sin)
             keys_in, values_in = keys[rows], values[rows]
             keys_in.index_copy_(2, slots, k.to(self.dtype))
             values_in.index_copy_(2, slots, v.to(self.dtype))
             out = self._attend(q.to(self.dtype), keys_in[:, :, :length], values_in[:, :, :length], mask)
             x = x + attention.o_proj(out.transpose(1, 2).reshape(batch, n, self.heads * self.head_dim).to(x.dtype))
-            x = x + layer.mlp(self._norm(layer.post_attention_layernorm, x))
+            x = x + projections.feed_forward(self._norm(layer.post_attention_layernorm, x))
         return self._norm(self.decoder.norm, x)
 
     def _attend(self, q, keys, values, mask) -> torch.Tensor:
