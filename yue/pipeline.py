@@ -11,6 +11,7 @@ import numpy as np
 
 from . import checks
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
+from .eta import Eta
 from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
 from .song import Progress, Song, SongCodes, SongRequest
 from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
@@ -89,11 +90,13 @@ def check_takes_songs(takes: int, previous: list[SongCodes]) -> None:
 
 
 class _Rate:
-    """Progress events with rate and ETA from wall-clock time, at most one per `interval` seconds (and the last)."""
+    """Progress events at most one per `interval` seconds (and the last): the step's average rate since it began,
+    and the time left from its recent speed (`yue.eta.Eta`: counts down, None while estimating)."""
 
     def __init__(self, sink: Callable[[Progress], None] | None, interval: float = 0.25):
         self.sink, self.interval = sink, interval
         self.start = self.last = time.perf_counter()
+        self.eta = Eta()
 
     def report(self, stage: str, section: int, sections: int, done: int, total: int) -> None:
         now = time.perf_counter()
@@ -101,7 +104,8 @@ class _Rate:
             return
         self.last = now
         rate = done / max(now - self.start, 1e-9)
-        self.sink(Progress(stage, section, sections, done, total, rate, (total - done) / rate if rate else None))
+        left = self.eta.update((section, stage), done, total, now)
+        self.sink(Progress(stage, section, sections, done, total, rate, left))
 
 
 class Pipeline:

@@ -74,16 +74,15 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def progress_text(event: Progress, rate: float | None, left_s: float | None, new_done: int, new_total: int,
-                  audio_s: float, elapsed_s: float) -> str:
-    """A run in progress, in two lines: the step (its speed `rate`, None: not measured yet, and the time left in it
-    `left_s`, None: still estimating) and the run (new sections done, the song's audio so far, time elapsed), e.g.
+def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float) -> str:
+    """A run in progress, in two lines: the step (its speed, and the time left in it: `event.eta_s`, None while the
+    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed), e.g.
     "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s, at most about 5 s left" and
     "0 of 2 new sections done, no audio yet; 12 s elapsed"."""
     what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
-    speed = f" at {rate:.1f} {what}/s" if rate else ""
+    speed = f" at {event.rate:.1f} {what}/s" if event.rate else ""
     # stage 1 may stop before its token budget (at the end-of-audio token): its time left is an upper bound
-    left = describe_left(left_s, upper_bound=event.stage == "stage1")
+    left = describe_left(event.eta_s, upper_bound=event.stage == "stage1")
     step = (f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}, "
             f"{left}")
     audio = f"the song so far is {audio_s:.1f} s of audio" if audio_s > 0 else "no audio yet"

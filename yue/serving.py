@@ -21,7 +21,6 @@ from typing import Callable, Iterator
 
 from . import gpu_time
 from .config import Limits
-from .eta import Eta
 from .jobs import Job, Jobs, ModelChoice
 from .loading import ModelCache
 from .pipeline import Pipeline
@@ -229,17 +228,15 @@ class Service(Jobs):
             if request.previous is not None:  # which song (and take) this continues, and how much of it
                 settings["continued_from"] = {**job.source, "sections": kept}
             songs, takes, timings, started, stopped = None, None, {}, time.perf_counter(), False
-            eta, audio_s = Eta(), 0.0 if request.previous is None else request.previous.frames / FRAMES_PER_SECOND
+            audio_s = 0.0 if request.previous is None else request.previous.frames / FRAMES_PER_SECOND
             for index in range(kept, total):
                 step = replace(request, segments=index + 1)
                 previous = None if songs is None else [song.codes for song in songs]  # each take goes on from its own
                 states = None if songs is None else [song.render_state for song in songs]  # decode new frames only
                 for event in run_section(job.choice, step, str(flag), previous, states):
                     if isinstance(event, Progress):
-                        now = time.perf_counter()
-                        left = eta.update((index, event.stage), event.done, event.total, now)
-                        yield Update(progress_text(replace(event, sections=total), eta.rate, left, index - kept,
-                                                   total - kept, audio_s, now - started), request.seed)
+                        yield Update(progress_text(replace(event, sections=total), index - kept, total - kept,
+                                                   audio_s, time.perf_counter() - started), request.seed)
                     elif isinstance(event, list):
                         songs, audio_s = event, event[0].seconds
                         for key, value in songs[0].timings.items():
