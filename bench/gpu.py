@@ -28,6 +28,7 @@ import torch
 from bench.gpu_bench import Bench
 from bench.gpu_fusion import FUSION_STEPS, ONLY_WHEN_NAMED
 from bench.gpu_steps import STEPS
+from yue.devices import check_device
 
 ALL_STEPS = {**STEPS, **FUSION_STEPS}
 
@@ -86,7 +87,7 @@ def main() -> None:
     parser.add_argument("--json", default=os.environ.get("OUT", "."), help="folder for gpu.json (default $OUT or .)")
     args = parser.parse_args()
 
-    device = torch.device("cpu" if args.smoke else args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device("cpu") if args.smoke else check_device(args.device)  # the library's default and checks
     if device.type == "cpu" and not args.smoke:
         parser.error("no CUDA GPU here: run with --smoke to check the steps on the CPU")
     if device.type == "cpu":

@@ -183,6 +183,11 @@ def _stage2(commands) -> None:
     _device_flag(s2)
 
 
+def _codec_flag(parser) -> None:
+    parser.add_argument("--codec", required=True, metavar="DIR_OR_ID",
+                        help=f"xcodec_mini_infer folder or Hub id, e.g. {CODEC_REPO}")
+
+
 def _decode(commands) -> None:
     dec = _command(commands, "decode", f"(K, T) codes -> audio: {CODEC_RATE // 1000} kHz from the codec, or "
                    f"{OUTPUT_RATE / 1000:g} kHz through an upsampler",
@@ -191,8 +196,7 @@ def _decode(commands) -> None:
     dec.add_argument("codes", type=Path, metavar="CODES.npy",
                      help=f"(K, T) or (T,) integer codes 0..1023, K codebooks (1 to {CODEBOOKS}; stage2_*.npy has "
                           f"8), {FRAME_RATE} frames a second")
-    dec.add_argument("--codec", required=True, metavar="DIR_OR_ID",
-                     help=f"xcodec_mini_infer folder or Hub id, e.g. {CODEC_REPO}")
+    _codec_flag(dec)
     dec.add_argument("--upsampler", choices=["vocal", "instrumental"],
                      help=f"the codec's Vocos upsampler for this kind of track, to {OUTPUT_RATE / 1000:g} kHz as "
                           f"`generate` renders (default: none, the codec's own {CODEC_RATE // 1000} kHz)")
@@ -206,8 +210,7 @@ def _encode(commands) -> None:
                    "python -m yue encode reference.wav --codec tiny/xcodec_mini_infer --out reference.npy")
     enc.add_argument("audio", metavar="AUDIO",
                      help=f"audio file (wav, flac, mp3, ogg); mixed to mono and resampled to {CODEC_RATE // 1000} kHz")
-    enc.add_argument("--codec", required=True, metavar="DIR_OR_ID",
-                     help=f"xcodec_mini_infer folder or Hub id, e.g. {CODEC_REPO}")
+    _codec_flag(enc)
     enc.add_argument("--codebooks", type=int, default=1, metavar="N",
                      help=f"codebooks to keep, 1 to {CODEBOOKS}: 1 for stage-1 references (default %(default)s)")
     enc.add_argument("--out", required=True, metavar="FILE.npy",

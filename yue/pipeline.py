@@ -162,17 +162,16 @@ class Pipeline:
         m = self._audio_parts()
         return SongRenderer(m.codec, m.vocal_vocoder, m.instrumental_vocoder, rescale, state)
 
-    def _audio_parts(self) -> Models:
+    def _audio_parts(self, purpose: str = "make audio") -> Models:
         if self.models.codec is None:
-            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to make audio")
+            raise RuntimeError(f"This pipeline was loaded without the codec; load it with codec=... to {purpose}")
         return self.models
 
     def encode(self, path: str | Path) -> np.ndarray:
         """Codebook-0 codes (T,) of an audio file (the ICL reference path, SPEC §3.3): the whole file is encoded,
         as the official code does, but in windows (`render.encode_codes`) so memory does not grow with its length;
         `Reference` picks the window."""
-        if self.models.codec is None:
-            raise RuntimeError("This pipeline was loaded without the codec; load it with codec=... to encode audio")
+        self._audio_parts("encode audio")
         from .audio import read_audio
         from .render import encode_codebook0
 
