@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import CONTEXT_TOKENS, Limits
+from .rates import FRAME_RATE
 from .tokens import CONTROL_PIECE, EOA, SOA, XCODEC, Tokenizer, codes_to_ids, deinterleave, ids_to_codes, interleave
 
-FRAMES_PER_SECOND = 50  # xcodec frame rate; stage 1 emits two ids (vocal, instrumental) per frame
+# xcodec's frame rate (named once in rates.py); stage 1 emits two ids (vocal, instrumental) per frame
+FRAMES_PER_SECOND = FRAME_RATE
 SECTION_PATTERN = re.compile(r"\[(\w+)\](.*?)(?=\[|\Z)", re.DOTALL)  # the official split, quirks included
 INSTRUCTION = "Generate music from the given lyrics segment by segment.\n[Genre] "
 START_OF_SEGMENT = "[start_of_segment]"
