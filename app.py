@@ -3,9 +3,9 @@
     python app.py                 # the official checkpoints (GPU)
     python app.py --tiny auto     # offline, tiny random weights: the whole app works, the output is noise
 
-No generation logic lives here, and no serving logic either: `yue.serving` keeps the model cache, one GPU call per
+No generation logic lives here, and no serving logic either: `space.serving` keeps the model cache, one GPU call per
 section for every take (ZeroGPU allows a few minutes per call), per-request output folders and a stop flag;
-`yue.jobs` checks the inputs, `yue.results` writes the files. This file is the Gradio layer: the layout, the
+`space.jobs` checks the inputs, `space.results` writes the files. This file is the Gradio layer: the layout, the
 events (each endpoint once for API and MCP callers, which get errors raised, and once for the page's button, which
 shows an error in the progress text), and start-up (a Gradio temp folder of its own per copy).
 """
@@ -44,19 +44,19 @@ if __name__ == "__main__":  # started as the app (not imported): before gradio i
 import gradio as gr  # noqa: E402
 
 from yue.config import Limits, Sampling  # noqa: E402
-from yue.loading import ModelCache  # noqa: E402
+from yue.weights.loading import ModelCache  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
-from yue.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
-from yue.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
+from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
+from space.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
                          tiny_folder)
-from studio import OFFICIAL, Studio, gpu, on_page  # noqa: F401,E402  (gpu: tests wrap with it)
-from widgets import (INTRO, LIGHT, continuation_plan, genre_box, lyrics_box, lyrics_status,  # noqa: F401,E402
+from space.studio import OFFICIAL, Studio, gpu, on_page  # noqa: F401,E402  (gpu: tests wrap with it)
+from space.widgets import (INTRO, LIGHT, continuation_plan, genre_box, lyrics_box, lyrics_status,  # noqa: F401,E402
                      follow_sections, place_settings, raw, reference_window, sections_info, settings_components,
                      show_takes, take_rows)
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
-from yue.jobs import prefill_lyrics  # noqa: F401,E402
-from yue.serving import section_gpu_seconds  # noqa: F401,E402
-from yue.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401,E402
+from space.jobs import prefill_lyrics  # noqa: F401,E402
+from space.serving import section_gpu_seconds  # noqa: F401,E402
+from space.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401,E402
 
 log = logging.getLogger("yue.app")
 

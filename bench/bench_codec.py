@@ -19,8 +19,8 @@ def _parts(decode_only: bool = False):
     import torch
     from transformers import HubertConfig
 
-    from yue.codec import CodecConfig, SoundStream
-    from yue.vocoder import Vocoder, VocoderConfig
+    from yue.codec.xcodec import CodecConfig, SoundStream
+    from yue.codec.vocoder import Vocoder, VocoderConfig
 
     torch.manual_seed(0)
     # HubertConfig's defaults are the official semantic_ckpts/hf_1_325000 config (hubert-base)
@@ -49,7 +49,7 @@ def run_case(case: str, seconds: float, threads: int):
     import numpy as np
     import torch
 
-    from yue import render
+    from yue.codec import render
 
     torch.set_num_threads(threads)
     codec, vocal, instrumental = _parts(decode_only=case == "decode-only song")

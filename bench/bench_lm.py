@@ -43,8 +43,8 @@ def _tracks(frames: int):
 def _stage1_prompt(new_tokens: int):
     import numpy as np
 
-    from yue.stage1 import Stage1Prompt
-    from yue.tokens import SOA, XCODEC
+    from yue.lm.stage1 import Stage1Prompt
+    from yue.text.tokens import SOA, XCODEC
 
     rng = np.random.default_rng(1)
     header = [int(i) for i in rng.integers(3, 30000, 600)] + [SOA, XCODEC]
@@ -65,7 +65,7 @@ def run_case(case: str, frames: int, new_tokens: int):
     # One thread on both sides: the bench model's matmuls are too small to gain from a second thread, and spinning
     # OpenMP threads make timings swing tenfold when anything else runs on a 2-core machine.
     torch.set_num_threads(1)
-    from yue import official, stage1, stage2
+    from yue.lm import official, stage1, stage2
     from yue.config import Sampling
 
     model = _model()
@@ -144,7 +144,7 @@ def main() -> None:
         for n, (seconds, peak, work, _) in takes.items():
             print(f"| {n} | {seconds:.1f} | {1000 * seconds / work:.2f} | {seconds / takes[1][0]:.2f} | {peak:.0f} |")
     print("\nunit: stage 2 = one frame of one track (8 codes); stage 1 = one generated token (both passes of guidance)."
-          "\nofficial = the plain algorithms in yue/official.py on transformers' generate (per-frame re-prefill for "
+          "\nofficial = the plain algorithms in yue/lm/official.py on transformers' generate (per-frame re-prefill for "
           "stage 2; generate(guidance_scale=...) re-prefilling the history per section for stage 1).")
 
 

@@ -15,8 +15,8 @@ import tempfile
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from yue import registry  # noqa: E402  (after the environment: nothing of the Hub may read it earlier)
-from yue.registry import GB  # noqa: E402
+from yue.weights import registry  # noqa: E402  (after the environment: nothing of the Hub may read it earlier)
+from yue.weights.registry import GB  # noqa: E402
 
 
 def computed_tables() -> str:
@@ -38,8 +38,8 @@ def measure() -> str:
     import torch
 
     from yue.config import LLAMA_SIZES
-    from yue.loading import load_lm
-    from yue.tiny import write_llama
+    from yue.weights.loading import load_lm
+    from yue.weights.tiny import write_llama
 
     torch.set_num_threads(1)
     lines = ["| precision | formula | get_memory_footprint() | difference |", "|---|---|---|---|"]

@@ -47,7 +47,7 @@ def sections_case(section_seconds: float, threads: int, repeats: int):
     import numpy as np
     import torch
 
-    from yue import incremental, render
+    from yue.codec import incremental, render
 
     torch.set_num_threads(threads)
     parts = _parts()  # the whole codec, as Pipeline loads it
@@ -107,9 +107,9 @@ def app_case(section_seconds: float, threads: int) -> dict:
 
     from yue import Pipeline
     from yue.config import Limits
-    from yue.jobs import shared_settings
-    from yue.serving import OutputStore, Service
-    from yue.tiny import write_tiny
+    from space.jobs import shared_settings
+    from space.serving import OutputStore, Service
+    from yue.weights.tiny import write_tiny
 
     torch.set_num_threads(threads)
     tokens = int(section_seconds * 100)  # 2 ids a frame, 50 frames a second
@@ -157,7 +157,7 @@ def reference_case(path: Path, threads: int):
     import torch
 
     from yue.audio import read_audio
-    from yue.render import encode_codebook0
+    from yue.codec.render import encode_codebook0
 
     torch.set_num_threads(threads)
     parts = _parts()  # the upsamplers stay loaded, as in the app: they count in the peak
@@ -171,7 +171,7 @@ def agreement_case(seconds: float, threads: int):
     import numpy as np
     import torch
 
-    from yue import render
+    from yue.codec import render
 
     torch.set_num_threads(threads)
     codec = _parts()[0]

@@ -31,7 +31,7 @@ def golden(data_dir) -> dict:
 
 @pytest.fixture(scope="session")
 def official_tokenizer(data_dir):
-    from yue.tokens import Tokenizer
+    from yue.text.tokens import Tokenizer
 
     return Tokenizer(data_dir / "tokenizer.model")
 
@@ -39,7 +39,7 @@ def official_tokenizer(data_dir):
 @pytest.fixture(scope="session")
 def tiny_lm_dir(tmp_path_factory) -> Path:
     """Tiny stage-1 (with tokenizer) and stage-2 LLaMA checkpoints in the Hugging Face layout."""
-    from yue.tiny import write_tiny
+    from yue.weights.tiny import write_tiny
 
     folder = tmp_path_factory.mktemp("tiny_lm")
     write_tiny(folder, codec=False)
@@ -49,7 +49,7 @@ def tiny_lm_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory) -> Path:
     """Everything `python -m yue tiny` writes: both LMs, the tokenizer and the codec folder."""
-    from yue.tiny import write_tiny
+    from yue.weights.tiny import write_tiny
 
     folder = tmp_path_factory.mktemp("tiny")
     write_tiny(folder)
@@ -58,20 +58,20 @@ def tiny_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def stage1_model(tiny_lm_dir):
-    from yue.loading import load_lm
+    from yue.weights.loading import load_lm
 
     return load_lm(tiny_lm_dir / "s1")
 
 
 @pytest.fixture(scope="session")
 def stage2_model(tiny_lm_dir):
-    from yue.loading import load_lm
+    from yue.weights.loading import load_lm
 
     return load_lm(tiny_lm_dir / "s2")
 
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_lm_dir):
-    from yue.loading import load_tokenizer
+    from yue.weights.loading import load_tokenizer
 
     return load_tokenizer(tiny_lm_dir / "s1")

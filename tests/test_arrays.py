@@ -9,7 +9,7 @@ import pytest
 
 from yue.arrays import ArrayFileError, Spec, read_npy, read_npz
 from yue.song import SongCodes
-from yue.stage1 import Stage1Tokens
+from yue.lm.stage1 import Stage1Tokens
 
 CODES = Spec((1, 2), 1000)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from doc_runner import DEFAULT_PORT, DOC_FILES, all_blocks, groups
+from tests.doc_runner import DEFAULT_PORT, DOC_FILES, all_blocks, groups
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ("bash", "python")

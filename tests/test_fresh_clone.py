@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The tests that read tests/data: the tokenizer and golden ids, the prompts, the tiny tokenizer's piece layout, and
 # the official codec configs building the official sizes (the slower codec-loading tests are left to the full run).
-SUBSET = ("tests/test_tokens.py", "tests/test_prompt.py", "tests/test_tiny.py",
-          "tests/test_codec_loading.py::test_official_sizes_have_the_official_keys_shapes_and_parameter_counts")
+SUBSET = ("tests/text/test_tokens.py", "tests/text/test_prompt.py", "tests/weights/test_tiny.py",
+          "tests/weights/test_codec_loading.py::test_official_sizes_have_the_official_keys_shapes_and_parameter_counts")
 # What conftest sets before anything imports gradio or huggingface_hub.
 QUIET = {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
 

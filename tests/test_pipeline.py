@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from yue import Cancelled, Pipeline, Reference, Sampling, SongCodes, SongRequest, Stage1Tokens
-from yue.loading import load_models
+from yue.weights.loading import load_models
 
 LYRICS = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
 FAST = Sampling(max_new_tokens=30, min_new_tokens=4)
@@ -115,7 +115,7 @@ def test_no_request_puts_a_control_id_into_the_prompt_text(official_tokenizer):
     """With the official tokenizer, '<SOA>' in lyrics (id 32001) or '<EOA>' in a genre (id 32002) is refused by the
     request check every entry point runs (Pipeline.check, the CLI's generate and prompt, the app's jobs)."""
     from yue.pipeline import check_request, request_prompt
-    from yue.tokens import EOA, SOA
+    from yue.text.tokens import EOA, SOA
 
     for genres, lyrics, message in (("pop", "[verse]\nhold <SOA> on\n", "Lyrics hold '<SOA>' on line 2"),
                                     ("pop <EOA>", "[verse]\nla\n", "Genre tags hold '<EOA>' on line 1")):
@@ -130,7 +130,7 @@ def test_no_request_puts_a_control_id_into_the_prompt_text(official_tokenizer):
 def test_every_accepted_seed_is_used_as_given(token_pipeline):
     """The top of the seed range is accepted and its section seeds are not wrapped; neighbouring seeds differ."""
     from yue.checks import SEED_MAX
-    from yue.stage1 import section_seed
+    from yue.lm.stage1 import section_seed
 
     assert section_seed(SEED_MAX, 11) == SEED_MAX + 7919 * 11  # 12 sections, none wrapped modulo 2**63
     songs = [token_pipeline.generate(SongRequest("pop", LYRICS, segments=1, sampling=FAST, seed=seed))

@@ -12,7 +12,7 @@ from importlib import import_module
 # public name -> the module that defines it
 _WHERE = {"Limits": "config", "Sampling": "config", "Stage2Config": "config", "Pipeline": "pipeline",
           "Progress": "song", "Reference": "song", "Song": "song", "SongCodes": "song", "SongRequest": "song",
-          "Cancelled": "stage1", "Stage1Tokens": "stage1"}
+          "Cancelled": "lm.stage1", "Stage1Tokens": "lm.stage1"}
 
 __all__ = ["Cancelled", "Limits", "Pipeline", "Progress", "Reference", "Sampling", "Song", "SongCodes", "SongRequest",
            "Stage1Tokens", "Stage2Config"]

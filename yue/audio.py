@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .mix import resample
+from .codec.mix import resample
 from .rates import CODEC_RATE
 
 WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".mp3": ("MP3", "MPEG_LAYER_III")}

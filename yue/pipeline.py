@@ -12,11 +12,11 @@ import numpy as np
 from . import checks
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .eta import Eta
-from .prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
+from .text.prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
 from .song import Progress, Song, SongCodes, SongRequest
-from .stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
-from . import stage2
-from .loading import Models
+from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
+from .lm import stage2
+from .weights.loading import Models
 
 
 def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=None):
@@ -124,7 +124,7 @@ class Pipeline:
         "auto" | True | False; cache_dir (default HF_HUB_CACHE). What was chosen: `pipeline.models.report`.
         Raises loading.ModelLoadError with a message that says what to do.
         """
-        from .loading import load_models
+        from .weights.loading import load_models
 
         return cls(load_models(**kwargs))
 
@@ -148,7 +148,7 @@ class Pipeline:
 
     def render(self, codes: SongCodes, rescale: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage-2 codes -> (mix, vocal, instrumental) at 44.1 kHz."""
-        from .render import render_song
+        from .codec.render import render_song
 
         m = self._audio_parts()
         return render_song(m.codec, m.vocal_vocoder, m.instrumental_vocoder, codes.vocal, codes.instrumental, rescale)
@@ -157,7 +157,7 @@ class Pipeline:
         """A `yue.incremental.SongRenderer` for one growing song: `renderer.render(vocal, instrumental)` gives what
         `render` gives, decoding again only the frames whose codes changed since its last song (and their context).
         `state`: a `song.render_state` (or `renderer.state`) to go on from, e.g. made in another process."""
-        from .incremental import SongRenderer
+        from .codec.incremental import SongRenderer
 
         m = self._audio_parts()
         return SongRenderer(m.codec, m.vocal_vocoder, m.instrumental_vocoder, rescale, state)
@@ -173,7 +173,7 @@ class Pipeline:
         `Reference` picks the window."""
         self._audio_parts("encode audio")
         from .audio import read_audio
-        from .render import encode_codebook0
+        from .codec.render import encode_codebook0
 
         self.models.prepare("audio")
         samples = read_audio(path, max_seconds=self.limits.max_reference_seconds)

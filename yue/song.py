@@ -10,10 +10,10 @@ import numpy as np
 from . import checks
 from .arrays import ArrayFileError, Spec, read_npz
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
-from .prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
+from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
-from .registry import LANGUAGES, MODES
-from .stage1 import Stage1Tokens
+from .weights.registry import LANGUAGES, MODES
+from .lm.stage1 import Stage1Tokens
 
 BUNDLE_VERSION = 1
 # The longest song a bundle may hold: the most sections, each at the largest token budget (two ids a frame).

@@ -1,0 +1,114 @@
+"""What a run of the Space shows: each take's files and the words beside them. Nothing here imports gradio."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from yue.audio import write_audio
+from yue.eta import describe_left
+from yue.song import Progress, Song
+
+KINDS = ("mix", "vocal", "instrumental", "bundle")  # a take's files, in the order the endpoints return them
+
+@dataclass(frozen=True)
+class TakeFiles:
+    """The files of one take of the song so far (None: no audio, a token-only pipeline) and its seed."""
+
+    take: int  # 1-based
+    seed: int
+    mix: str | None
+    vocal: str | None
+    instrumental: str | None
+    bundle: str  # the code bundle: what continues this take exactly
+
+    @property
+    def files(self) -> list[str | None]:
+        return [self.mix, self.vocal, self.instrumental, self.bundle]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def write_song(folder: Path, song: Song, done: int, total: int, fmt: str, settings: dict,
+               prefix: str = "") -> list[str | None]:
+    """Files of the song so far: [mix, vocal, instrumental, bundle]. Names carry 'done of total' so a partial song
+    is not mistaken for a finished one (and `prefix`, e.g. the take)."""
+    name = f"{done}of{total}"
+    bundle = str(song.codes.save(folder / f"{prefix}song-{name}.npz", {**settings, "sections_done": done}))
+    if song.mix.size == 0:  # a token-only pipeline (no codec): codes, no audio
+        return [None, None, None, bundle]
+    tracks = (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental))
+    audio = [write_audio(folder / f"{prefix}{kind}-{name}.{fmt}", samples, song.sample_rate)
+             for kind, samples in tracks]
+    return [str(path) for path in audio] + [bundle]
+
+
+def write_take(folder: Path, song: Song, take: int, takes: int, done: int, total: int, fmt: str,
+               settings: dict) -> TakeFiles:
+    """Take `take` (1-based) of `takes`: its files (named take<t>-… when there are several) and a bundle whose
+    settings hold the take and its own seed, so continuing it with that seed and one take is exact."""
+    prefix = f"take{take}-" if takes > 1 else ""
+    files = write_song(folder, song, done, total, fmt, {**settings, "take": take, "seed": song.seed}, prefix)
+    return TakeFiles(take, song.seed, *files)
+
+
+def summary(song: Song | None, done: int, total: int, elapsed: float, timings: dict, stopped: bool,
+            takes: int = 1) -> str:
+    """The run in words; `song` is take 1 (the others have the next seeds)."""
+    if song is None:
+        return "Stopped before the first section was finished; nothing to keep." if stopped else "Nothing was made."
+    head = "Stopped" if stopped else "Done"
+    parts = ", ".join(f"{k.removesuffix('_s').replace('stage', 'stage ')} {v:.1f} s" for k, v in timings.items())
+    lines = [f"{head}: {done} of {total} sections, {song.seconds:.1f} s of audio in {elapsed:.1f} s ({parts}).",
+             f"Seed {song.seed}."]
+    if takes > 1:
+        last = song.seed + takes - 1
+        lines.append(f"{takes} takes, seeds {song.seed} to {last} (take t has seed {song.seed} + t - 1).")
+    if song.mix.size == 0:
+        lines.append("No audio: this pipeline has no codec loaded (token-only); the code bundle holds the result.")
+    return "\n".join(lines + [f"⚠ {w}" for w in song.warnings])
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 section', '2 sections'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float) -> str:
+    """A run in progress, in two lines: the step (its speed, and the time left in it: `event.eta_s`, None while the
+    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed), e.g.
+    "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s, at most about 5 s left" and
+    "0 of 2 new sections done, no audio yet; 12 s elapsed"."""
+    what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
+    speed = f" at {event.rate:.1f} {what}/s" if event.rate else ""
+    # stage 1 may stop before its token budget (at the end-of-audio token): its time left is an upper bound
+    left = describe_left(event.eta_s, upper_bound=event.stage == "stage1")
+    step = (f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}, "
+            f"{left}")
+    audio = f"the song so far is {audio_s:.1f} s of audio" if audio_s > 0 else "no audio yet"
+    return f"{step}\n{new_done} of {plural(new_total, 'new section')} done, {audio}; {elapsed_s:.0f} s elapsed"
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a run shows next: always a text; the seed once it is known; every take's files when a section is done."""
+
+    text: str
+    seed: int | None = None
+    takes: list[TakeFiles] | None = None
+
+    @property
+    def files(self) -> list[str | None] | None:
+        """Take 1's [mix, vocal, instrumental, bundle]; its bundle is the song "Continue this song" continues."""
+        return None if self.takes is None else self.takes[0].files
+
+
+def listing(made: list[dict] | None) -> tuple[list[str], list[dict]]:
+    """Every take's files in take order (mix, vocal, instrumental, bundle: those that exist) and a table with each
+    take's number, seed and file names (`made`: `TakeFiles.as_dict()` of each take; None: no run yet)."""
+    files, table = [], []
+    for take in made or []:
+        files.extend(take[kind] for kind in KINDS if take[kind])
+        names = {kind: Path(take[kind]).name if take[kind] else None for kind in KINDS}
+        table.append({"take": take["take"], "seed": take["seed"], **names})
+    return files, table

@@ -1,0 +1,257 @@
+"""Serving the pipeline to many users, without a UI: model choice, per-request output folders, stop flags, and one
+GPU call per section for every take of a run.
+
+`app.py` is the Gradio layer over this module: it maps widgets to these calls, applies `spaces.GPU` to
+`Service.run_section` and `Service.encode_tracks`, and shows each `Update` of `Service.run`. The endpoints' checks
+and jobs are in `space.jobs`, the files and words a run shows in `space.results`. Nothing here imports gradio or
+spaces, and nothing runs at import.
+"""
+import importlib.util
+import logging
+import os
+import queue
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import gpu_time
+from yue.config import Limits
+from .jobs import Job, Jobs, ModelChoice
+from yue.weights.loading import ModelCache
+from yue.pipeline import Pipeline
+from yue.text.prompt import FRAMES_PER_SECOND
+from .results import Update, progress_text, summary, write_take
+from yue.song import Progress, SongCodes, SongRequest
+from yue.lm.stage1 import Cancelled
+
+log = logging.getLogger("yue.app")
+
+OUTPUT_MAX_AGE_HOURS = 6.0  # outputs are for downloading now, not for keeping: free the disk of a shared Space
+MAX_QUEUE = 16  # runs waiting for the GPU; a song takes minutes, so a longer line is better told "busy, try again"
+EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
+STOPPED = "stopped"  # what a section run yields when the user pressed Stop (a str: it crosses the ZeroGPU process)
+
+# ZeroGPU books a GPU per call for a duration we compute up front from measured speeds (space/gpu_time.py).
+GPU_MAX_SECONDS = gpu_time.MAX_SECONDS
+ENCODE_GPU_SECONDS = 60  # codec encoding of at most two uploaded tracks
+
+
+# -- serving state: model choice, output folders, stop flags ------------------------------------------------------
+
+class OutputStore:
+    """One private folder (mode 0o700) per request under one root; folders older than `max_age_hours` are deleted
+    whenever a new one is made, so a long-running Space does not fill its disk."""
+
+    def __init__(self, root: Path, max_age_hours: float = OUTPUT_MAX_AGE_HOURS):
+        self.root, self.max_age_s = Path(root), max_age_hours * 3600
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)  # also when it already existed; fails loudly if another user owns it
+
+    def new_folder(self) -> Path:
+        self.clean()
+        return Path(tempfile.mkdtemp(prefix="song-", dir=self.root))  # mkdtemp makes it 0o700
+
+    def clean(self) -> None:
+        limit = time.time() - self.max_age_s
+        for folder in self.root.glob("song-*"):
+            try:
+                if folder.stat().st_mtime < limit:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except FileNotFoundError:  # another request cleaned it first
+                pass
+
+
+class Stops:
+    """Each session's stop flag for its current run. The flag is a file in the run's folder, so a ZeroGPU worker (a
+    forked process) sees it too; the pipeline's `cancel()` looks at it between tokens."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._flags: dict[str, Path] = {}
+
+    def start(self, session: str, folder: Path) -> Path:
+        with self._lock:
+            self._flags[session] = folder / "STOP"
+        return folder / "STOP"
+
+    def stop(self, session: str) -> bool:
+        with self._lock:
+            flag = self._flags.get(session)
+        if flag is None:
+            return False
+        flag.touch()
+        return True
+
+    def finish(self, session: str, flag: Path) -> None:
+        with self._lock:
+            if self._flags.get(session) == flag:
+                del self._flags[session]
+
+
+def codec_available() -> bool:
+    return importlib.util.find_spec("yue.weights.codec_loading") is not None
+
+
+def pipelines(cache: ModelCache, tiny: Path | None = None, device: str | None = None):
+    """`get_pipeline(choice)` over the one model cache: the same choice gets the loaded models back; another
+    language or mode swaps only the stage-1 LM. Tiny checkpoints serve every choice (on the CPU)."""
+
+    def get(choice: ModelChoice) -> Pipeline:
+        if tiny is None:
+            return Pipeline(cache.get(mode=choice.mode, language=choice.language, precision=choice.precision,
+                                      device=device))
+        codec = tiny / "xcodec_mini_infer"  # until the codec lands: a token-only pipeline (no audio)
+        codec = codec if codec_available() and codec.is_dir() else False
+        return Pipeline(cache.get(stage1=tiny / "s1", stage2=tiny / "s2", codec=codec, device="cpu"))
+
+    return get
+
+
+def tiny_folder(value: str) -> Path:
+    """`--tiny auto`: a cache folder written once; `--tiny DIR`: that folder (written if empty)."""
+    from yue.weights.tiny import write_tiny
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yue-space" / "tiny"
+    folder = cache if value == "auto" else Path(value)
+    complete = (folder / "README.txt").is_file()  # write_tiny writes it last
+    if not complete or (codec_available() and not (folder / "xcodec_mini_infer").is_dir()):
+        log.info("writing tiny checkpoints to %s", folder)
+        write_tiny(folder, codec=codec_available())
+    return folder
+
+
+def load_examples(folder: Path) -> list[tuple[str, list[str]]]:
+    """(name, [genres, lyrics, language]) of every example folder, e.g. examples/en-paper-lanterns/."""
+    examples = []
+    for song in sorted(folder.glob("*/lyrics.txt")):
+        name = song.parent.name
+        language = EXAMPLE_LANGUAGE.get(name.split("-")[0], "en")
+        genres = (song.parent / "genre.txt").read_text(encoding="utf-8").strip()
+        examples.append((name, [genres, song.read_text(encoding="utf-8").strip() + "\n", language]))
+    return examples
+
+
+# -- GPU work: one call per section ---------------------------------------------------------------------------------
+
+def section_gpu_seconds(choice: ModelChoice, request: SongRequest, stop_file: str,
+                        previous: list[SongCodes] | None = None, render_states: list | None = None) -> int:
+    """GPU time to book for one section of every take, from its token budget, the number of takes and the measured
+    speed of its precision (same arguments as the GPU function)."""
+    precision = "bf16" if choice.precision == "auto" else choice.precision
+    return gpu_time.section_seconds(request.sampling, precision, request.takes)
+
+
+def encode_gpu_seconds(choice: ModelChoice, paths: list[str]) -> int:
+    return ENCODE_GPU_SECONDS
+
+
+def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
+                   previous: list[SongCodes] | None = None, render_states: list | None = None) -> Iterator:
+    """Run `pipeline.stream_takes(request, previous=previous, render_states=render_states)` on a worker thread;
+    yield its `Progress` events and lists of `Song`s (one per take) as they come, and STOPPED when the stop flag
+    ended it. Closing this generator (client gone) stops the worker at the next token."""
+    events: queue.Queue = queue.Queue()
+    closed = threading.Event()
+    done = object()
+
+    def cancel() -> bool:
+        return closed.is_set() or os.path.exists(stop_file)
+
+    def work() -> None:
+        try:
+            for songs in pipeline.stream_takes(request, events.put, cancel, previous=previous,
+                                               render_states=render_states):
+                events.put(songs)
+        except Cancelled:
+            events.put(STOPPED)
+        except BaseException as error:  # handed to the consumer, which raises it on its own thread
+            events.put(error)
+        finally:
+            events.put(done)
+
+    threading.Thread(target=work, name="yue-section", daemon=True).start()
+    try:
+        while (event := events.get()) is not done:
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+    finally:
+        closed.set()
+
+
+# -- runs ------------------------------------------------------------------------------------------------------------
+
+class Service(Jobs):
+    """The app's behaviour without its widgets: each job (`yue.jobs.Jobs`) checks its inputs and says how to build
+    its `SongRequest`; `run` streams every take of the song as `Update`s, one GPU call per section. `run_section`
+    and `encode_tracks` are the GPU work: app.py wraps them in `spaces.GPU` and passes the wrapped ones back
+    (`run(..., run_section)`, `encode`)."""
+
+    def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits):
+        super().__init__(limits)
+        self.get_pipeline, self.store = get_pipeline, store
+        self.stops = Stops()
+
+    def run_section(self, choice: ModelChoice, request: SongRequest, stop_file: str,
+                    previous: list[SongCodes] | None = None, render_states: list | None = None) -> Iterator:
+        """One section of every take (one batch), each take continuing its own song (`previous`, None: the
+        request's own `previous` for every take) and its audio from its song's `render_state` (`render_states`)."""
+        yield from section_events(self.get_pipeline(choice), request, stop_file, previous, render_states)
+
+    def encode_tracks(self, choice: ModelChoice, paths: list[str]) -> list:
+        pipeline = self.get_pipeline(choice)
+        if pipeline.models.codec is None:
+            raise ValueError("This app runs without the audio codec (token-only models): it cannot read reference "
+                             "or stem audio")
+        return [pipeline.encode(path) for path in paths]
+
+    def run(self, job: Job, fmt: str, session: str, run_section: Callable[..., Iterator]) -> Iterator[Update]:
+        """Load, check, then one `run_section` call per new section for every take; after each, write every take's
+        files and yield them."""
+        folder = self.store.new_folder()
+        flag = self.stops.start(session, folder)
+        try:
+            yield Update("Loading the models…")
+            pipeline = self.get_pipeline(job.choice)  # in this process: ZeroGPU workers fork from it
+            request = job.build()
+            sections, _ = pipeline.check(request)
+            request = request.with_seed(request.seed if request.seed is not None else secrets.randbelow(2**31))
+            total = request.sections_total(len(sections))
+            kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
+            settings = {**request.settings(), "segments": total, "language": job.choice.language,
+                        "mode": job.choice.mode, "precision": job.choice.precision}
+            if request.previous is not None:  # which song (and take) this continues, and how much of it
+                settings["continued_from"] = {**job.source, "sections": kept}
+            songs, takes, timings, started, stopped = None, None, {}, time.perf_counter(), False
+            audio_s = 0.0 if request.previous is None else request.previous.frames / FRAMES_PER_SECOND
+            for index in range(kept, total):
+                step = replace(request, segments=index + 1)
+                previous = None if songs is None else [song.codes for song in songs]  # each take goes on from its own
+                states = None if songs is None else [song.render_state for song in songs]  # decode new frames only
+                for event in run_section(job.choice, step, str(flag), previous, states):
+                    if isinstance(event, Progress):
+                        yield Update(progress_text(replace(event, sections=total), index - kept, total - kept,
+                                                   audio_s, time.perf_counter() - started), request.seed)
+                    elif isinstance(event, list):
+                        songs, audio_s = event, event[0].seconds
+                        for key, value in songs[0].timings.items():
+                            timings[key] = timings.get(key, 0.0) + value
+                        takes = [write_take(folder, song, take + 1, len(songs), index + 1, total, fmt, settings)
+                                 for take, song in enumerate(songs)]
+                        yield Update(f"Section {index + 1} of {total} done.", request.seed, takes)
+                    else:
+                        stopped = True
+                if stopped or flag.exists():
+                    stopped = True
+                    break
+            song = songs[0] if songs else None
+            done = len(song.codes.stage1.section_frames) if song else kept
+            text = summary(song, done, total, time.perf_counter() - started, timings, stopped, request.takes)
+            yield Update(text, request.seed, takes)
+        finally:
+            self.stops.finish(session, flag)

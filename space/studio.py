@@ -1,0 +1,259 @@
+"""The Space's endpoints (Gradio layer): each translates its inputs into a job of `yue.serving.Service` and streams
+the song back as output values; `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
+import functools
+import logging
+import re
+import secrets
+from typing import Callable, Iterator
+
+import gradio as gr
+
+from yue.config import DEFAULT_SECTIONS, Limits, Sampling
+from yue.pipeline import Pipeline
+from space.jobs import Job, ModelChoice, shared_settings
+from space.results import Update, listing
+from space.serving import OutputStore, Service, encode_gpu_seconds, section_gpu_seconds
+
+log = logging.getLogger("yue.app")
+
+OFFICIAL = Sampling()  # the endpoints' Python defaults (the UI shows its own, tiny ones in tiny mode)
+
+
+def gpu(duration: Callable[..., int]):
+    """`spaces.GPU(duration=...)` when the package is installed (a no-op off ZeroGPU), else nothing at all."""
+    try:
+        import spaces
+    except ImportError:
+        return lambda fn: fn
+    return spaces.GPU(duration=duration)
+
+
+# One line per argument and per returned value: Gradio's API page and its MCP tool schemas read the docstring
+# line by line (a continued line is lost).
+SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantonese) or "jp-kr" (Japanese, Korean).
+            sections: how many lyric sections to generate, from the first (continuing: new sections after the kept).
+            max_new_tokens: stage-1 token budget per section; 100 tokens are 1 s of audio (official: 3000 = 30 s).
+            min_new_tokens: a section may not end before this many tokens (official: 100).
+            guidance_first: classifier-free guidance scale of the first section (official 1.5; 1.0 = off).
+            guidance_later: guidance scale of every later section (official 1.2).
+            top_p: nucleus sampling mass (official 0.93).
+            temperature: sampling temperature (official 1.0).
+            repetition_penalty: penalty on audio tokens already used (official 1.1).
+            seed: a whole number from 0 to 2**53 - 1, used as given unless random_seed is true (the seed is returned).
+            random_seed: true to draw a fresh seed for this run.
+            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
+            output_format: audio file format: "wav", "flac" or "mp3".
+            takes: how many versions to make at once in one batch (1 to 4); take t has seed + t - 1; /takes lists them.
+
+        Returns:
+            mix: the song, vocals and accompaniment together (44.1 kHz audio file).
+            vocal: the vocal stem (audio file).
+            instrumental: the instrumental stem (audio file).
+            bundle: the song's code bundle (.npz); give it to continue_song to continue this song exactly.
+            summary: what was made (sections, seconds, seed) and warnings about lines of the lyrics that were dropped.
+            seed: the seed used.
+        The song streams in: an update after every section (the summary shows the progress). With takes > 1 the
+        outputs are take 1's; every take's files come from the /takes endpoint, after (or during) the run."""
+
+
+def endpoint(fn):
+    """An API endpoint: the shared settings go into its docstring (Gradio shows the Args on the API page) and its
+    errors reach the caller as one clear gr.Error, never a traceback; the error is also the last progress text.
+    Outputs already shown stay. The page's buttons call `on_page(endpoint)`, which shows the error only there."""
+
+    @functools.wraps(fn)  # Gradio reads the wrapped signature (gr.Request injection) and the docstring
+    def guarded(*args, **kwargs):
+        made = False  # whether any section's files were sent: only then are they "kept"
+        try:
+            for values in fn(*args, **kwargs):
+                made = made or isinstance(values[3], str)
+                yield values
+            return
+        except gr.Error as error:
+            message = str(error.message)
+        except ValueError as error:  # LyricsError included: the message says what to change
+            message = without_paths(str(error))
+        except Exception as error:
+            log.exception("generation failed")
+            message = f"Generation failed ({type(error).__name__}: {without_paths(str(error))})."
+            if made:
+                message += " The sections finished before this are kept in the outputs."
+        skip = gr.skip()
+        yield skip, skip, skip, skip, f"✗ {message}", skip  # stays beside the outputs after the toast is gone
+        raise gr.Error(message, print_exception=False)
+
+    guarded.__doc__ = fn.__doc__.replace("{settings}", SETTINGS_DOC)
+    return guarded
+
+
+def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
+    """The page's version of an endpoint: an error is the progress text, in one place with its line breaks, and every
+    other output keeps what it showed (a raised gr.Error would put an error mark on every output and a toast
+    without line breaks). `copy_bundle`: the bundle output is sent once more (the continuation tab's song field, so
+    that continuing again goes on from the newest song)."""
+
+    @functools.wraps(api_endpoint)
+    def shown(*args, **kwargs):
+        try:
+            for values in api_endpoint(*args, **kwargs):
+                yield (*values, values[3]) if copy_bundle else values
+        except gr.Error:
+            return  # the endpoint's last update already put the message in the progress text
+
+    return shown
+
+
+PATH = re.compile(r"(?<![\w:/.])/(?:[^\s'\"/]+/)+([^\s'\"/]+)")  # an absolute path (not inside a URL)
+
+
+def without_paths(text: str) -> str:
+    """`text` with every absolute file path shortened to its file name: the server's folders mean nothing to a user
+    (URLs are left as they are)."""
+    return PATH.sub(lambda match: match.group(1), text)
+
+
+class Studio:
+    """The endpoints: each translates its inputs into a job of `yue.serving.Service` and streams the song back as
+    output values. `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
+
+    def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits):
+        self.service = Service(get_pipeline, store, limits)
+        self.made: dict[str, list] = {}  # session -> every take's files of its latest run
+        # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
+        self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
+        self.encode_tracks = gpu(encode_gpu_seconds)(self.service.encode_tracks)
+
+    @endpoint
+    def lyrics_to_song(self, genres: str = "", lyrics: str = "",
+                       language: str = "en", sections: int = DEFAULT_SECTIONS,
+                       max_new_tokens: int = OFFICIAL.max_new_tokens, min_new_tokens: int = OFFICIAL.min_new_tokens,
+                       guidance_first: float = OFFICIAL.guidance_first, guidance_later: float = OFFICIAL.guidance_later,
+                       top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
+                       repetition_penalty: float = OFFICIAL.repetition_penalty,
+                       seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
+                       takes: int = 1, request: gr.Request = None):
+        """Make a song (sung vocals and accompaniment, several minutes long if asked) from genre tags and lyrics.
+        Each lyric section becomes about max_new_tokens / 100 seconds of music (30 s by default).
+
+        Args:
+            genres: style tags (genre, instruments, mood, vocal gender, timbre), e.g. "pop piano uplifting female".
+            lyrics: sections, each a tag line ([verse], [chorus], [bridge] …) and its lines; blank lines between.
+            {settings}
+        """
+        shared = shared_settings(locals(), self.service.limits)
+        yield from self._run(self.service.lyrics_job(genres, lyrics, shared), output_format, request)
+
+    @endpoint
+    def style_transfer(self, reference_mix: str | None = None, reference_vocal: str | None = None,
+                       reference_instrumental: str | None = None, start_s: float = 0.0, end_s: float = 30.0,
+                       genres: str = "", lyrics: str = "",
+                       language: str = "en", sections: int = DEFAULT_SECTIONS,
+                       max_new_tokens: int = OFFICIAL.max_new_tokens, min_new_tokens: int = OFFICIAL.min_new_tokens,
+                       guidance_first: float = OFFICIAL.guidance_first, guidance_later: float = OFFICIAL.guidance_later,
+                       top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
+                       repetition_penalty: float = OFFICIAL.repetition_penalty,
+                       seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
+                       takes: int = 1, request: gr.Request = None):
+        """Make a song in the style of a reference recording (in-context learning), from genre tags and lyrics.
+
+        Args:
+            reference_mix: one mixed reference track (audio file); or leave empty and give both stems below.
+            reference_vocal: the vocal stem of the reference (with reference_instrumental, instead of a mix).
+            reference_instrumental: the instrumental stem of the reference.
+            start_s: start of the reference window the model hears, in seconds.
+            end_s: end of the window in seconds (about 30 s after the start is recommended).
+            genres: style tags (genre, instruments, mood, vocal gender, timbre), e.g. "pop piano uplifting female".
+            lyrics: sections, each a tag line ([verse], [chorus], [bridge] …) and its lines; blank lines between.
+            {settings}
+        """
+        shared = shared_settings(locals(), self.service.limits)
+        job = self.service.style_job(reference_mix, reference_vocal, reference_instrumental, start_s, end_s, genres,
+                                     lyrics, shared, self.encode_tracks)
+        yield from self._run(job, output_format, request)
+
+    @endpoint
+    def continue_song(self, bundle: str | None = None, vocal_stem: str | None = None,
+                      instrumental_stem: str | None = None, continue_from: str = "end", keep_sections: int = 1,
+                      cut_seconds: float = 0.0, genres: str = "", lyrics: str = "",
+                      language: str = "en", sections: int = DEFAULT_SECTIONS,
+                      max_new_tokens: int = OFFICIAL.max_new_tokens, min_new_tokens: int = OFFICIAL.min_new_tokens,
+                      guidance_first: float = OFFICIAL.guidance_first, guidance_later: float = OFFICIAL.guidance_later,
+                      top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
+                      repetition_penalty: float = OFFICIAL.repetition_penalty,
+                      seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
+                      takes: int = 1, last_song: str | None = None, request: gr.Request = None):
+        """Continue a song made by this app (from its .npz bundle: exact) or uploaded vocal + instrumental stems; or
+        regenerate a song from a section on, keeping the sections before it.
+
+        Args:
+            bundle: the code bundle (.npz) a run returned: its URL or data:application/zip;base64,…; empty: the stems.
+            vocal_stem: vocal stem to continue (with instrumental_stem, instead of a bundle).
+            instrumental_stem: instrumental stem to continue.
+            continue_from: "end" (keep it all), "section" (keep keep_sections sections) or "time" (cut at cut_seconds).
+            keep_sections: with continue_from="section": how many sections to keep.
+            cut_seconds: with continue_from="time": where to cut, in seconds.
+            genres: style tags (the song's own tags give the most coherent continuation).
+            lyrics: the kept sections' lyrics first, then the new sections'.
+            {settings}
+        """
+        shared = shared_settings(locals(), self.service.limits)
+        job = self.service.continue_job(bundle, vocal_stem, instrumental_stem, continue_from, keep_sections,
+                                        cut_seconds, genres, lyrics, last_song, shared, self.encode_tracks)
+        yield from self._run(job, output_format, request)
+
+    @endpoint
+    def keep_take(self, made: list | None = None, take: int = 1,
+                  language: str = "en", sections: int = 1, max_new_tokens: int = OFFICIAL.max_new_tokens,
+                  min_new_tokens: int = OFFICIAL.min_new_tokens, guidance_first: float = OFFICIAL.guidance_first,
+                  guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
+                  temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
+                  seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
+                  takes: int = 1, request: gr.Request = None):
+        """Keep one take of this session's last run and go on: every take continues from that take's song with the
+        next section of its lyrics (a continuation of the take's bundle; the page's buttons, not an API endpoint).
+
+        Args:
+            made: the files of every take of the last run (the session's state).
+            take: which take to keep (1-based).
+            {settings}
+        """
+        shared = shared_settings(locals(), self.service.limits)
+        yield from self._run(self.service.keep_job(made, take, shared, self.encode_tracks), output_format, request)
+
+    def takes(self, request: gr.Request = None) -> tuple[list[str], list[dict]]:
+        """Every take of this client's latest run (or the one running): the files of each (mix, vocal, instrumental
+        and bundle, named take<t>-…; only the bundle without audio) and a table of each take's number, seed and
+        file names."""
+        return listing(self.session_takes(request))
+
+    def session_takes(self, request: gr.Request = None) -> list | None:
+        """Every take's files (TakeFiles.as_dict() each) of this session's latest run, as recorded by `_run`."""
+        return self.made.get(_session(request))
+
+    def stop(self, request: gr.Request = None) -> None:
+        """Stop the current run of this session after the current token; what is done is kept."""
+        if self.service.stops.stop(_session(request)):
+            gr.Info("Stopping: the sections already made are kept.")
+
+    def _run(self, job: Job, fmt: str, http) -> Iterator:
+        """The service's updates of this session's run, as output values."""
+        session = _session(http)
+        for update in self.service.run(job, fmt, session, self.run_section):
+            if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output
+                self.made[session] = [take.as_dict() for take in update.takes]
+            yield outputs(update)
+
+
+def outputs(update: Update) -> tuple:
+    """(mix, vocal, instrumental, bundle, progress, seed): gr.skip() for what the update leaves as is."""
+    skip = gr.skip()
+    files = [skip] * 4 if update.files is None else update.files
+    return *files, update.text, skip if update.seed is None else update.seed
+
+
+def _session(http) -> str:
+    """The session a request belongs to (API clients have one too); without one, a stop cannot reach the run."""
+    return getattr(http, "session_hash", None) or f"anonymous-{secrets.token_hex(8)}"
+
+
+# -- small UI helpers (not API endpoints) --------------------------------------------------------------------------

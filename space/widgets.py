@@ -1,0 +1,265 @@
+"""The Space's widgets and the small functions behind them (Gradio layer): lyric status, continuation plan, the
+sections hint (how many of the lyrics' sections are made, per tab) and its "all sections" button, reference window,
+tag picker, settings and take rows."""
+
+import os
+
+import gradio as gr
+
+from yue.text import tags
+from yue.checks import SLIDERS
+from yue.config import DEFAULT_SECTIONS, Limits, Sampling
+from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
+from space.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle, prefill_lyrics
+from space.results import plural
+
+
+def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "") -> str:
+    """The live check beside the lyrics editor, in words; `empty` (a calm hint, no error) while there are no lyrics
+    yet: a run with empty lyrics is refused with the full message."""
+    if not (lyrics or "").strip():
+        return empty
+    try:
+        parsed = parse_lyrics(lyrics, limits)
+    except LyricsError as error:
+        return f"<span class='status-error'>✗ {error}</span>"
+    labels = ", ".join(s.label for s in parsed.sections)
+    text = (f"<span class='status-ok'>✓ {len(parsed.sections)} sections: {labels}</span> "
+            f"({len(lyrics)}/{limits.max_lyrics_chars} characters)")
+    return text + "".join(f"<br>⚠ {warning}" for warning in parsed.warnings)
+
+
+NO_SONG_YET = ("Upload a song bundle (.npz) from this app, press **Continue this song** after making one, or "
+               "upload a vocal and an instrumental stem (their lyrics are the first section).")
+
+
+def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut_seconds):
+    """What a continuation keeps, in words, the genres and lyrics to prefill from the bundle's settings, and how many
+    sections are kept (None: no song chosen, or a choice that does not work)."""
+    skip = gr.skip()
+    if not bundle:
+        return skip, skip, NO_SONG_YET, None
+    try:
+        codes, settings = load_bundle(bundle)
+        kept = choose_start(codes, continue_from, keep_sections, cut_seconds)
+    except ValueError as error:
+        return skip, skip, f"<span class='status-error'>✗ {error}</span>", None
+    count, whole = len(kept.stage1.section_frames), len(codes.stage1.section_frames)
+    labels = ", ".join(kept.stage1.labels) or "none"
+    listed = "this section" if count == 1 else f"these {count} sections"
+    text = (f"Keeping **{count}** of {plural(whole, 'section')} "
+            f"({kept.frames / FRAMES_PER_SECOND:.1f} of {codes.frames / FRAMES_PER_SECOND:.1f} s): {labels}. "
+            f"The lyrics must list {listed} first, then the new ones (at most *Sections to generate* of them are "
+            "made).")
+    if settings.get("language"):
+        text += f" The song was made with the **{settings['language']}** checkpoint: use it for an exact continuation."
+    genres = settings.get("genres") or skip
+    lyrics = prefill_lyrics(settings["lyrics"], count) if settings.get("lyrics") else skip
+    return genres, lyrics, text, count
+
+
+def sections_info(tab: str, lyrics: str, sections, kept: int | None,
+                  limits: Limits = Limits()) -> tuple[str, int | None]:
+    """The hint under *Sections to generate* for the tab in use (`lyrics`: that tab's lyrics; `kept`: the sections a
+    continuation keeps, None: not known yet), and the number the "all sections" button sets (None: no button): the
+    sections of the lyrics (new ones, continuing) when the lyrics hold another number than is asked for."""
+    found = len(split_lyrics(lyrics or ""))
+    asked = int(sections) if isinstance(sections, (int, float)) else 0
+    if tab == "continue":
+        new = None if kept is None else found - kept
+        if new is None:
+            info = "continuing: at most this many new sections, after the kept ones"
+        elif new <= 0:
+            info = f"continuing: the lyrics list no new section after the {plural(kept, 'kept section')}: add one"
+        elif asked < new:
+            info = f"continuing: {asked} of the lyrics' {plural(new, 'new section')}"
+        else:
+            info = f"continuing: {every(new, 'new section')} of the lyrics"
+        target = new if new and new > 0 and asked < new else None
+    else:
+        if not found:
+            info = "how many lyric sections to make, from the first"
+        elif asked < found:
+            info = f"{asked} of the lyrics' {plural(found, 'section')} (the first {asked})"
+        elif asked == found:
+            info = f"{every(found, 'section')} of the lyrics"
+        else:
+            info = f"the lyrics have only {plural(found, 'section')}: set {found}"
+        target = found if found and asked != found else None
+    return info, None if target is None else min(target, limits.max_sections)
+
+
+def every(count: int, noun: str) -> str:
+    """'the 1 section', 'all 3 sections'."""
+    return f"the 1 {noun}" if count == 1 else f"all {count} {noun}s"
+
+
+def sections_hint(tab: str, lyrics: str, sections, kept: int | None, limits: Limits = Limits()):
+    """`sections_info` as updates of the sections slider (its hint) and of the "all sections" button."""
+    info, target = sections_info(tab, lyrics, sections, kept, limits)
+    return gr.Slider(info=info), gr.Button(every_label(tab, target), visible=target is not None)
+
+
+def every_label(tab: str, target: int | None) -> str:
+    """The "all sections" button: 'Make all 4 sections', 'Make the 1 new section'."""
+    return f"Make {every(target, 'new section' if tab == 'continue' else 'section')}" if target else "All sections"
+
+
+def follow_sections(tab: gr.State, lyrics: dict[str, gr.Textbox], sections: gr.Slider, kept: gr.State,
+                    every_section: gr.Button, limits: Limits) -> dict:
+    """The hint under *Sections to generate* follows the tab in use (`tab`: its name, a key of `lyrics`), that tab's
+    lyrics and the number asked; `every_section` sets the number to them all. Returns the hint's event (fn, inputs,
+    outputs) for what changes the tab or `kept` (the sections a continuation keeps) to run `.then`."""
+    names, inputs = list(lyrics), [tab, *lyrics.values(), sections, kept]
+
+    def read(name: str, *values) -> tuple:
+        texts, (asked, kept_now) = dict(zip(names, values[:-2])), values[-2:]
+        return name, texts.get(name, ""), asked, kept_now, limits
+
+    hint = dict(fn=lambda *values: sections_hint(*read(*values)), inputs=inputs, outputs=[sections, every_section])
+    gr.on([*(box.change for box in lyrics.values()), sections.change], **hint, **LIGHT)
+    every_section.click(lambda *values: sections_info(*read(*values))[1] or gr.skip(), inputs, sections, **LIGHT)
+    return hint
+
+
+def reference_window(path: str | None):
+    """On upload: the window is the first 30 s (or the whole track if shorter), and the track's length in words."""
+    if not path:
+        return gr.skip(), gr.skip(), ""
+    import soundfile
+
+    if not os.path.isfile(path):
+        return gr.skip(), gr.skip(), ("<span class='status-error'>✗ This file is no longer on the server: upload it "
+                                      "again (the example: click it again).</span>")
+    try:
+        seconds = soundfile.info(path).duration
+    except Exception:
+        return gr.skip(), gr.skip(), ("<span class='status-error'>✗ This file cannot be read as audio: upload a wav, "
+                                      "flac or mp3.</span>")
+    return 0, round(min(30.0, seconds), 1), f"The track is {seconds:.1f} s long; the model hears the window below."
+
+
+def picked_tags(text: str):
+    found = tags.find_tags(text)
+    return [found[category] for category in tags.CATEGORIES]
+
+
+# -- layout ------------------------------------------------------------------------------------------------------------
+
+# Small UI helpers skip the queue, like Stop: a queue full of runs must not freeze the page or the Stop button.
+LIGHT = dict(show_progress="hidden", queue=False, api_visibility="private", trigger_mode="always_last")
+INTRO = """# YuE: lyrics to song
+Write lyrics in sections that each start with a tag line (`[verse]`, `[chorus]`, `[bridge]` …), choose genre tags,
+and generate. The song streams in section by section; **Stop** keeps what is done. Every tab is also an API endpoint
+(see *Use via API* at the bottom of the page)."""
+
+
+def genre_box(value: str, elem_id: str) -> gr.Textbox:
+    """Genre tags as free text, plus a picker per tag category that writes into it (and follows what is typed)."""
+    box = gr.Textbox(value, label="Genre tags", info="genre, instruments, mood, gender, timbre; any words work",
+                     elem_id=f"{elem_id}-genres")
+    found = tags.find_tags(value)
+    with gr.Accordion("Pick tags from our list", open=False, elem_id=f"{elem_id}-tags"):
+        with gr.Row():
+            pickers = [gr.Dropdown(list(tags.TAGS[c]), value=found[c], multiselect=True, label=c.title(), min_width=160,
+                                   elem_classes="tag-picker") for c in tags.CATEGORIES]
+    for category, picker in zip(tags.CATEGORIES, pickers):
+        set_tags = lambda text, picked, category=category: tags.set_category(text, category, picked)
+        picker.input(set_tags, [box, picker], box, **LIGHT)
+    box.change(picked_tags, box, pickers, **LIGHT)  # also when an example or a picker sets the text
+    return box
+
+
+def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "") -> gr.Textbox:
+    """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics)."""
+    box = gr.Textbox(value, label="Lyrics", lines=12, max_lines=30, elem_id=elem_id,
+                     info="each section starts with a tag line: [verse], [chorus], [bridge], [outro] …")
+    status = gr.Markdown(lyrics_status(value, limits, empty), elem_id=f"{elem_id}-status")
+    box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
+    return box
+
+
+def raw(component: gr.components.Component) -> gr.components.Component:
+    """`component`, handing API values to the endpoint as sent: the endpoint's checks (yue.checks) then name the
+    field and its range for None, text, NaN or an out-of-range number, where Gradio's preprocessing raises an
+    anonymous TypeError or a message without the field. (Set on the instance: a subclass would make Gradio write
+    a .pyi file beside this one.)"""
+    component.preprocess = lambda payload: payload
+    return component
+
+
+def settings_components(defaults: Sampling, limits: Limits) -> list:
+    """The settings every endpoint shares, in the endpoints' parameter order (created unrendered: the examples of
+    the first tab refer to the language before the panel is placed under the tabs)."""
+    hidden = dict(render=False)
+    slider = lambda name, **kw: raw(gr.Slider(SLIDERS[name].lo, SLIDERS[name].hi, value=getattr(defaults, name),
+                                              step=SLIDERS[name].step, label=SLIDERS[name].label, **kw, **hidden))
+    return [
+        raw(gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden)),
+        raw(gr.Slider(1, limits.max_sections, value=DEFAULT_SECTIONS, step=1, label="Sections to generate",
+                      info="continuing: at most this many new ones", elem_id="sections-setting", **hidden)),
+        slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
+        slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
+        slider("repetition_penalty"),
+        raw(gr.Number(42, label="Seed", info="0 to 2**53 - 1", **hidden)),
+        gr.Checkbox(False, label="Random seed", **hidden),
+        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
+                     **hidden)),
+        raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
+        raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",
+                      info="versions made at once; take t has seed + t - 1", **hidden)),
+    ]
+
+
+def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.Button:
+    """The settings under the tabs; returns the button under *Sections to generate* that sets it to every section
+    of the lyrics (hidden unless the lyrics hold another number of sections). `first_hint`: `sections_info` of the
+    first tab, shown until the first change."""
+    (language, sections, max_new, min_new, g_first, g_later, top_p, temp, rep, seed, random_seed, precision, fmt,
+     takes) = settings
+    with gr.Row():
+        language.render()
+        with gr.Column(min_width=160):
+            sections.info = first_hint[0]  # (set before it is rendered, like a constructor argument)
+            sections.render()
+            every_section = gr.Button(every_label("lyrics", first_hint[1]), size="sm",
+                                      visible=first_hint[1] is not None, elem_id="all-sections")
+        takes.render()
+    with gr.Row():
+        seed.render()
+        random_seed.render()
+    with gr.Accordion("Sampling, precision and format", open=False):
+        for row in ((max_new, min_new, g_first, g_later), (top_p, temp, rep), (precision, fmt)):
+            with gr.Row():
+                for component in row:
+                    component.render()
+    return every_section
+
+
+def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:
+    """A player row per take (shown for runs of 2 or more takes): its mix, its bundle and its keep button."""
+    rows = []
+    with gr.Column(visible=False, elem_id="takes") as box:
+        gr.Markdown("**Takes**: the same song with the next seeds. Keep the take you like best: every take then goes "
+                    "on from it with the next section (the best of each section, one section at a time).")
+        for take in range(1, count + 1):
+            with gr.Column(visible=False, variant="panel") as row:
+                player = gr.Audio(label=f"Take {take}", type="filepath", interactive=False, buttons=["download"],
+                                  elem_id=f"take-{take}")
+                bundle = gr.File(label=f"Take {take}: code bundle", interactive=False)
+                keep = gr.Button(f"Keep take {take} and go on →", elem_id=f"keep-{take}", size="sm")
+            rows.append((row, player, bundle, keep))
+    return box, rows
+
+
+def show_takes(made: list | None, count: int) -> list:
+    """The take rows for the last run's takes: the box when there are several, then (row, player, bundle) of each
+    of the `count` rows."""
+    made = made or []
+    updates = [gr.Column(visible=len(made) > 1)]
+    for take in made[:count]:
+        updates += [gr.Column(visible=True), gr.Audio(take["mix"], label=f"Take {take['take']} · seed {take['seed']}"),
+                    gr.File(take["bundle"])]
+    for _ in range(len(made), count):
+        updates += [gr.Column(visible=False), gr.skip(), gr.skip()]
+    return updates

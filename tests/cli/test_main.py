@@ -1,0 +1,297 @@
+"""python -m yue: each command works from files and fails with a clear message and a non-zero exit code."""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from yue.lm import official
+from yue.cli.main import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "yue", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_tiny_writes_checkpoints_offline(tmp_path):
+    result = run("tiny", str(tmp_path / "t"), "--no-codec")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "t" / "s1" / "tokenizer.model").is_file()
+    assert (tmp_path / "t" / "s2" / "config.json").is_file()
+
+
+def test_prompt_saves_every_section_prompt(tiny_lm_dir, tmp_path, tiny_tokenizer):
+    lyrics = tmp_path / "lyrics.txt"
+    lyrics.write_text("[verse]\nhello\n\n[chorus]\nla la")
+    out = tmp_path / "ids.json"
+    assert main(["prompt", "--tiny", str(tiny_lm_dir), "--genre", "pop", "--lyrics-file", str(lyrics),
+                 "--out", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["labels"] == ["verse", "chorus"] and len(payload["sections"]) == 2
+    assert payload["sections"][0][-2:] == [32001, 32016]
+
+
+def test_prompt_with_reference_codes_uses_icl_layout(tiny_lm_dir, tmp_path):
+    codes = tmp_path / "ref.npy"
+    np.save(codes, np.arange(200).reshape(1, -1) % 1024)
+    out = tmp_path / "ids.json"
+    assert main(["prompt", "--tiny", str(tiny_lm_dir), "--genre", "pop", "--lyrics", "[verse]\nhi",
+                 "--reference", str(codes), "--reference-end", "1", "--out", str(out)]) == 0
+    first = json.loads(out.read_text())["sections"][0]
+    assert 45334 + 49 in first and 45334 + 50 not in first  # 1 s window = 50 frames
+
+
+def test_stage2_command_matches_the_official_algorithm(tiny_lm_dir, tmp_path, stage2_model):
+    codes = np.random.default_rng(0).integers(0, 1024, (1, 12))
+    np.save(tmp_path / "c.npy", codes)
+    assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s2"),
+                 "--out", str(tmp_path / "o.npy")]) == 0
+    filled = np.load(tmp_path / "o.npy")
+    np.testing.assert_array_equal(filled, official.stage2_generate(stage2_model, codes[0]))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prompt", "--genre", "pop", "--lyrics", "no tags", "--out", "x.json"], "no section tags"),
+    (["stage2", "missing.npy", "--model", "m", "--out", "o.npy"], "codes file not found: missing.npy"),
+    (["generate", "--tiny", "nowhere", "--genre", "pop", "--lyrics", "[verse]\nx"], "holds no tiny checkpoints"),
+    (["prompt", "--genre", "pop", "--out", "x.json"], "give the lyrics"),
+])
+def test_bad_input_exits_non_zero_with_a_clear_message(tiny_lm_dir, tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    if args[0] == "prompt":
+        args = args + ["--tiny", str(tiny_lm_dir)]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_stage2_refuses_a_stage1_model(tmp_path, tiny_lm_dir, capsys):
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s1"), "--out", "o.npy"]) == 2
+    assert "is a stage-1 checkpoint (tiny-s1 architecture), given as stage 2" in capsys.readouterr().err
+
+
+def test_stage2_refuses_codes_of_the_wrong_shape(tmp_path, tiny_lm_dir, capsys):
+    np.save(tmp_path / "c.npy", np.zeros((8, 5), dtype=np.int64))
+    assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s2"), "--out", "o.npy"]) == 2
+    assert "expected (1, T)" in capsys.readouterr().err
+
+
+def test_generate_tiny_writes_codes_audio_and_bundle(tiny_dir, tmp_path):
+    """Text to audio offline, end to end: stage-1 (1, T) and stage-2 (8, T) arrays, mix/vocal/instrumental audio
+    at 44.1 kHz with 882 samples per frame, the bundle and the settings."""
+    import soundfile
+
+    out = tmp_path / "song"
+    result = run("generate", "--tiny", str(tiny_dir), "--genre", "pop female", "--lyrics", "[verse]\nla la\n[chorus]\nhey",
+                 "--max-new-tokens", "30", "--min-new-tokens", "4", "--format", "flac", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    stage1, stage2 = np.load(out / "stage1_vocal.npy"), np.load(out / "stage2_instrumental.npy")
+    frames = stage1.shape[1]
+    assert stage1.shape == (1, frames) and stage2.shape == (8, frames)
+    for name in ("mix", "vocal", "instrumental"):
+        info = soundfile.info(str(out / f"{name}.flac"))
+        assert info.samplerate == 44100 and info.frames == 882 * frames
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["seed"] == 42 and settings["genres"] == "pop female"
+    assert (out / "song.npz").is_file()
+
+
+def test_generate_takes_writes_one_folder_per_take_each_a_one_take_song(tiny_dir, tmp_path):
+    """--takes 2: take1/ and take2/ hold full songs with seeds 7 and 8; take 2 equals a one-take run with seed 8."""
+    common = ("generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", "[verse]\nla la\n[chorus]\nhey",
+              "--max-new-tokens", "20", "--min-new-tokens", "4")
+    assert run(*common, "--seed", "7", "--takes", "2", "--out", str(tmp_path / "t")).returncode == 0
+    assert run(*common, "--seed", "8", "--out", str(tmp_path / "one")).returncode == 0
+    for take, seed in ((1, 7), (2, 8)):
+        settings = json.loads((tmp_path / "t" / f"take{take}" / "settings.json").read_text())
+        assert settings["seed"] == seed and (tmp_path / "t" / f"take{take}" / "mix.wav").is_file()
+    np.testing.assert_array_equal(np.load(tmp_path / "t" / "take2" / "stage2_vocal.npy"),
+                                  np.load(tmp_path / "one" / "stage2_vocal.npy"))
+    refused = run(*common, "--takes", "5", "--out", str(tmp_path / "x"))
+    assert refused.returncode != 0 and "--takes" in refused.stderr and not (tmp_path / "x").exists()
+
+
+def test_decode_and_encode_commands(tiny_dir, tmp_path):
+    """(K, T) codes -> 16 kHz (320 T samples) or 44.1 kHz through an upsampler (882 T); audio -> (N, T) codes."""
+    import soundfile
+
+    codec = str(tiny_dir / "xcodec_mini_infer")
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).integers(0, 1024, (8, 25)))
+    assert main(["decode", str(tmp_path / "c.npy"), "--codec", codec, "--out", str(tmp_path / "a.npy")]) == 0
+    assert np.load(tmp_path / "a.npy").shape == (320 * 25,)
+    assert main(["decode", str(tmp_path / "c.npy"), "--codec", codec, "--upsampler", "vocal",
+                 "--out", str(tmp_path / "a.wav")]) == 0
+    info = soundfile.info(str(tmp_path / "a.wav"))
+    assert info.samplerate == 44100 and info.frames == 882 * 25
+    assert main(["encode", str(tmp_path / "a.wav"), "--codec", codec, "--codebooks", "4",
+                 "--out", str(tmp_path / "e.npy")]) == 0
+    assert np.load(tmp_path / "e.npy").shape == (4, 25)
+
+
+# -- everything is checked before any model is loaded ---------------------------------------------------------------
+
+def truncated_bundle(folder):
+    from yue.song import SongCodes
+    from yue.lm.stage1 import Stage1Tokens
+
+    path = SongCodes(Stage1Tokens(np.arange(6), np.arange(6), (6,), ("verse",))).save(folder / "song.npz")
+    data = path.read_bytes()
+    (folder / "cut.npz").write_bytes(data[:len(data) // 2])
+    return folder / "cut.npz"
+
+
+def huge_bundle(folder):
+    """A bundle whose stage-1 vocal member claims a (10**13,) int64 array (72.8 TiB) in a few bytes."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (10**13,)})
+    with zipfile.ZipFile(folder / "song.npz") as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members["stage1_vocal.npy"] = header.getvalue() + bytes(16)
+    with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return folder / "huge.npz"
+
+
+GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "--genre", "pop", "--lyrics", " "], "Lyrics are empty"),
+    (["generate", "--genre", " ", "--lyrics", "[verse]\nla\n"], "Genre tags are empty"),
+    (["generate", "--genre", "pop", "--lyrics", "[verse]\nla <EOA> la\n"], "Lyrics hold '<EOA>' on line 2: that is"),
+    (["generate", "--genre", "pop <SOA>", "--lyrics", "[verse]\nla\n"], "Genre tags hold '<SOA>' on line 1"),
+    (GOOD + ["--seed", str(2**64)], "seed must be a whole number from 0 to 9007199254740991 (2**53 - 1)"),
+    (GOOD + ["--temperature", "inf"], "temperature must be a finite number, got inf"),
+    (GOOD + ["--segments", "3"], "segments is 3 but the lyrics have only 1 sections"),
+    (GOOD + ["--out", "{tmp}/file.txt"], "is a file; give a folder"),
+    (GOOD + ["--out", "{tmp}/old"], "already holds a song (song.npz, settings.json); pass --overwrite"),
+    (["generate", "--genre", "pop", "--lyrics-file", "{tmp}/latin1.txt"],
+     "lyrics file {tmp}/latin1.txt is not UTF-8 text (byte 0xe9 at position 11)"),
+    (GOOD + ["--continue-from", "{tmp}/cut.npz"], "cut.npz is not a song bundle saved by this app: it is damaged"),
+    (GOOD + ["--continue-from", "{tmp}/huge.npz"], "claims shape (10000000000000,)"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-end", "inf"], "--reference-end (seconds) must be a number"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-start", "nan"], "--reference-start (seconds) must be a"),
+    (GOOD + ["--reference", "{tmp}/missing.wav"], "--reference {tmp}/missing.wav: file not found"),
+    (GOOD + ["--reference", "{tmp}/file.txt"], "is not an audio file this program can read"),
+    (GOOD + ["--device", "gpu"], "device 'gpu' is not a device name: use cpu, cuda or cuda:N"),
+    (["generate", "--genre", "pop", "--lyrics", "[verse]\nla\n[chorus]\nhey\n", "--continue-from", "{tmp}/song.npz",
+      "--segments", "1"], "segments is 1 but the song to continue already has 1 sections"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "{tmp}/short.npy"],
+     "The vocal reference {tmp}/ref.npy is 2.00 s long and the instrumental reference {tmp}/short.npy 1.00 s"),
+])
+def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch, capsys, args, message):
+    """Each bad input exits 2 with one line naming the flag or file; no model is loaded, nothing is written."""
+    import yue.cli.main
+
+    monkeypatch.setattr(yue.cli.main, "_load_pipeline", lambda *a: pytest.fail("a model was loaded"))
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "latin1.txt").write_bytes("[verse]\nCaf\xe9 song\n".encode("latin-1"))
+    (tmp_path / "old").mkdir()
+    for name in ("song.npz", "settings.json"):
+        (tmp_path / "old" / name).write_text("an earlier song")
+    np.save(tmp_path / "ref.npy", np.arange(100))
+    np.save(tmp_path / "short.npy", np.arange(50))
+    truncated_bundle(tmp_path), huge_bundle(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "new")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message.replace("{tmp}", str(tmp_path)) in err and "Traceback" not in err and "allow_pickle" not in err
+    assert not (tmp_path / "new").exists() and (tmp_path / "old" / "song.npz").read_text() == "an earlier song"
+
+
+def test_cuda_on_a_machine_without_it_names_the_flag(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(GOOD + ["--device", "cuda", "--out", str(tmp_path / "o")]) == 2
+    assert "sees no CUDA GPU: use device cpu (--device cpu)" in capsys.readouterr().err
+
+
+def test_nf4_on_the_cpu_is_refused_before_loading(tiny_dir, tmp_path, capsys):
+    """The tiny stage 2 (32 wide) cannot run nf4 on the CPU: refused with what to use, not after stage 1."""
+    assert main(GOOD + ["--tiny", str(tiny_dir), "--precision", "nf4", "--out", str(tmp_path / "o")]) == 2
+    assert "cannot run as nf4 on the cpu" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_overwrite_replaces_an_existing_song(tiny_dir, tmp_path):
+    """--out holding a song: refused without --overwrite (untouched), replaced with it."""
+    out = tmp_path / "song"
+    args = GOOD + ["--tiny", str(tiny_dir), "--max-new-tokens", "20", "--min-new-tokens", "4", "--out", str(out)]
+    assert main(args + ["--seed", "1"]) == 0
+    first = (out / "settings.json").read_text()
+    assert main(args + ["--seed", "2"]) == 2 and (out / "settings.json").read_text() == first
+    assert main(args + ["--seed", "2", "--overwrite"]) == 0
+    assert json.loads((out / "settings.json").read_text())["seed"] == 2
+
+
+def test_generate_prints_dropped_lines_before_loading(tmp_path, monkeypatch, capsys):
+    import yue.cli.main
+
+    def stop(*args):
+        raise ValueError("stopped before loading")
+
+    monkeypatch.setattr(yue.cli.main, "_load_pipeline", stop)
+    assert main(["generate", "--genre", "pop", "--lyrics", "[verse]\nla\n[pre-chorus]\nup\n",
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "warning: Line 3: '[pre-chorus]' is not a section tag" in err and "Write [prechorus]" in err
+    assert err.index("warning:") < err.index("stopped before loading")
+
+
+# -- how many sections, and what the output says ------------------------------------------------------------------
+
+THREE_SECTIONS = "[verse]\nla la\n\n[chorus]\nhey\n\n[outro]\nbye\n"
+SHORT = ["--max-new-tokens", "20", "--min-new-tokens", "4"]
+
+
+@pytest.mark.parametrize("lyrics, extra, made, lyric_sections", [
+    (THREE_SECTIONS, [], 2, 3), (THREE_SECTIONS, ["--segments", "all"], 3, 3), ("[verse]\nla la\n", [], 1, 1)])
+def test_generate_makes_the_official_two_sections_unless_told(tiny_dir, tmp_path, capsys, lyrics, extra, made,
+                                                              lyric_sections):
+    """Without --segments: config.DEFAULT_SECTIONS (2, the official run) sections, or every one when the lyrics have
+    fewer; `--segments all`: every section. The summary says how many of the lyrics' sections were made and, when
+    fewer, how to make them all; piped, the progress is plain lines: one as each section's stage ends (and one per 10 s
+    a stage runs)."""
+    from yue.song import SongCodes
+
+    from yue.cli.progress import PIPED_INTERVAL_S
+
+    out = tmp_path / "song"
+    started = time.perf_counter()
+    assert main(["generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", lyrics, *SHORT, *extra,
+                 "--out", str(out)]) == 0
+    elapsed = time.perf_counter() - started
+    printed = capsys.readouterr()
+    assert len(SongCodes.load(out / "song.npz")[0].stage1.section_frames) == made
+    assert f"{made} of {lyric_sections} lyric sections" in printed.out
+    assert ("--segments all for every section" in printed.out) == (made < lyric_sections)
+    steps = [line for line in printed.err.splitlines() if line.startswith("section ")]
+    assert {line.split(":")[0] for line in steps} == {f"section {s}/{made} stage {k}" for s in range(1, made + 1)
+                                                      for k in (1, 2)}
+    # one line as each step ends, and one per PIPED_INTERVAL_S a step runs (on a busy machine)
+    assert len(steps) <= 2 * made + elapsed / PIPED_INTERVAL_S and "\r" not in printed.err
+    assert "time: loading models" in printed.out and "seed 42 -> " in printed.out
+
+
+def test_continuing_without_segments_adds_the_official_two_sections(tiny_dir, tmp_path, capsys):
+    """--continue-from a 1-section song with 4 lyric sections and no --segments: 1 kept + 2 new = 3 sections."""
+    from yue.song import SongCodes
+
+    lyrics = THREE_SECTIONS + "\n[bridge]\nsoon\n"
+    common = ["generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", lyrics, *SHORT]
+    assert main(common + ["--segments", "1", "--out", str(tmp_path / "one")]) == 0
+    assert main(common + ["--continue-from", str(tmp_path / "one" / "song.npz"), "--out", str(tmp_path / "more")]) == 0
+    first, _ = SongCodes.load(tmp_path / "one" / "song.npz")
+    more, _ = SongCodes.load(tmp_path / "more" / "song.npz")
+    assert len(more.stage1.section_frames) == 3
+    assert more.stage1.section_frames[0] == first.stage1.section_frames[0]
+    assert "3 of 4 lyric sections; --segments all for every section" in capsys.readouterr().out

@@ -1,0 +1,93 @@
+"""Two copies of the app (`python app.py`, real processes) on one machine: one stopping must not break the other.
+
+Gradio names a cached file by its content, so by default every copy keeps the built-in style example at the same
+path under <tmp>/gradio, and a copy that stopped deleted it under the feet of one still running. Each copy now has
+its own Gradio folder, which it removes when it stops.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from .helpers import LYRICS, SMALL, free_port, has_codec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_copy(tiny: Path, temp: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(temp)}  # one temp dir for both: where they used to collide
+    env.pop("GRADIO_TEMP_DIR", None)
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "app.py", "--tiny", str(tiny), "--port", str(port), "--no-mcp"],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(url: str, copy: subprocess.Popen, log: Path, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert copy.poll() is None, log.read_text()[-3000:]
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"the app did not start: {log.read_text()[-3000:]}")
+
+
+def style_transfer_events(url: str, reference: dict) -> str:
+    """/style_transfer called as the page calls it after a click on the example: with the example's file as the
+    copy's cache holds it (gradio_client would upload a fresh copy of the file instead). The event stream's text."""
+    data = [reference, None, None, 0, 10, "pop", LYRICS, *{**SMALL, "sections": 1}.values(), 1]
+    call = url + "gradio_api/call/style_transfer"
+    event = httpx.post(call, json={"data": data}, timeout=30).json()["event_id"]
+    return httpx.get(f"{call}/{event}", timeout=300).text
+
+
+def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path):
+    """Two copies share a temp dir; each makes its own Gradio folder in it. The second stops (Ctrl-C) and removes
+    its folder; the first still has its style example (what a click on it puts in the reference field, fetched
+    with gradio_client) and makes a song from it; stopped with SIGTERM, it removes its folder too."""
+    import app
+    from gradio_client import Client
+
+    tiny, temp = app.tiny_folder(str(tmp_path / "tiny")), tmp_path / "tmp"
+    temp.mkdir()
+    ports = [free_port(), free_port()]
+    logs = [tmp_path / f"copy{index}.log" for index in range(2)]
+    copies = [start_copy(tiny, temp, port, log) for port, log in zip(ports, logs)]
+    urls = [f"http://127.0.0.1:{port}/" for port in ports]
+    try:
+        for url, copy, log in zip(urls, copies, logs):
+            wait_until_up(url, copy, log)
+        assert len(list(temp.glob("yue-gradio-*"))) == 2
+        copies[1].send_signal(signal.SIGINT)
+        assert copies[1].wait(timeout=120) == 0, logs[1].read_text()[-3000:]
+        assert len(list(temp.glob("yue-gradio-*"))) == 1  # the stopped copy removed its own folder, only that
+
+        clicked = Client(urls[0], verbose=False, download_files=False).predict(0, api_name="/style_example")[0]
+        reference = clicked["value"]
+        assert Path(reference["path"]).is_file() and reference["orig_name"] == "reference-example.wav"
+        stream = style_transfer_events(urls[0], reference)
+        if not has_codec():  # a token-only pipeline refuses references, but the file itself was found
+            assert "without the audio codec" in stream and "no longer on the server" not in stream, stream[-2000:]
+            return
+        assert "event: complete" in stream, stream[-2000:]
+        summary = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])[4]
+        assert summary.startswith("Done: 1 of 1 sections"), summary
+        copies[0].send_signal(signal.SIGTERM)  # a process manager's stop: the same clean exit
+        assert copies[0].wait(timeout=120) == 0, logs[0].read_text()[-3000:]
+        assert list(temp.glob("yue-gradio-*")) == []
+    finally:
+        for copy in copies:
+            if copy.poll() is None:
+                copy.send_signal(signal.SIGINT)
+                try:
+                    copy.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    copy.kill()

@@ -1,0 +1,147 @@
+"""app.py's pieces: a full queue, output folders, GPU durations, lyrics helpers, an import that does no work, the
+section events' worker thread."""
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .helpers import LYRICS, ROOT, SMALL, song, start_app
+
+
+def test_a_full_queue_says_busy_try_again(tmp_path):
+    """With one run working and one waiting, a third is refused at once with "Queue is full … try again"."""
+    from gradio_client import Client
+    from gradio_client.utils import QueueError
+
+    url, demo = start_app(tmp_path, max_queue=1)
+    try:
+        slow = {**SMALL, "sections": 3, "max_new_tokens": 2000, "min_new_tokens": 2000}
+        clients = [Client(url, verbose=False) for _ in range(3)]
+        lyrics = LYRICS + "\n[outro]\nbye\n"
+        submit = lambda c: c.submit(genres="pop", lyrics=lyrics, **slow, api_name="/lyrics_to_song")
+        jobs = [submit(clients[0])]
+        deadline = time.time() + 60
+        while not any(update[4].startswith("Section 1/3") for update in jobs[0].outputs()):
+            assert time.time() < deadline, "the first run did not start"
+            time.sleep(0.1)
+        jobs.append(submit(clients[1]))
+        while jobs[1].status().code.name != "IN_QUEUE":
+            assert time.time() < deadline, "the second run was not queued"
+            time.sleep(0.1)
+        with pytest.raises(QueueError, match="Queue is full! Please try again."):
+            song(clients[2], sections=1)
+        # no worker may go on decoding after the test: cancel the first run (gradio_client queues /stop too, and the
+        # queue is full; the page's Stop button skips the queue), then stop the second once it runs
+        jobs[0].cancel()
+        while not jobs[1].outputs():
+            assert time.time() < deadline + 60, "the second run did not start"
+            time.sleep(0.1)
+        clients[1].predict(api_name="/stop")
+        assert jobs[1].result(timeout=60)[4].startswith("Stopped")
+    finally:
+        demo.close()
+
+
+def test_output_folders_are_private_and_old_ones_are_deleted(tmp_path):
+    import app
+
+    store = app.OutputStore(tmp_path / "out", max_age_hours=1)
+    old = store.new_folder()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o700 and stat.S_IMODE(store.root.stat().st_mode) == 0o700
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    new = store.new_folder()
+    assert new.is_dir() and not old.exists()
+
+
+def test_gpu_duration_grows_with_the_token_budget_and_is_capped():
+    import app
+    from yue.config import Sampling
+    from yue.song import SongRequest
+
+    seconds = lambda tokens, precision="auto": app.section_gpu_seconds(
+        app.ModelChoice(precision=precision), SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=tokens)),
+        "STOP")
+    assert seconds(40) < seconds(3000) < app.GPU_MAX_SECONDS == seconds(8000, "int8")
+
+
+def test_prefill_lists_the_song_sections_then_a_new_one():
+    import app
+
+    assert app.prefill_lyrics(LYRICS, 1) == "[verse]\nsmall lights on the water\n\n[chorus]\nrise and shine\n\n"
+    assert app.prefill_lyrics(LYRICS, 2).endswith("[chorus]\nrise and shine\n\n[verse]\n")
+
+
+def test_lyrics_status_in_words():
+    import app
+
+    assert "✓ 2 sections: verse, chorus" in app.lyrics_status(LYRICS)
+    assert "✗ Lyrics have no section tags" in app.lyrics_status("la la")
+    assert "⚠ Text before the first section tag is ignored" in app.lyrics_status("intro\n" + LYRICS)
+    status = app.lyrics_status(LYRICS + "\n[pre-chorus]\nup we go\n")
+    assert "✓ 2 sections: verse, chorus" in status
+    assert "⚠ Line 7: '[pre-chorus]' is not a section tag" in status and "Write [prechorus]" in status
+
+
+def test_import_does_no_work(tmp_path):
+    """Importing app.py defines things only: no folders, no models, no server, no argument parsing."""
+    env = {**os.environ, "TMPDIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = "import sys, app; assert 'spaces' not in sys.modules; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code, "--port", "bogus"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gpu_wrapper_is_a_no_op_off_zerogpu():
+    import app
+
+    def work(choice, request, stop_file):
+        yield 1
+
+    assert app.gpu(app.section_gpu_seconds)(work) is work
+
+
+class FakePipeline:
+    """Streams one song after `cancel()` has been asked `steps` times, like a section that takes that many tokens."""
+
+    def __init__(self, steps: int):
+        self.steps, self.asked = steps, 0
+
+    def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
+        from yue.song import Progress
+        from yue.lm.stage1 import Cancelled
+
+        for step in range(self.steps):
+            self.asked += 1
+            if cancel():
+                raise Cancelled("stopped")
+            on_progress(Progress("stage1", 0, 1, step + 1, self.steps))
+            time.sleep(0.01)
+        yield ["song"]
+
+
+def test_section_events_stream_progress_then_the_song_and_stop_on_the_flag(tmp_path):
+    import app
+    from yue.song import Progress
+
+    events = list(app.section_events(FakePipeline(3), None, str(tmp_path / "STOP")))
+    assert [type(e) for e in events[:3]] == [Progress] * 3 and events[3:] == [["song"]]
+    (tmp_path / "STOP").touch()
+    assert list(app.section_events(FakePipeline(3), None, str(tmp_path / "STOP"))) == [app.STOPPED]
+
+
+def test_closing_section_events_stops_the_worker(tmp_path):
+    """A client that goes away closes the generator: the worker thread must stop at its next token, not run on."""
+    import app
+
+    pipeline = FakePipeline(10_000)
+    events = app.section_events(pipeline, None, str(tmp_path / "STOP"))
+    next(events)
+    events.close()
+    time.sleep(0.2)
+    asked = pipeline.asked
+    time.sleep(0.2)
+    assert pipeline.asked == asked < 100

@@ -1,0 +1,229 @@
+"""space/serving.py without gradio and without models: folders, stop flags, GPU sizing, the section loop of every
+take."""
+import os
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from space import gpu_time, serving
+from space.jobs import shared_settings
+from yue.config import Limits, Sampling
+from yue.song import Progress, SongCodes, SongRequest
+from yue.lm.stage1 import Cancelled
+
+from .helpers import LYRICS, SMALL, codes, token_only_song
+
+# -- folders and stop flags ----------------------------------------------------------------------------------------
+
+def test_output_store_keeps_young_folders(tmp_path):
+    """Cleaning deletes only folders older than the age limit: a folder made a moment ago survives the next one."""
+    store = serving.OutputStore(tmp_path / "out", max_age_hours=1)
+    first, second = store.new_folder(), store.new_folder()
+    assert first.is_dir() and second.is_dir() and first != second
+    assert stat.S_IMODE(second.stat().st_mode) == 0o700
+
+
+def test_output_store_makes_an_existing_root_private(tmp_path):
+    """A root that already exists with open permissions is narrowed to 0o700."""
+    root = tmp_path / "out"
+    root.mkdir(mode=0o755)
+    serving.OutputStore(root)
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_stop_reaches_only_a_running_session(tmp_path):
+    """A session without a run cannot be stopped; a running one gets its STOP file; after finish it is gone."""
+    stops = serving.Stops()
+    assert stops.stop("a") is False
+    flag = stops.start("a", tmp_path)
+    assert stops.stop("a") is True and flag.exists() and flag == tmp_path / "STOP"
+    stops.finish("a", flag)
+    assert stops.stop("a") is False
+
+
+def test_finishing_an_old_run_keeps_the_newer_runs_flag(tmp_path):
+    """When a session starts a new run before the old one finishes, the old run's finish leaves the new flag."""
+    stops = serving.Stops()
+    old = stops.start("a", tmp_path / "old")
+    (tmp_path / "new").mkdir()
+    new = stops.start("a", tmp_path / "new")
+    stops.finish("a", old)
+    assert stops.stop("a") is True and new.exists()
+
+
+# -- GPU sizing ------------------------------------------------------------------------------------------------------
+
+def test_section_gpu_seconds_come_from_the_measured_speed_of_the_precision():
+    """Booked time = gpu_time.section_seconds of the request's settings; "auto" books as bf16 (ZeroGPU's H200)."""
+    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=1000))
+    seconds = lambda precision: serving.section_gpu_seconds(serving.ModelChoice(precision=precision), request, "STOP")
+    assert seconds("auto") == seconds("bf16") == gpu_time.section_seconds(request.sampling, "bf16")
+    assert seconds("bf16") < seconds("nf4") < seconds("int8") == serving.GPU_MAX_SECONDS
+
+
+def test_section_gpu_seconds_book_every_take():
+    """A section of 3 takes books gpu_time's time for 3 takes, more than one take (the per-take songs do not count)."""
+    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=3000), takes=3)
+    booked = serving.section_gpu_seconds(serving.ModelChoice(), request, "STOP", [None] * 3)
+    assert booked == gpu_time.section_seconds(request.sampling, "bf16", takes=3) > gpu_time.section_seconds(
+        request.sampling, "bf16")
+
+
+def test_encode_gpu_seconds_is_a_constant():
+    """Encoding books the same time whatever is uploaded (at most two tracks, length already limited)."""
+    assert serving.encode_gpu_seconds(serving.ModelChoice(), ["a.wav", "b.wav"]) == serving.ENCODE_GPU_SECONDS
+
+
+def test_load_examples_reads_genres_lyrics_and_language(tmp_path):
+    """Each examples/<lang>-<name>/ folder gives (name, [genres, lyrics, checkpoint language])."""
+    folder = tmp_path / "ja-night"
+    folder.mkdir()
+    (folder / "genre.txt").write_text("pop\n")
+    (folder / "lyrics.txt").write_text("[verse]\nyoru\n\n")
+    assert serving.load_examples(tmp_path) == [("ja-night", ["pop", "[verse]\nyoru\n", "jp-kr"])]
+
+
+# -- the section loop --------------------------------------------------------------------------------------------------
+
+class FakePipeline:
+    """Checks like the pipeline (one section per lyric tag) and makes each section of `frames` token-only frames
+    (`frames + t` for take t), with seed 42 + t."""
+
+    def __init__(self, frames: int = 4, stop_after: int | None = None):
+        self.frames, self.stop_after, self.calls, self.previous = frames, stop_after, [], []
+
+    def check(self, request):
+        return ["verse", "chorus"], []
+
+    def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
+        self.calls.append(request.segments)
+        self.previous.append(previous)
+        if self.stop_after is not None and len(self.calls) > self.stop_after:
+            raise Cancelled("stopped")
+        on_progress(Progress("stage1", request.segments - 1, request.segments, 1, 1))
+        done = request.segments
+        yield [token_only_song(codes(*[self.frames + take] * done), done, done, 42 + take)
+               for take in range(request.takes)]
+
+
+def run(tmp_path, pipeline: FakePipeline, **shared) -> list:
+    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, **shared}))
+    return list(service.run(job, "wav", "session", service.run_section))
+
+
+def test_run_makes_one_call_per_section_and_writes_after_each(tmp_path):
+    """Each section is its own call with segments = sections so far; files and the final summary follow."""
+    pipeline = FakePipeline()
+    updates = run(tmp_path, pipeline)
+    assert pipeline.calls == [1, 2]
+    assert updates[0] == serving.Update("Loading the models…")
+    assert [u.text for u in updates if u.files] == ["Section 1 of 2 done.", "Section 2 of 2 done.",
+                                                    updates[-1].text]
+    assert updates[-1].text.startswith("Done: 2 of 2 sections") and updates[-1].files[3].endswith("song-2of2.npz")
+    assert all(u.seed == 42 for u in updates[1:])
+
+
+def test_progress_says_time_elapsed_and_the_audio_made_so_far_apart(tmp_path):
+    """The progress text of a run names its step, the time left in it (estimating at first), the new sections done,
+    the song's audio so far (none before the first section, 4 frames = 0.1 s after it) and the time elapsed."""
+    progress = [u.text for u in run(tmp_path, FakePipeline()) if u.text.startswith("Section ") and "/" in u.text]
+    assert len(progress) == 2
+    first, second = (text.splitlines() for text in progress)
+    assert first[0] == "Section 1/2: stage1 1/1 tokens, estimating the time left…"
+    assert re.fullmatch(r"0 of 2 new sections done, no audio yet; \d+ s elapsed", first[1])
+    assert re.fullmatch(r"1 of 2 new sections done, the song so far is 0\.1 s of audio; \d+ s elapsed", second[1])
+
+
+def test_run_of_takes_goes_on_from_each_takes_own_song_and_writes_every_take(tmp_path):
+    """takes=2: section 2's call continues take 1 and take 2 from their own section-1 songs; every update after a
+    section holds both takes' files (take<t>- names), and each bundle records its take and its own seed."""
+    pipeline = FakePipeline()
+    updates = run(tmp_path, pipeline, takes=2)
+    first, second = pipeline.previous
+    assert first is None and [song.frames for song in second] == [4, 5]  # take t's section 1 has 4 + t - 1 frames
+    final = updates[-1]
+    assert [take.take for take in final.takes] == [1, 2] and [take.seed for take in final.takes] == [42, 43]
+    assert [os.path.basename(take.bundle) for take in final.takes] == ["take1-song-2of2.npz", "take2-song-2of2.npz"]
+    settings = [SongCodes.load(take.bundle)[1] for take in final.takes]
+    assert [(s["take"], s["seed"], s["takes"]) for s in settings] == [(1, 42, 2), (2, 43, 2)]
+    assert final.files == final.takes[0].files and "2 takes, seeds 42 to 43" in final.text
+
+
+def test_run_stopped_keeps_the_sections_made(tmp_path):
+    """A run stopped in section 2 ends with the files of section 1 and a 'Stopped: 1 of 2' summary."""
+    updates = run(tmp_path, FakePipeline(stop_after=1))
+    assert updates[-1].text.startswith("Stopped: 1 of 2 sections") and updates[-1].files[3].endswith("song-1of2.npz")
+
+
+def test_run_stopped_before_any_section_has_no_files(tmp_path):
+    """Stopped in the first section: no files to show, and the summary says nothing is kept."""
+    updates = run(tmp_path, FakePipeline(stop_after=0))
+    assert updates[-1].files is None and updates[-1].text.startswith("Stopped before the first section")
+
+
+def test_section_events_raise_the_workers_error_on_the_callers_thread(tmp_path):
+    """An error inside the pipeline's stream reaches whoever iterates the events, as the same exception."""
+
+    class Broken:
+        def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
+            raise RuntimeError("out of memory")
+            yield
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(serving.section_events(Broken(), None, str(tmp_path / "STOP")))
+
+
+def test_serving_does_not_import_gradio_or_spaces(tmp_path):
+    """Only app.py imports gradio and spaces: importing space.serving loads neither and writes no file."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    code = "import sys, space.serving; assert not {'gradio', 'spaces'} & set(sys.modules); print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path, tiny_dir):
+    """Three sections of 300 frames (one whole stage-2 row each), 2 takes, every call's arguments and events
+    pickled as a ZeroGPU worker's are: each call resumes each take's audio from its last song's render state, so
+    a section decodes its new frames and CONTEXT_FRAMES before them (964 frames in all, where a whole re-render per
+    section decodes 300 + 600 + 900), and the last song sounds as a whole render of its codes."""
+    import pickle
+
+    from yue import Pipeline
+    from yue.codec.render import CONTEXT_FRAMES
+
+    pipeline = Pipeline.tiny(tiny_dir)
+    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    lyrics = "[verse]\nsmall lights\n\n[chorus]\nrise and shine\n\n[outro]\ngood night\n"
+    job = service.lyrics_job("pop", lyrics, shared_settings({**SMALL, "sections": 3, "max_new_tokens": 600,
+                                                             "min_new_tokens": 600, "takes": 2}))
+    calls, songs = [], []
+
+    def forked_call(*args):
+        args = pickle.loads(pickle.dumps(args))
+        calls.append(args[-1])
+        for event in service.run_section(*args):
+            event = pickle.loads(pickle.dumps(event))
+            if isinstance(event, list):
+                songs.append(event)
+            yield event
+
+    updates = list(service.run(job, "wav", "session", forked_call))
+    assert updates[-1].text.startswith("Done: 3 of 3 sections")
+    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]
+    for take, song in enumerate(songs[-1]):
+        assert song.codes.frames == 900
+        decoded = [section[take].render_state.decoded_frames for section in songs]
+        per_section = np.diff([0, *decoded]).tolist()  # the state counts frames decoded over the whole run
+        assert per_section == [300, 300 + CONTEXT_FRAMES, 300 + CONTEXT_FRAMES] and decoded[-1] < 300 + 600 + 900
+        mix, vocal, instrumental = pipeline.render(song.codes)
+        for got, expected in ((song.mix, mix), (song.vocal, vocal), (song.instrumental, instrumental)):
+            assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-5

@@ -1,0 +1,62 @@
+"""studio.py without a server: how an endpoint's errors reach API callers (raised) and the page (one progress text)."""
+import gradio as gr
+import pytest
+
+from space.studio import endpoint, on_page, without_paths
+
+GONE = "/tmp/gradio/0123abcd/reference-example.wav"
+
+
+def failing(sections_made: int, error: Exception):
+    """An endpoint that sends `sections_made` sections' outputs, then fails with `error`."""
+
+    @endpoint
+    def run():
+        """Fails after some sections. {settings}"""
+        for index in range(sections_made):
+            yield "mix.wav", "vocal.wav", "instrumental.wav", f"song-{index + 1}.npz", f"Section {index + 1} done.", 42
+        raise error
+
+    return run
+
+
+def test_api_callers_get_the_error_raised_without_server_paths():
+    """An unexpected error before any section: a gr.Error naming it, without the server's folders and without
+    claiming that sections were kept; the last update puts the same message in the progress text."""
+    updates = []
+    with pytest.raises(gr.Error) as error:
+        for values in failing(0, FileNotFoundError(2, "No such file or directory", GONE))():
+            updates.append(values)
+    message = error.value.message
+    assert message == ("Generation failed (FileNotFoundError: [Errno 2] No such file or directory: "
+                       "'reference-example.wav').")
+    assert updates[-1][4] == f"✗ {message}" and "/tmp" not in updates[-1][4]
+
+
+def test_sections_are_said_to_be_kept_only_when_some_were_made():
+    """After one finished section, the message says the sections before the error are kept in the outputs."""
+    with pytest.raises(gr.Error, match="The sections finished before this are kept in the outputs"):
+        list(failing(1, RuntimeError("CUDA out of memory"))())
+
+
+def test_the_page_shows_an_error_once_in_the_progress_text_with_its_line_breaks():
+    """The page's version raises nothing (no error mark on every output): its last update is the message in the
+    progress text, line breaks kept, and leaves every other output as it was."""
+    message = "Lyrics are empty. Write sections that each start with a tag, e.g.\n[verse]\nfirst line"
+    updates = list(on_page(failing(1, ValueError(message)))())
+    assert updates[-1][4] == f"✗ {message}"
+    assert all(value == gr.skip() for index, value in enumerate(updates[-1]) if index != 4)
+    assert updates[0][3] == "song-1.npz"  # what was made before stays sent
+
+
+def test_the_continuation_page_also_sends_the_new_bundle_to_the_song_field():
+    """copy_bundle: every update carries the bundle output twice (the second goes to the continuation's song field)."""
+    updates = list(on_page(failing(2, ValueError("stop")), copy_bundle=True)())
+    assert [values[6] for values in updates[:2]] == ["song-1.npz", "song-2.npz"] and updates[-1][6] == gr.skip()
+
+
+def test_paths_become_file_names_and_urls_stay():
+    assert without_paths(f"cannot open '{GONE}' or {GONE}") == (
+        "cannot open 'reference-example.wav' or reference-example.wav")
+    assert without_paths("see https://huggingface.co/m-a-p/YuE and a/b/c") == (
+        "see https://huggingface.co/m-a-p/YuE and a/b/c")

@@ -1,0 +1,58 @@
+"""widgets.py without a server: the words beside the inputs (lyrics check, continuation plan, sections hint,
+reference window), as the page shows them."""
+import pytest
+
+from .helpers import LYRICS, codes
+from space.widgets import continuation_plan, lyrics_status, reference_window, sections_info
+
+FOUR = LYRICS + "\n[bridge]\nover the water\n\n[outro]\nbye\n"
+
+
+def test_empty_lyrics_get_the_calm_hint_not_an_error():
+    """No lyrics yet: the hint given (or nothing), never '✗ Lyrics are empty'; typed lyrics are checked."""
+    assert lyrics_status("") == "" and lyrics_status(" \n ", empty="Write lyrics") == "Write lyrics"
+    assert "✗ Lyrics have no section tags" in lyrics_status("la la", empty="Write lyrics")
+
+
+@pytest.mark.parametrize("tab, lyrics, sections, kept, info, target", [
+    ("lyrics", FOUR, 2, None, "2 of the lyrics' 4 sections (the first 2)", 4),
+    ("style", FOUR, 4, None, "all 4 sections of the lyrics", None),
+    ("lyrics", LYRICS, 3, None, "the lyrics have only 2 sections: set 2", 2),
+    ("lyrics", "[verse]\nla\n", 1, None, "the 1 section of the lyrics", None),
+    ("lyrics", "", 2, None, "how many lyric sections to make, from the first", None),
+    ("continue", FOUR, 2, None, "continuing: at most this many new sections, after the kept ones", None),
+    ("continue", FOUR, 1, 1, "continuing: 1 of the lyrics' 3 new sections", 3),
+    ("continue", FOUR, 2, 3, "continuing: the 1 new section of the lyrics", None),
+    ("continue", LYRICS, 2, 2, "continuing: the lyrics list no new section after the 2 kept sections: add one", None),
+])
+def test_sections_hint_says_how_many_of_the_lyrics_sections_are_made(tab, lyrics, sections, kept, info, target):
+    """Each tab's hint under Sections to generate (continuing: new sections after the kept ones), and the number the
+    'all sections' button sets when the lyrics hold another number than asked (None: no button)."""
+    assert sections_info(tab, lyrics, sections, kept) == (info, target)
+
+
+def test_only_the_continuation_tab_speaks_of_continuing():
+    """The continuing hint shows on the continuation tab only."""
+    for tab in ("lyrics", "style"):
+        assert "continuing" not in sections_info(tab, FOUR, 2, None)[0]
+    assert sections_info("continue", FOUR, 2, None)[0].startswith("continuing")
+
+
+def test_continuation_plan_in_words_singular_and_plural(tmp_path):
+    """A song of 2 sections: keeping 1 says 'this section', keeping both 'these 2 sections'; a 1-section song says
+    '1 of 1 section'. The kept count comes back for the sections hint."""
+    bundle = str(codes(5, 5).save(tmp_path / "song.npz", {"lyrics": LYRICS, "genres": "pop"}))
+    *_, text, kept = continuation_plan(bundle, "section", 1, 0)
+    assert text.startswith("Keeping **1** of 2 sections (0.1 of 0.2 s)") and "list this section first" in text
+    assert kept == 1
+    *_, text, kept = continuation_plan(bundle, "end", 1, 0)
+    assert "Keeping **2** of 2 sections" in text and "list these 2 sections first" in text and kept == 2
+    single = str(codes(5).save(tmp_path / "single.npz", {"lyrics": "[verse]\nla\n"}))
+    assert "Keeping **1** of 1 section (" in continuation_plan(single, "end", 1, 0)[2]
+    assert continuation_plan(None, "end", 1, 0)[3] is None
+
+
+def test_reference_window_of_a_file_gone_from_the_server_says_upload_it_again(tmp_path):
+    """A reference the server no longer has says so and what to do (not 'cannot be read as audio'), with no path."""
+    *_, text = reference_window(str(tmp_path / "gone" / "reference-example.wav"))
+    assert "no longer on the server: upload it again" in text and str(tmp_path) not in text

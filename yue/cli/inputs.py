@@ -1,0 +1,98 @@
+"""The command line's inputs, read and checked before any model is loaded: text files, code files, the output
+folder, the reference flags, the sections to make and the device. Every problem is a ValueError naming the flag or
+file and the fix. numpy and torch are imported by the checks that need them (the parser imports nothing heavy)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..rates import CODEBOOKS as MAX_CODEBOOKS  # xcodec's RVQ depth: the most codebooks a codes file can hold
+from ..rates import FRAME_RATE
+# What `generate` writes into --out besides the three audio tracks; an --out holding any of them is a song.
+SONG_FILES = ("stage1_vocal.npy", "stage1_instrumental.npy", "stage2_vocal.npy", "stage2_instrumental.npy",
+              "song.npz", "settings.json")
+
+
+def read_text(value: str | None, file: Path | None, what: str) -> str:
+    if file is not None:
+        if not file.is_file():
+            raise ValueError(f"{what} file not found: {file}")
+        try:
+            return file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{what} file {file} is not UTF-8 text (byte {error.object[error.start]:#04x} at "
+                             f"position {error.start}): save it as UTF-8") from None
+    if value is None:
+        raise ValueError(f"give the {what} with --{what} TEXT or --{what}-file FILE")
+    return value
+
+
+def codes_file(path: Path, rows: int | None = None):
+    """(T,) or (K, T) int64 codes from an .npy file, its header checked before its data is read."""
+    import numpy as np
+
+    from ..arrays import Spec, read_npy
+    from ..song import MAX_SONG_FRAMES, check_codes
+
+    codes = read_npy(path, Spec((1, 2), MAX_CODEBOOKS * MAX_SONG_FRAMES))
+    if rows is not None and codes.ndim == 2 and codes.shape[0] != rows:
+        raise ValueError(f"{path} has shape {codes.shape}; expected ({rows}, T)")
+    check_codes(codes, str(path), codes.ndim)
+    return codes.astype(np.int64)
+
+
+def check_models(args) -> None:
+    """Before any load: the device exists, and --tiny names a folder of tiny checkpoints."""
+    from ..weights.devices import check_device
+
+    check_device(args.device or ("cpu" if args.tiny is not None else None))
+    if args.tiny is not None and not (args.tiny / "s1").is_dir():
+        raise ValueError(f"{args.tiny} holds no tiny checkpoints; write them with `python -m yue tiny {args.tiny}`")
+
+
+def check_out(out: Path, fmt: str, overwrite: bool) -> None:
+    """Refuse, before any model is loaded, an --out that is a file, cannot be written, or already holds a song."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the song's files")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: no permission to write in {ancestor}; choose another folder")
+    names = SONG_FILES + tuple(f"{track}.{fmt}" for track in ("mix", "vocal", "instrumental"))
+    existing = [name for name in names if (out / name).exists()]
+    if existing and not overwrite:
+        raise ValueError(f"--out {out} already holds a song ({', '.join(existing)}); pass --overwrite to replace it, "
+                         "or choose another folder")
+
+
+def reference_seconds(path: str) -> float:
+    """The length of a --reference: an audio file, or codes (.npy, 50 frames a second), checked to be readable."""
+    if not Path(path).is_file():
+        raise ValueError(f"--reference {path}: file not found")
+    if path.endswith(".npy"):
+        return codes_file(Path(path)).shape[-1] / FRAME_RATE
+    import soundfile
+
+    try:
+        return soundfile.info(path).duration
+    except Exception:
+        raise ValueError(f"--reference {path} is not an audio file this program can read (wav, flac, mp3, ogg) nor "
+                         "codes (.npy)") from None
+
+
+def check_reference(args) -> None:
+    """The reference flags, before any model is loaded: at most two tracks that exist, a finite window."""
+    from .. import checks
+
+    if not args.reference:
+        return
+    if len(args.reference) > 2:
+        raise ValueError("--reference takes one mixed track, or a vocal and an instrumental track")
+    seconds = [reference_seconds(path) for path in args.reference]
+    if len(seconds) == 2:
+        checks.same_length((f"vocal reference {args.reference[0]}", seconds[0]),
+                           (f"instrumental reference {args.reference[1]}", seconds[1]))
+    start = checks.number(args.reference_start, "--reference-start (seconds)", 0)
+    if not start < checks.number(args.reference_end, "--reference-end (seconds)", 0):
+        raise ValueError(f"--reference-end must be after --reference-start ({start:g} s); about 30 s is recommended")

@@ -1,0 +1,148 @@
+"""The stage-1 model's view of the song so far, for one or several takes (independent samples of the same song).
+
+One static cache (yue/lm/decoder.py) holds 2 rows per take: row 2t is take t's conditional context, row 2t+1 its
+unconditional (guidance) context, which restarts at every generated section from the last prompt token, exactly like
+transformers' `UnbatchedClassifierFreeGuidanceLogitsProcessor`.
+
+Every row writes the same slot at each call, so the takes stay aligned: the next section's prompt, the same text for
+every take, is one prefill for all of them. Each row *sees* only its own slots and counts its own rotary positions;
+a take that ended its section early keeps stepping on slots it does not see (its output is not used), and a
+take's refilled window shorter than the others' is left-padded with slots it does not see. So each take computes
+what a one-take run computes; only the float rounding of batched products may differ.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..config import CONTEXT_TOKENS
+from .decoder import StaticDecoder
+from .lmhead import full_logits
+
+PREFILL_CHUNK = 2048  # ids per model call when feeding a long prompt (a refill can be 13k ids)
+
+
+class GuidedContext:
+    """`histories[t]` is take t's whole untruncated id list; the model sees `histories[t][window_starts[t]:]` (the
+    official left truncation). `seen[t]` marks the allowed ids in take t's window (for the repetition penalty)."""
+
+    def __init__(self, model, subset: torch.Tensor, takes: int = 1, capacity: int = 4096):
+        self.head = model.get_output_embeddings()
+        self.takes = takes
+        self.decoder = StaticDecoder(model, 2 * takes, min(capacity, CONTEXT_TOKENS))
+        self.device = subset.device
+        self.subset = subset
+        self.histories: list[list[int]] = [[] for _ in range(takes)]
+        self.window_starts = [0] * takes
+        self.reset()
+
+    def reset(self) -> None:
+        """An empty cache (histories are kept: `refill` decides what goes back in)."""
+        self.decoder.clear()
+        self.slot = 0  # slots in use, shared by every row
+        self.positions = torch.zeros(2 * self.takes, dtype=torch.long, device=self.device)  # next rotary position
+        self.seen = torch.zeros(self.takes, self.subset.shape[0], dtype=torch.bool, device=self.device)
+
+    # -- feeding ---------------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def feed(self, per_take: list[list[int]], restart_uncond: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append ids to every take (one list per take); return the last (cond, uncond) logits, Tensor[takes, V].
+
+        With `restart_uncond` each unconditional row forgets everything and starts again from the last id of its
+        take (it computes only that token: a row is never run on a token it may not see).
+        """
+        longest = max(len(ids) for ids in per_take)
+        if self.slot + longest > CONTEXT_TOKENS:
+            raise ValueError(f"stage-1 context overflow: {self.slot + longest} > {CONTEXT_TOKENS} tokens")
+        if restart_uncond:
+            self.decoder.visible[1::2] = False
+            self.positions[1::2] = 0
+        hidden = torch.empty(2 * self.takes, self.decoder.step_hidden.shape[1], dtype=self.decoder.dtype,
+                             device=self.device)
+        if all(ids == per_take[0] for ids in per_take):  # the usual case: one prefill for every take
+            self._prefill_rows(per_take[0], slice(0, None), self.slot, restart_uncond, hidden)
+        else:  # different windows after a refill: each take right-aligned to the longest
+            for take, ids in enumerate(per_take):
+                rows = slice(2 * take, 2 * take + 2)
+                self._prefill_rows(ids, rows, self.slot + longest - len(ids), restart_uncond, hidden[rows])
+        self.slot += longest
+        for take, ids in enumerate(per_take):
+            self.histories[take].extend(ids)
+            self.seen[take] |= torch.isin(self.subset, torch.as_tensor(ids, device=self.device))
+        logits = full_logits(self.head, hidden)
+        return logits[0::2], logits[1::2]
+
+    def _prefill_rows(self, ids: list[int], rows: slice, slot: int, restart_uncond: bool, out: torch.Tensor) -> None:
+        """Feed `ids` to the takes of `rows` (pairs of rows) from `slot`; write each row's last hidden state to
+        `out` ([rows, H])."""
+        tensor = torch.tensor(ids, device=self.device)
+        cond_rows = slice(rows.start, rows.stop, 2) if restart_uncond else rows
+        count = len(range(2 * self.takes)[cond_rows])
+        for first in range(0, len(ids), PREFILL_CHUNK):
+            chunk = tensor[first:first + PREFILL_CHUNK]
+            positions = self.positions[cond_rows, None] + torch.arange(chunk.shape[0], device=self.device)
+            last = self.decoder.prefill(chunk.expand(count, -1), positions, slot + first, cond_rows)
+            self.positions[cond_rows] += chunk.shape[0]
+        if not restart_uncond:
+            out.copy_(last)
+            return
+        out[0::2] = last
+        uncond_rows = slice(rows.start + 1, rows.stop, 2)
+        restart = tensor[-1:].expand(count, 1)
+        out[1::2] = self.decoder.prefill(restart, self.positions[uncond_rows, None], slot + len(ids) - 1, uncond_rows)
+        self.positions[uncond_rows] += 1
+
+    @torch.inference_mode()
+    def step(self, tokens: list[int], choices: list[int], active: list[bool]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One token per take (`choices`: its index in `subset`); takes not `active` step on a slot they do not
+        see. Returns the (cond, uncond) logits, Tensor[takes, V] each."""
+        decoder = self.decoder
+        for take, (token, on) in enumerate(zip(tokens, active)):
+            decoder.step_ids[2 * take:2 * take + 2].fill_(token)
+            decoder.step_sees[2 * take:2 * take + 2].fill_(on)
+        decoder.step_positions.copy_(self.positions[:, None])
+        hidden = decoder.step(self.slot)
+        self.positions += decoder.step_sees
+        self.slot += 1
+        for take, (token, choice, on) in enumerate(zip(tokens, choices, active)):
+            if on:
+                self.histories[take].append(token)
+                self.seen[take, choice] = True
+        logits = full_logits(self.head, hidden)
+        return logits[0::2], logits[1::2]
+
+    # -- windows and takes -----------------------------------------------------------------------------------------
+
+    def refill(self, max_context: int, pending: list[list[int]]) -> list[list[int]]:
+        """What to feed next for each take, given the ids `pending` for it.
+
+        When a take's window plus its pending ids would pass `max_context`, its window restarts on the last
+        `max_context` ids (the official left truncation); when the shared slots would pass it (takes whose sections
+        had different lengths leave unseen slots), every window is fed again without its holes. In both cases the
+        cache restarts and every take's whole window is returned; otherwise `pending` as it is.
+        """
+        totals = [len(h) + len(p) for h, p in zip(self.histories, pending)]
+        over = [total - start > max_context for total, start in zip(totals, self.window_starts)]
+        if not any(over) and self.slot + max(len(p) for p in pending) <= max_context:
+            return pending
+        feed = []
+        for take, (history, ids) in enumerate(zip(self.histories, pending)):
+            whole = history + ids
+            if over[take]:
+                self.window_starts[take] = totals[take] - max_context
+            self.histories[take] = whole[:self.window_starts[take]]
+            feed.append(whole[self.window_starts[take]:])
+        self.reset()
+        return feed
+
+    def adopt(self, take: int) -> None:
+        """Every take continues from take `take`'s song so far (keep one take's section, go on with all)."""
+        for other in range(self.takes):
+            if other == take:
+                continue
+            for offset in (0, 1):
+                self.decoder.copy_row(2 * take + offset, 2 * other + offset)
+            self.histories[other] = list(self.histories[take])
+            self.window_starts[other] = self.window_starts[take]
+            self.seen[other] = self.seen[take]
+            self.positions[2 * other:2 * other + 2] = self.positions[2 * take:2 * take + 2]

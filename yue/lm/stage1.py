@@ -1,0 +1,192 @@
+"""Stage 1: section-by-section generation of interleaved (vocal, instrumental) codebook-0 ids (SPEC §3.4).
+
+Differences from the official loop, none of which change what the model computes:
+* one static KV cache is kept across sections (the official code re-prefills the whole history for every section),
+  and on CUDA each decode step is a replayed CUDA graph (yue/lm/decoder.py);
+* the conditional and the unconditional (guidance) branch run as two rows of one batch (yue/lm/guided.py): the
+  unconditional row sees only its own tokens through the attention mask and restarts at each section from the last
+  prompt token, exactly like transformers' `UnbatchedClassifierFreeGuidanceLogitsProcessor`;
+* several takes (independent samples, seed + t for take t) can run as further row pairs of the same batch;
+* only <EOA> and codebook-0 ids are allowed, and <EOA> only after a whole (vocal, instrumental) pair;
+* every section is generated (the official loop drops the last one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..config import CONTEXT_TOKENS, Sampling
+from .guided import GuidedContext
+from ..text.prompt import Stage1Prompt
+from .sampling import guided_scores, penalize_repeats, pick
+from ..text.tokens import EOA, XCODEC_OFFSET, codebook_range, deinterleave, ids_to_codes
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to stop generation; sections finished before it are kept by the caller."""
+
+
+@dataclass(frozen=True)
+class TokenProgress:
+    section: int  # 0-based index among all sections
+    sections: int
+    new_tokens: int  # tokens generated so far in this section
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class SectionTokens:
+    """One finished section: codebook-0 codes of each track, (T,) int64 in 0..1023."""
+
+    index: int
+    label: str
+    vocal: np.ndarray
+    instrumental: np.ndarray
+    generated: bool  # False for a section given as already made (continuation)
+
+    @property
+    def frames(self) -> int:
+        return int(self.vocal.shape[0])
+
+
+@dataclass(frozen=True)
+class Stage1Tokens:
+    """Stage-1 result: codebook-0 codes of both tracks, (T,) each, and where each section ends."""
+
+    vocal: np.ndarray
+    instrumental: np.ndarray
+    section_frames: tuple[int, ...]
+    labels: tuple[str, ...] = ()
+
+    @classmethod
+    def from_sections(cls, sections: list[SectionTokens]) -> "Stage1Tokens":
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(
+            np.concatenate([s.vocal for s in sections]) if sections else empty,
+            np.concatenate([s.instrumental for s in sections]) if sections else empty,
+            tuple(s.frames for s in sections),
+            tuple(s.label for s in sections),
+        )
+
+
+def section_seed(seed: int, index: int) -> int:
+    return (seed + 7919 * index) % 2**63
+
+
+def allowed_ids(device) -> torch.Tensor:
+    """The ids stage 1 may emit: <EOA> first, then codebook-0 ids in order (index i >= 1 is code i - 1)."""
+    start, end = codebook_range(0)
+    return torch.cat([torch.tensor([EOA]), torch.arange(start, end)]).to(device)
+
+
+def context_needed(prompt: Stage1Prompt, sections: int, max_new_tokens: int,
+                   done: list[tuple[np.ndarray, ...]] | None = None) -> int:
+    """Slots a run of `sections` sections can fill at most: every prompt piece, kept section (the longest take's,
+    when each take keeps its own: `done`) and new section, plus one <EOA> each (capped at the model's context, where
+    left truncation takes over)."""
+    done = [prompt.done] if done is None else done
+    kept = sum(max(len(take[index]) for take in done) for index in range(len(done[0])))
+    ids = sum(len(p) for p in prompt.pieces[:sections]) + kept
+    return min(CONTEXT_TOKENS, ids + sections * (max_new_tokens + 1) + 1)
+
+
+@torch.inference_mode()
+def generate_takes(
+    model,
+    prompt: Stage1Prompt,
+    sampling: Sampling,
+    seed: int = 42,
+    segments: int | None = None,
+    on_token: Callable[[TokenProgress], None] | None = None,
+    takes: int = 1,
+    keep: Callable[[list[SectionTokens]], int | None] | None = None,
+    done: list[tuple[np.ndarray, ...]] | None = None,
+) -> Iterator[list[SectionTokens]]:
+    """Run stage 1 for `takes` independent samples at once (rows of one batch) and yield each section as soon as
+    every take has finished it: a list with one SectionTokens per take (already-made sections first, the same for
+    every take).
+
+    Take t samples with seed `seed + t`, so it makes what a one-take run with that seed makes. `keep(sections)`, if
+    given, is called after each generated section; an index it returns makes every take continue from that take's
+    song so far (pick the best take of a section and go on; the section is then yielded as that take's for every
+    take), None keeps the takes independent. `done[t]`, if given, holds take t's own already-made sections (the same
+    count for every take, in place of `prompt.done`): each take then continues its own song, as a one-take run
+    continuing that song with seed `seed + t` does.
+    model: a transformers causal LM; prompt: from `prompt.build_prompt`; segments: how many sections to run in all
+    (None = every section of the lyrics).
+    """
+    sampling.check()
+    device = model.device
+    subset = allowed_ids(device)
+    subset_ids = subset.tolist()  # on the host: a token's id needs no device round trip per step
+    total = len(prompt.pieces) if segments is None else min(segments, len(prompt.pieces))
+    done = [prompt.done] * takes if done is None else done
+    if len(done) != takes or len({len(take) for take in done}) != 1:
+        raise ValueError(f"done: one tuple of kept sections per take ({takes}), each as long; got "
+                         f"{[len(take) for take in done]}")
+    total = max(total, len(done[0]))
+    context = GuidedContext(model, subset, takes, context_needed(prompt, total, sampling.max_new_tokens, done))
+    max_context = CONTEXT_TOKENS - sampling.max_new_tokens - 1  # the official bound: prompt + new tokens fit in 16384
+    max_new = sampling.max_new_tokens // 2 * 2  # whole frames only
+    pending: list[int] = []  # ids in every take's history that the model has not seen yet
+
+    for index in range(total):
+        label = prompt.labels[index] if index < len(prompt.labels) else ""
+        piece = list(prompt.pieces[index])
+        if index < len(done[0]):
+            audio = [[int(i) for i in take[index]] for take in done]
+            context.feed(context.refill(max_context, [pending + piece + ids for ids in audio]))
+            pending = [EOA]
+            yield [_kept_section(index, label, ids) for ids in audio]
+            continue
+        cond, uncond = context.feed(context.refill(max_context, [pending + piece] * takes), restart_uncond=True)
+        # One seed per section, so a song made section by section (one GPU call each) equals one made at once.
+        generators = [torch.Generator(device=device).manual_seed(section_seed(seed + take, index))
+                      for take in range(takes)]
+        scale = sampling.guidance(index)
+        new_ids: list[list[int]] = [[] for _ in range(takes)]
+        active = [True] * takes
+        for step in range(max_new):
+            scores = guided_scores(cond, uncond, scale, subset)
+            scores = penalize_repeats(scores, context.seen, sampling.repetition_penalty)
+            if step < sampling.min_new_tokens or step % 2:
+                scores[:, 0] = float("-inf")  # <EOA> only after min_new_tokens and on a frame boundary
+            choices = [int(pick(scores[take:take + 1], sampling.do_sample, sampling.temperature, sampling.top_k,
+                                sampling.top_p, generators[take])[0]) if active[take] else 0
+                       for take in range(takes)]
+            tokens = [subset_ids[choice] for choice in choices]
+            if on_token is not None:
+                on_token(TokenProgress(index, total, step + 1, max_new))
+            active = [on and token != EOA for on, token in zip(active, tokens)]
+            if not any(active):
+                break
+            for take in range(takes):
+                if active[take]:
+                    new_ids[take].append(tokens[take])
+            cond, uncond = context.step(tokens, choices, active)
+        pending = [EOA]  # fed with the next section's prompt, saving a forward pass
+        sections = []
+        for ids in new_ids:
+            codes = np.asarray(ids, dtype=np.int64) - XCODEC_OFFSET
+            sections.append(SectionTokens(index, label, codes[0::2], codes[1::2], True))
+        chosen = keep(sections) if keep is not None else None
+        if chosen is not None:  # every take's song now holds the kept take's section
+            context.adopt(chosen)
+            sections = [sections[chosen]] * takes
+        yield sections
+
+
+def _kept_section(index: int, label: str, ids: list[int]) -> SectionTokens:
+    """An already-made section from its interleaved audio ids."""
+    vocal, instrumental = deinterleave(np.asarray(ids))
+    return SectionTokens(index, label, ids_to_codes(vocal, 1)[0], ids_to_codes(instrumental, 1)[0], False)
+
+
+def generate_sections(model, prompt: Stage1Prompt, sampling: Sampling, seed: int = 42, segments: int | None = None,
+                      on_token: Callable[[TokenProgress], None] | None = None) -> Iterator[SectionTokens]:
+    """Run stage 1 (one take) and yield each section as soon as it is finished (already-made sections first)."""
+    for sections in generate_takes(model, prompt, sampling, seed, segments, on_token):
+        yield sections[0]

@@ -1,0 +1,170 @@
+"""Stage 2: teacher-forced filling of codebooks 1..7 from codebook 0 (SPEC §4).
+
+Same sequences and greedy choices as the official per-frame loop, computed differently:
+* a static KV cache is kept across frames (the official code re-prefills the whole row for every frame), and on
+  CUDA each decode step is a replayed CUDA graph (yue/lm/decoder.py);
+* all 6-second rows of every track run as one batch (rows of equal length share a batch; the tail row has its own);
+* generated position k of a frame may only be a codebook-k id (the official code allows codebooks 1..7 anywhere and
+  patches wrong picks afterwards), so the logits are computed for that codebook's 1024 ids only;
+* tracks shorter than one chunk work (the official code crashes on them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..config import Stage2Config
+from .decoder import StaticDecoder
+from .lmhead import CodebookHeads
+from ..text.tokens import CODEBOOK_SIZE, SOA, STAGE_1, STAGE_2, XCODEC_OFFSET
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stage-2 sequence: frames [start, start + length) of track `track`."""
+
+    track: int
+    start: int
+    length: int
+
+
+@dataclass(frozen=True)
+class FrameProgress:
+    frames_done: int
+    frames_total: int
+
+
+def plan_rows(track_frames: list[int], chunk_frames: int) -> list[Row]:
+    """Official row split per track: whole chunks, then one row with the remaining (< chunk) frames."""
+    rows = []
+    for track, frames in enumerate(track_frames):
+        whole = frames // chunk_frames * chunk_frames
+        rows += [Row(track, start, chunk_frames) for start in range(0, whole, chunk_frames)]
+        if frames > whole:
+            rows.append(Row(track, whole, frames - whole))
+    return rows
+
+
+def row_prompt(codebook0: np.ndarray) -> list[int]:
+    """[<SOA>, <stage_1>] + codebook-0 ids + [<stage_2>] (SPEC §4.3)."""
+    return [SOA, STAGE_1] + [int(c) + XCODEC_OFFSET for c in codebook0] + [STAGE_2]
+
+
+def kv_bytes_per_token(model) -> int:
+    config = model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    dtype_bytes = torch.finfo(model.dtype).bits // 8 if model.dtype.is_floating_point else 2
+    return 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * dtype_bytes
+
+
+def memory_batch_size(model, row_tokens: int, fraction: float = 0.5) -> int:
+    """Rows that fit in `fraction` of the free memory of the model's device (KV cache plus working activations)."""
+    device = model.device
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+    else:
+        import psutil
+
+        free = psutil.virtual_memory().available
+    config = model.config
+    activation = 4 * (config.hidden_size + config.intermediate_size) * 2 * 4  # a few live vectors per row, fp32
+    per_row = kv_bytes_per_token(model) * row_tokens + activation * 8 + CODEBOOK_SIZE * 4
+    return max(1, int(free * fraction // per_row))
+
+
+@torch.inference_mode()
+def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: int,
+               on_frame: Callable[[int], None]) -> torch.Tensor:
+    """Greedy teacher-forced decode of rows of equal length.
+
+    codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L] codes (row 0 = the input).
+    Nothing here waits for the device: every chosen code stays on it and feeds the next step.
+    """
+    batch, frames = codebook0.shape
+    device = codebook0.device
+    prefix = torch.tensor([SOA, STAGE_1], device=device).expand(batch, 2)
+    suffix = torch.full((batch, 1), STAGE_2, device=device)
+    offsets = XCODEC_OFFSET + CODEBOOK_SIZE * torch.arange(codebooks, device=device)
+    codes = torch.empty(batch, codebooks, frames, dtype=torch.long, device=device)
+    codes[:, 0] = codebook0
+    decoder = StaticDecoder(model, batch, 3 + frames * (codebooks + 1))
+
+    # The prompt plus frame 0's codebook-0 id go in one prefill; then one decode step per fed id: the codebook-k
+    # code just chosen (k = 1..7), then the next frame's codebook-0 id.
+    prompt = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, codebook0[:, :1] + XCODEC_OFFSET], dim=1)
+    slot = prompt.shape[1]
+    hidden = decoder.prefill(prompt, torch.arange(slot, device=device).expand(batch, slot), 0)
+
+    def feed(ids: torch.Tensor) -> torch.Tensor:
+        nonlocal slot
+        decoder.step_positions.fill_(slot)
+        hidden = decoder.step(slot, ids)
+        slot += 1
+        return hidden
+
+    for frame in range(frames):
+        for k in range(1, codebooks):
+            codes[:, k, frame] = heads.argmax(hidden, k)
+            if k + 1 < codebooks:
+                hidden = feed(codes[:, k, frame] + offsets[k])
+        if frame + 1 < frames:
+            feed(codes[:, -1, frame] + offsets[-1])
+            hidden = feed(codebook0[:, frame + 1] + XCODEC_OFFSET)
+        on_frame(batch)
+    return codes
+
+
+def reusable(row: Row, known: np.ndarray | None, codebook0: np.ndarray, chunk_frames: int) -> bool:
+    """A row computed before (same start, length and codebook-0 codes) gives the same codes again."""
+    if known is None or row.start + row.length > known.shape[1]:
+        return False
+    if (row.start, row.length) not in {(r.start, r.length) for r in plan_rows([known.shape[1]], chunk_frames)}:
+        return False
+    return bool((known[0, row.start:row.start + row.length] == codebook0[row.start:row.start + row.length]).all())
+
+
+def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Config(),
+             on_progress: Callable[[FrameProgress], None] | None = None,
+             known: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
+    """Fill codebooks 1..7 for every track at once.
+
+    tracks: codebook-0 codes, each (T,) or (1, T) in 0..1023 -> list of (codebooks, T) int64 code arrays.
+    known: codes from an earlier call on a prefix of the same tracks (a song growing section by section); its rows
+    are copied instead of recomputed.
+    """
+    tracks = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tracks]
+    for number, track in enumerate(tracks):
+        if track.size and (track.min() < 0 or track.max() >= CODEBOOK_SIZE):
+            bad = track[(track < 0) | (track >= CODEBOOK_SIZE)][0]
+            raise ValueError(f"track {number}: codebook-0 code {int(bad)} is outside 0..{CODEBOOK_SIZE - 1}")
+    rows = plan_rows([t.size for t in tracks], config.chunk_frames)
+    outputs = [np.zeros((config.codebooks, t.size), dtype=np.int64) for t in tracks]
+    known = known or [None] * len(tracks)
+    for row in [r for r in rows if reusable(r, known[r.track], tracks[r.track], config.chunk_frames)]:
+        outputs[row.track][:, row.start:row.start + row.length] = known[row.track][:, row.start:row.start + row.length]
+        rows.remove(row)
+    total = sum(r.length for r in rows)
+    done = 0
+    heads = CodebookHeads(model.get_output_embeddings(), config.codebooks)
+
+    def frame_done(batch: int) -> None:
+        nonlocal done
+        done += batch
+        if on_progress is not None:
+            on_progress(FrameProgress(done, total))
+
+    for length in sorted({r.length for r in rows}, reverse=True):
+        group = [r for r in rows if r.length == length]
+        row_tokens = 3 + length * config.codebooks
+        limit = config.max_batch or memory_batch_size(model, row_tokens)
+        for first in range(0, len(group), limit):
+            batch = group[first:first + limit]
+            codebook0 = torch.tensor(np.stack([tracks[r.track][r.start:r.start + length] for r in batch]),
+                                     device=model.device)
+            filled = _fill_rows(model, heads, codebook0, config.codebooks, frame_done).cpu().numpy()
+            for row, row_codes in zip(batch, filled):
+                outputs[row.track][:, row.start:row.start + length] = row_codes
+    return outputs

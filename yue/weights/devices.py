@@ -1,0 +1,54 @@
+"""What can run, checked before anything is loaded: the device, the precision on it, and that a checkpoint fits its
+stage. A run that cannot work is refused with what to use instead, not after minutes of loading with a kernel's
+error (or, for a stage-1 model given as stage 2, none at all: both are LLaMAs and it would make noise)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..config import LLAMA_SIZES
+from .hub import ModelLoadError
+
+# bitsandbytes' CPU nf4 kernel quantizes a layer's inputs in blocks of 64: a narrower layer (the tiny stage 2 is 32
+# wide) loads, then fails at the first matmul, after stage 1 has run. CUDA has no such limit.
+NF4_CPU_MIN_WIDTH = 64
+
+
+def check_device(device=None) -> torch.device:
+    """The device to run on (default: CUDA when present), or ModelLoadError saying what to use instead."""
+    try:
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(f"device {device!r} is not a device name: use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device} was asked for, but this PyTorch ({torch.__version__}) sees no CUDA GPU: "
+                             "use device cpu (--device cpu), or a CUDA build of torch on a machine with an NVIDIA GPU.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ModelLoadError(f"device {device} does not exist: this machine has {torch.cuda.device_count()} CUDA "
+                             "GPU(s), numbered from cuda:0.")
+    return device
+
+
+def check_precision(folder: Path, device: torch.device, precision: str) -> None:
+    """Refuse, before loading, a precision this checkpoint cannot run at on this device."""
+    if precision != "nf4" or device.type == "cuda":
+        return
+    config = json.loads((folder / "config.json").read_text())
+    width = min(config.get("hidden_size", 0), config.get("intermediate_size", 0))
+    if width < NF4_CPU_MIN_WIDTH:
+        raise ModelLoadError(f"{folder} cannot run as nf4 on the {device.type}: bitsandbytes' CPU 4-bit kernel needs "
+                             f"layers at least {NF4_CPU_MIN_WIDTH} wide and this model's are {width}. Use precision "
+                             "int8 or fp32 (the CPU default), or a CUDA GPU.")
+
+
+def check_stage2(folder: Path) -> None:
+    """Refuse a stage-1 checkpoint (the official 7B, or the tiny one) given as stage 2."""
+    config = json.loads((folder / "config.json").read_text())
+    shape = tuple(config.get(key) for key in ("hidden_size", "intermediate_size", "num_hidden_layers"))
+    for name in ("s1-7b", "tiny-s1"):
+        size = LLAMA_SIZES[name]
+        if shape == (size.hidden_size, size.intermediate_size, size.num_hidden_layers):
+            raise ModelLoadError(f"{folder} is a stage-1 checkpoint ({name} architecture), given as stage 2: stage 2 "
+                                 "is m-a-p/YuE-s2-1B-general (with --tiny DIR: DIR/s2).")
