@@ -2,7 +2,6 @@
 import argparse
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,17 +20,15 @@ def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentPa
 @pytest.mark.parametrize("args", [["--help"], ["generate", "--help"]])
 def test_help_imports_no_torch_and_answers_at_once(args):
     """`python -m yue [generate] --help` in a fresh interpreter imports neither torch, transformers nor numpy (per
-    `-X importtime`, which lists every module imported) and exits 0 within 3 s (it took 5-6 s when it did)."""
-    started = time.perf_counter()
+    `-X importtime`, which lists every module imported) and exits 0: importing torch is what took it 5-6 s. No wall-clock
+    bound here (a busy machine would make it flaky): the missing heavy imports are the fact that makes it fast."""
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "yue", *args], capture_output=True, text=True,
                             timeout=60)
-    elapsed = time.perf_counter() - started
     assert result.returncode == 0 and "usage: python -m yue" in result.stdout, result.stderr
     imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
                 if line.startswith("import time:")}
     assert "yue.cli.parser" in imported  # the listing is real: the parser's own module is in it
     assert not {name for name in imported if name.split(".")[0] in HEAVY}
-    assert elapsed < 3.0
 
 
 def test_building_the_parser_leaves_torch_unimported():
