@@ -45,14 +45,15 @@ import gradio as gr  # noqa: E402
 
 from yue.config import Limits, Sampling  # noqa: E402
 from yue.weights.loading import ModelCache  # noqa: E402
+from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
                          tiny_folder)
-from space.studio import OFFICIAL, Studio, gpu, on_page  # noqa: F401,E402  (gpu: tests wrap with it)
-from space.widgets import (INTRO, LIGHT, continuation_plan, genre_box, lyrics_box, lyrics_status,  # noqa: F401,E402
-                     follow_sections, place_settings, raw, reference_window, sections_info, settings_components,
-                     show_takes, take_rows)
+from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
+from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
+                           lyrics_status, follow_sections, place_settings, raw, reference_window, sections_info,
+                           settings_components, show_takes, take_rows)
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
 from space.serving import section_gpu_seconds  # noqa: F401,E402
@@ -69,6 +70,7 @@ CSS = """
 #tiny-banner p {color: #5c4400; font-size: 1.1em; font-weight: 600; margin: 0;}
 .status-ok {color: #1b7f3b;} .status-error {color: #b00020;}
 .tag-picker .token, .tag-picker .token span, .tag-picker .options li {word-break: normal; overflow-wrap: normal;}
+.song-bar {display: flex; align-items: center; gap: 0.75em;} .song-bar progress {flex: 1; height: 0.9em;}
 """
 
 
@@ -150,6 +152,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
                                                                        limits))
             with gr.Column(scale=2):
+                bar = gr.HTML(song_bar(None), elem_id="song-bar")  # the whole song: share done, time left
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
                 # the page shows the seed as text: Gradio 6.31's Number shows 0 when empty, before any run
                 seed_shown = gr.Textbox(label="Seed used", interactive=False, placeholder="set by a run",
@@ -170,7 +173,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
         # range"). The page keeps its last song from the bundle it shows; API and MCP callers pass the bundle back.
         outputs = [mix, vocal, instrumental, bundle, progress, seed_used]
-        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's
+        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's (on_page adds the bar last)
         run = dict(concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
         hint = follow_sections(tab, {"lyrics": l_lyrics, "style": s_lyrics, "continue": c_lyrics}, settings[1],
                                c_kept, every_section, limits)
@@ -183,12 +186,19 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         for name in inputs:
             gr.Button(visible=False).click(getattr(studio, name), inputs[name], outputs, api_name=name, **run)
         page = dict(api_visibility="private", **run)
-        l_go.click(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown, **page)
-        s_go.click(on_page(studio.style_transfer), inputs["style_transfer"], shown, **page)
+        # While a run goes on every button that starts one shows it is busy and cannot be pressed (Stop stays):
+        # set at once, before the run waits in the queue, and set back when it ends, however it ends.
+        starters = [l_go, s_go, c_go, again, *(row[-1] for row in rows)]
+        busy, idle = busy_buttons(starters)
+        l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar],
+                                **page).then(**idle)
+        s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar],
+                                **page).then(**idle)
         # A continuation's new bundle becomes the song to continue: continuing again goes on from the newest song.
-        c_go.click(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"], shown + [c_bundle],
-                   **page).then(lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut],
-                                [c_plan, c_kept], **LIGHT).then(**hint, **LIGHT)
+        c_go.click(**busy).then(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"],
+                                shown + [c_bundle, bar], **page).then(**idle).then(
+            lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept],
+            **LIGHT).then(**hint, **LIGHT)
         bundle.change(lambda song: song, bundle, last_song, **LIGHT)
         # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
         def session_rows(request: gr.Request):
@@ -197,7 +207,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
 
         bundle.change(session_rows, None, [made, takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
-            keep.click(on_page(studio.keep_take), [made, gr.State(take), *settings], shown, **page)
+            keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar],
+                                    **page).then(**idle)
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,
@@ -257,6 +268,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="serve the endpoints as MCP tools too (default; needs gradio[mcp]): --no-mcp switches off")
     parser.add_argument("--outputs", type=Path, help="root of the per-request output folders")
     parser.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="PyTorch CPU threads (default: $OMP_NUM_THREADS when set, else half the usable CPUs)")
     return parser.parse_args(argv)
 
 
@@ -264,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    try:
+        log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
     # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run

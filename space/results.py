@@ -7,6 +7,7 @@ from pathlib import Path
 from yue.audio import write_audio
 from yue.eta import describe_left
 from yue.song import Progress, Song
+from .song_progress import SongState
 
 KINDS = ("mix", "vocal", "instrumental", "bundle")  # a take's files, in the order the endpoints return them
 
@@ -74,11 +75,13 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float) -> str:
+def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float,
+                  song: SongState | None = None) -> str:
     """A run in progress, in two lines: the step (its speed, and the time left in it: `event.eta_s`, None while the
-    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed), e.g.
+    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed, and with
+    `song` the whole song's share done and time left), e.g.
     "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s, at most about 5 s left" and
-    "0 of 2 new sections done, no audio yet; 12 s elapsed"."""
+    "0 of 2 new sections done (12%), no audio yet; 12 s elapsed, about 1 min 30 s left for the song"."""
     what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
     speed = f" at {event.rate:.1f} {what}/s" if event.rate else ""
     # stage 1 may stop before its token budget (at the end-of-audio token): its time left is an upper bound
@@ -86,7 +89,10 @@ def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float
     step = (f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}, "
             f"{left}")
     audio = f"the song so far is {audio_s:.1f} s of audio" if audio_s > 0 else "no audio yet"
-    return f"{step}\n{new_done} of {plural(new_total, 'new section')} done, {audio}; {elapsed_s:.0f} s elapsed"
+    share = f" ({song.fraction:.0%})" if song else ""
+    whole = f", {describe_left(song.left_s).replace('…', '')} for the song" if song else ""
+    return (f"{step}\n{new_done} of {plural(new_total, 'new section')} done{share}, {audio}; {elapsed_s:.0f} s "
+            f"elapsed{whole}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Update:
     text: str
     seed: int | None = None
     takes: list[TakeFiles] | None = None
+    song: SongState | None = None  # the whole song's share done and time left (None: not started yet)
 
     @property
     def files(self) -> list[str | None] | None:

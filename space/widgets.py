@@ -236,6 +236,19 @@ def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.But
     return every_section
 
 
+BUSY = "⏳"  # before a run button's label while a run goes on
+
+
+def busy_buttons(buttons: list[gr.Button]) -> tuple[dict, dict]:
+    """Two events (fn, inputs, outputs and LIGHT's options): `busy` greys out the buttons that start a run and marks
+    their labels, so a second run cannot be started (nor a continuation of the unfinished song); `idle` gives them
+    back their own labels."""
+    labels = [button.value for button in buttons]
+    busy = lambda: [gr.Button(f"{BUSY} {label}", interactive=False) for label in labels]
+    idle = lambda: [gr.Button(label, interactive=True) for label in labels]
+    return dict(fn=busy, inputs=None, outputs=buttons, **LIGHT), dict(fn=idle, inputs=None, outputs=buttons, **LIGHT)
+
+
 def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:
     """A player row per take (shown for runs of 2 or more takes): its mix, its bundle and its keep button."""
     rows = []
