@@ -87,10 +87,21 @@ def check_page(page):
     expect(sections.locator("input[type=number]")).to_have_value("2")
 
     page.locator("#generate").click()
-    # while it runs: the time elapsed, apart from the audio made so far
-    expect(progress).to_have_value(re.compile(r"new sections? done, (no audio yet|the song so far is [\d.]+ s of "
-                                              r"audio); \d+ s elapsed"), timeout=120_000)
+    # while it runs: no second run can be started, nor the unfinished song continued; Stop stays
+    for button in ("#generate", "#continue"):
+        expect(page.locator(button)).to_be_disabled()
+    expect(page.locator("#generate")).to_contain_text("⏳ Generate")
+    expect(page.locator("#stop")).to_be_enabled()
+    # the time elapsed, apart from the audio made so far, and the whole song's share and time left
+    expect(progress).to_have_value(re.compile(r"new sections? done \(\d+%\), (no audio yet|the song so far is "
+                                              r"[\d.]+ s of audio); \d+ s elapsed, .* for the song"), timeout=120_000)
+    expect(page.locator("#song-bar")).to_contain_text(re.compile(r"\d+% of the song"))
     expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+    expect(page.locator("#song-bar")).to_contain_text("100% of the song · done")
+    expect(page.locator("#song-bar progress")).to_have_attribute("value", "1.000")
+    for button in ("#generate", "#continue"):
+        expect(page.locator(button)).to_be_enabled()
+    expect(page.locator("#generate")).to_have_text("Generate")
     expect(page.locator("#seed-used textarea")).to_have_value("42")
     expect(page.locator("a[href$='song-2of2.npz']").first).to_be_visible()  # the code bundle to download
     expect(page.get_by_text("Error", exact=True)).to_have_count(0)
