@@ -158,16 +158,17 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 seed_shown = gr.Textbox(label="Seed used", interactive=False, placeholder="set by a run",
                                         elem_id="seed-used")
                 seed_used = gr.Number(label="Seed used", precision=0, visible=False)  # the API's output
-                mix = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="mix",
-                               buttons=["download"])
-                vocal = gr.Audio(label="Vocal stem", type="filepath", interactive=False, buttons=["download"])
-                instrumental = gr.Audio(label="Instrumental stem", type="filepath", interactive=False,
-                                        buttons=["download"])
-                bundle = gr.File(label="Code bundle", interactive=False)
                 with gr.Row():
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                    again = gr.Button("Continue this song →")
-                takes_box, rows = take_rows(limits.max_takes)
+                    again = gr.Button("Continue this song →", elem_id="again")
+                takes_box, rows = take_rows(limits.max_takes)  # above the one song's players: in view
+                with gr.Column(elem_id="one-take") as one_take:  # hidden for several takes: take 1 is in its row
+                    mix = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="mix",
+                                   buttons=["download"])
+                    vocal = gr.Audio(label="Vocal stem", type="filepath", interactive=False, buttons=["download"])
+                    instrumental = gr.Audio(label="Instrumental stem", type="filepath", interactive=False,
+                                            buttons=["download"])
+                    bundle = gr.File(label="Code bundle", interactive=False)
 
         made = gr.State(None)  # every take's files of this session's last run (TakeFiles.as_dict() each)
         # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
@@ -205,7 +206,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             made_now = studio.session_takes(request)
             return [made_now, *show_takes(made_now, len(rows))]
 
-        bundle.change(session_rows, None, [made, takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
+        bundle.change(session_rows, None, [made, one_take, takes_box, *(part for row in rows for part in row[:-1])],
+                      **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
             keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar],
                                     **page).then(**idle)

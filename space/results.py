@@ -21,6 +21,7 @@ class TakeFiles:
     vocal: str | None
     instrumental: str | None
     bundle: str  # the code bundle: what continues this take exactly
+    kept: int | None = None  # the take of the run before that was kept, which every take here goes on from
 
     @property
     def files(self) -> list[str | None]:
@@ -45,17 +46,17 @@ def write_song(folder: Path, song: Song, done: int, total: int, fmt: str, settin
 
 
 def write_take(folder: Path, song: Song, take: int, takes: int, done: int, total: int, fmt: str,
-               settings: dict) -> TakeFiles:
+               settings: dict, kept: int | None = None) -> TakeFiles:
     """Take `take` (1-based) of `takes`: its files (named take<t>-… when there are several) and a bundle whose
     settings hold the take and its own seed, so continuing it with that seed and one take is exact."""
     prefix = f"take{take}-" if takes > 1 else ""
     files = write_song(folder, song, done, total, fmt, {**settings, "take": take, "seed": song.seed}, prefix)
-    return TakeFiles(take, song.seed, *files)
+    return TakeFiles(take, song.seed, *files, kept)
 
 
 def summary(song: Song | None, done: int, total: int, elapsed: float, timings: dict, stopped: bool,
-            takes: int = 1) -> str:
-    """The run in words; `song` is take 1 (the others have the next seeds)."""
+            takes: int = 1, kept: str = "") -> str:
+    """The run in words; `song` is take 1 (the others have the next seeds); `kept`: which take it went on from."""
     if song is None:
         return "Stopped before the first section was finished; nothing to keep." if stopped else "Nothing was made."
     head = "Stopped" if stopped else "Done"
@@ -64,10 +65,19 @@ def summary(song: Song | None, done: int, total: int, elapsed: float, timings: d
              f"Seed {song.seed}."]
     if takes > 1:
         last = song.seed + takes - 1
-        lines.append(f"{takes} takes, seeds {song.seed} to {last} (take t has seed {song.seed} + t - 1).")
+        lines.append(f"{takes} takes, seeds {song.seed} to {last} (take 1 has seed {song.seed}, take 2 the next …).")
+    if kept:
+        lines.append(kept)
     if song.mix.size == 0:
         lines.append("No audio: this pipeline has no codec loaded (token-only); the code bundle holds the result.")
     return "\n".join(lines + [f"⚠ {w}" for w in song.warnings])
+
+
+def kept_note(take: int | None, seed: int | None) -> str:
+    """Which take a run went on from, in words ("" when it did not go on from a kept take)."""
+    if take is None:
+        return ""
+    return f"Went on from take {take}{f' (seed {seed})' if seed is not None else ''}, the take you kept."
 
 
 def plural(count: int, noun: str) -> str:

@@ -204,8 +204,9 @@ def test_style_example_is_a_label_and_its_file_is_read(page):
 
 
 def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
-    """Takes 2, one section: two take players that play, with their seeds; 'Keep take 2 and go on' makes section 2
-    of both takes from take 2's song (the progress says 2 of 2 sections)."""
+    """Takes 2, one section: a row per take above the one-song players (hidden: take 1 is not shown twice), each with
+    a mix and both stems that play and its seed; 'Keep take 2 and go on' makes section 2 of both takes from take 2's
+    song: the progress text and the summary name the kept take, and its row is marked."""
     from playwright.sync_api import expect
 
     try:
@@ -221,12 +222,21 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
                                        timeout=120_000)
         expect(page.locator("#takes")).to_be_visible()
         expect(page.locator("#take-3")).to_be_hidden()
+        expect(page.locator("#one-take")).to_be_hidden()  # take 1 is shown once: in its row
         expect(page.locator("a[href$='take2-song-1of1.npz']").first).to_be_visible()
+        expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43")
         if has_codec():
             assert playable(page, "take-1", "Take 1 · seed 42") and playable(page, "take-2", "Take 2 · seed 43")
+            assert playable(page, "take-2-vocal", "Vocal stem") and playable(page, "take-2-instrumental",
+                                                                              "Instrumental stem")
         page.locator("#keep-2").click()
-        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+        expect(progress).to_have_value(re.compile(r"Went on from take 2 \(seed 43\), the take you kept\."),
+                                       timeout=120_000)
+        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections[\s\S]*Went on from take 2"),
+                                       timeout=120_000)
         expect(page.locator("a[href$='take2-song-2of2.npz']").first).to_be_visible()
+        expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43 · ✓ the take you kept, gone on")
+        expect(page.locator("#take-title-1")).to_have_text("Take 1 · seed 42 · from take 2, the one kept")
         expect(page.get_by_text("Error", exact=True)).to_have_count(0)
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-takes.png"), full_page=True)
