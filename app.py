@@ -50,6 +50,7 @@ from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
                          tiny_folder)
+from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
                            lyrics_status, follow_sections, place_settings, raw, reference_window, sections_info,
@@ -191,13 +192,16 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # set at once, before the run waits in the queue, and set back when it ends, however it ends.
         starters = [l_go, s_go, c_go, again, *(row[-1] for row in rows)]
         busy, idle = busy_buttons(starters)
+        # every song that ends (done or stopped) goes into the browser's history, with the tab it came from
+        history = gr.BrowserState([], storage_key="yue-song-history")
+        record = recorder(history, progress, studio.session_takes)
         l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar],
-                                **page).then(**idle)
+                                **page).then(**idle).then(**record("lyrics"))
         s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar],
-                                **page).then(**idle)
+                                **page).then(**idle).then(**record("style"))
         # A continuation's new bundle becomes the song to continue: continuing again goes on from the newest song.
         c_go.click(**busy).then(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"],
-                                shown + [c_bundle, bar], **page).then(**idle).then(
+                                shown + [c_bundle, bar], **page).then(**idle).then(**record("continue")).then(
             lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept],
             **LIGHT).then(**hint, **LIGHT)
         bundle.change(lambda song: song, bundle, last_song, **LIGHT)
@@ -210,7 +214,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                       **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
             keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar],
-                                    **page).then(**idle)
+                                    **page).then(**idle).then(**record("keep"))
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,
@@ -232,6 +236,9 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             tab_widget.select(lambda name=name: name, None, tab, **LIGHT).then(**hint, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
+        history_panel(history, store.root, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
+                      {"lyrics": (l_genres, l_lyrics), "style": (s_genres, s_lyrics), "continue": (c_genres, c_lyrics)},
+                      settings)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)
     return demo
 

@@ -241,3 +241,42 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-takes.png"), full_page=True)
 
+
+
+def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another(page):
+    """Three one-section songs (seeds 11, 12, 13) go into the history, newest first, with their tab and seed; after
+    a reload they are still there; one plays, another is continued from its entry (the continuation tab gets its
+    bundle) and the continuation becomes the newest entry."""
+    from playwright.sync_api import expect
+
+    try:
+        page.get_by_role("tab", name="Lyrics to song").click()
+        page.locator("#lyrics textarea").fill(LYRICS)
+        for setting, value in (("#takes-setting", "1"), ("#sections-setting", "1")):
+            number = page.locator(f"{setting} input[type=number]")
+            number.fill(value)
+            number.press("Enter")
+        progress, seed = page.locator("#progress textarea"), page.get_by_label("Seed", exact=True)
+        for value in ("11", "12", "13"):
+            seed.fill(value)
+            page.locator("#generate").click()
+            expect(page.locator("#generate")).to_be_disabled()
+            expect(progress).to_have_value(re.compile(r"^Done: 1 of 1 sections[\s\S]*Seed " + value),
+                                           timeout=120_000)
+            expect(page.locator("#generate")).to_be_enabled()
+            expect(page.locator("#history-0-title")).to_contain_text(f"seed {value}")
+        page.reload(wait_until="domcontentloaded")
+        for index, value in enumerate(("13", "12", "11")):
+            expect(page.locator(f"#history-{index}-title")).to_contain_text(f"Lyrics to song · seed {value}")
+            expect(page.locator(f"#history-{index}-title")).to_contain_text("Done: 1 of 1 sections")
+        if has_codec():
+            assert playable(page, "history-1-mix", "Song")
+        page.locator("#history-2-continue").click()
+        expect(page.locator("#continue-plan")).to_contain_text("Keeping 1 of 1 section")
+        page.locator("#continue-lyrics textarea").fill(LYRICS)
+        page.locator("#continue").click()
+        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+        expect(page.locator("#history-0-title")).to_contain_text("Continue a song · seed")
+        expect(page.locator("#history-3-title")).to_contain_text("seed 11")
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "browser-history.png"), full_page=True)
