@@ -41,21 +41,21 @@ SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantones
             top_p: nucleus sampling mass (official 0.93).
             temperature: sampling temperature (official 1.0).
             repetition_penalty: penalty on audio tokens already used (official 1.1).
-            seed: a whole number from 0 to 2**53 - 1, used as given unless random_seed is true (the seed is returned).
+            seed: a whole number 0 to 9007199254740991, used as given unless random_seed is true (the seed is returned).
             random_seed: true to draw a fresh seed for this run.
             precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
             output_format: audio file format: "wav", "flac" or "mp3".
-            takes: how many versions to make at once in one batch (1 to 4); take t has seed + t - 1; /takes lists them.
+            takes: versions made at once in one batch (1 to 4): take 1 has the seed, take 2 the next …; see /takes.
 
         Returns:
-            mix: the song, vocals and accompaniment together (44.1 kHz audio file).
-            vocal: the vocal stem (audio file).
-            instrumental: the instrumental stem (audio file).
-            bundle: the song's code bundle (.npz); give it to continue_song to continue this song exactly.
-            summary: what was made (sections, seconds, seed) and warnings about lines of the lyrics that were dropped.
-            seed: the seed used.
-        The song streams in: an update after every section (the summary shows the progress). With takes > 1 the
-        outputs are take 1's; every take's files come from the /takes endpoint, after (or during) the run."""
+            mix: the song, vocals and accompaniment together (44.1 kHz audio file)
+            vocal: the vocal stem (audio file)
+            instrumental: the instrumental stem (audio file)
+            bundle: the song's code bundle (.npz); give it to continue_song to continue this song exactly
+            summary: what was made (sections, seconds, seed) and dropped lyric lines; while running, the progress
+            seed: the seed used
+            updates: the song streams in, an update after every section (the summary shows the progress)
+            takes: with takes > 1 the outputs are take 1's; /takes gives every take's files, during or after the run"""
 
 
 def endpoint(fn):

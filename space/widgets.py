@@ -14,19 +14,28 @@ from space.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle
 from space.results import plural
 
 
-def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "") -> str:
+def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "", kept: int | None = None) -> str:
     """The live check beside the lyrics editor, in words; `empty` (a calm hint, no error) while there are no lyrics
-    yet: a run with empty lyrics is refused with the full message."""
+    yet: a run with empty lyrics is refused with the full message. `kept`: the sections a continuation keeps (the
+    lyrics must go past them), None elsewhere."""
     if not (lyrics or "").strip():
         return empty
     try:
         parsed = parse_lyrics(lyrics, limits)
-    except LyricsError as error:
-        return f"<span class='status-error'>✗ {error}</span>"
+    except LyricsError as error:  # its example keeps its lines: Markdown would join them into one
+        return f"<span class='status-error'>✗ {lines(str(error))}</span>"
     labels = ", ".join(s.label for s in parsed.sections)
+    if kept is not None and len(parsed.sections) <= kept:  # continuing: nothing new to make is no success
+        return (f"⚠ {plural(len(parsed.sections), 'section')}: {labels}, all kept from the song; add a new section "
+                "after them")
     text = (f"<span class='status-ok'>✓ {len(parsed.sections)} sections: {labels}</span> "
             f"({len(lyrics)}/{limits.max_lyrics_chars} characters)")
     return text + "".join(f"<br>⚠ {warning}" for warning in parsed.warnings)
+
+
+def lines(text: str) -> str:
+    """`text` for a Markdown widget with its line breaks kept."""
+    return text.replace("\n", "<br>")
 
 
 NO_SONG_YET = ("Upload a song bundle (.npz) from this app, press **Continue this song** after making one, or "
@@ -43,7 +52,7 @@ def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut
         codes, settings = load_bundle(bundle)
         kept = choose_start(codes, continue_from, keep_sections, cut_seconds)
     except ValueError as error:
-        return skip, skip, f"<span class='status-error'>✗ {error}</span>", None
+        return skip, skip, f"<span class='status-error'>✗ {lines(str(error))}</span>", None
     count, whole = len(kept.stage1.section_frames), len(codes.stage1.section_frames)
     labels = ", ".join(kept.stage1.labels) or "none"
     listed = "this section" if count == 1 else f"these {count} sections"
@@ -170,12 +179,17 @@ def genre_box(value: str, elem_id: str) -> gr.Textbox:
     return box
 
 
-def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "") -> gr.Textbox:
-    """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics)."""
+def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "", kept: gr.State | None = None) -> gr.Textbox:
+    """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics; `kept`: the
+    sections a continuation keeps, which the check follows too)."""
     box = gr.Textbox(value, label="Lyrics", lines=12, max_lines=30, elem_id=elem_id,
                      info="each section starts with a tag line: [verse], [chorus], [bridge], [outro] …")
     status = gr.Markdown(lyrics_status(value, limits, empty), elem_id=f"{elem_id}-status")
-    box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
+    if kept is None:
+        box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
+    else:
+        gr.on([box.change, kept.change], lambda text, count: lyrics_status(text, limits, empty, count), [box, kept],
+              status, **LIGHT)
     return box
 
 
@@ -201,13 +215,13 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
         slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
         slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
         slider("repetition_penalty"),
-        raw(gr.Number(42, label="Seed", info="0 to 2**53 - 1", **hidden)),
+        raw(gr.Number(42, label="Seed", info="a whole number, 0 to 9007199254740991", **hidden)),
         gr.Checkbox(False, label="Random seed", **hidden),
         raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
                      **hidden)),
         raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
         raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",
-                      info="versions made at once; take t has seed + t - 1", **hidden)),
+                      info="versions made at once: take 1 has the seed, take 2 the next, …", **hidden)),
     ]
 
 
@@ -229,7 +243,8 @@ def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.But
         seed.render()
         random_seed.render()
     with gr.Accordion("Sampling, precision and format", open=False):
-        for row in ((max_new, min_new, g_first, g_later), (top_p, temp, rep), (precision, fmt)):
+        # two wide sliders a row: four in a row clip their end labels at common widths ("2…800" for 2…8000)
+        for row in ((max_new, min_new), (g_first, g_later), (top_p, temp, rep), (precision, fmt)):
             with gr.Row():
                 for component in row:
                     component.render()

@@ -163,6 +163,8 @@ def test_continue_this_song_prefills_and_extends(page):
         # continuing again goes on from the new song: the tab now holds its bundle
         expect(page.locator("#continue-bundle a[href$='song-3of3.npz']")).to_be_visible()
         expect(plan).to_contain_text("Keeping 3 of 3 sections")
+        # the same lyrics now hold no new section: a warning, not a green count beside the hint to add one
+        expect(page.locator("#continue-lyrics-status")).to_contain_text("all kept from the song; add a new section")
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-continue.png"), full_page=True)
 

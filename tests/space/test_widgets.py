@@ -95,3 +95,12 @@ def test_several_takes_hide_the_one_song_players_and_mark_the_kept_take(tmp_path
     assert take_title({"take": 1, "seed": 5}) == "**Take 1** · seed 5"
     assert updates[14].visible is False and len(updates) == 2 + 3 * 6
     assert show_takes(None, 2)[0].visible is True  # one take (or none yet): the one-song players
+
+
+def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_adds_nothing():
+    """An error's example keeps its line breaks on the page; on the continuation tab, lyrics that hold only the kept
+    sections are no green success but a warning to add a section (more sections than kept: the usual check)."""
+    assert "e.g.<br>[verse]<br>" in lyrics_status("la la")
+    assert lyrics_status(LYRICS, kept=2) == ("⚠ 2 sections: verse, chorus, all kept from the song; add a new "
+                                             "section after them")
+    assert "status-ok'>✓ 2 sections" in lyrics_status(LYRICS, kept=1)
