@@ -203,7 +203,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         c_go.click(**busy).then(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"],
                                 shown + [c_bundle, bar], **page).then(**idle).then(**record("continue")).then(
             lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept],
-            **LIGHT).then(**hint, **LIGHT)
+            **LIGHT).then(**hint, **LIGHT).then(**c_lyrics.check, **LIGHT)
         bundle.change(lambda song: song, bundle, last_song, **LIGHT)
         # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
         def session_rows(request: gr.Request):

@@ -187,9 +187,10 @@ def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "", kept: 
     status = gr.Markdown(lyrics_status(value, limits, empty), elem_id=f"{elem_id}-status")
     if kept is None:
         box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
-    else:
-        gr.on([box.change, kept.change], lambda text, count: lyrics_status(text, limits, empty, count), [box, kept],
-              status, **LIGHT)
+    else:  # `box.check`: the check as an event, for what changes `kept` and not the lyrics (a continuation's end)
+        box.check = dict(fn=lambda text, count: lyrics_status(text, limits, empty, count), inputs=[box, kept],
+                         outputs=status)
+        box.change(**box.check, **LIGHT)
     return box
 
 

@@ -247,8 +247,8 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
 
 def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another(page):
     """Three one-section songs (seeds 11, 12, 13) go into the history, newest first, with their tab and seed; after
-    a reload they are still there; one plays, another is continued from its entry (the continuation tab gets its
-    bundle) and the continuation becomes the newest entry."""
+    a reload they are still there; one plays, one gives its settings back, another is continued from its entry (the
+    continuation tab gets its bundle) and the continuation becomes the newest entry."""
     from playwright.sync_api import expect
 
     try:
@@ -273,6 +273,9 @@ def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another
             expect(page.locator(f"#history-{index}-title")).to_contain_text("Done: 1 of 1 sections")
         if has_codec():
             assert playable(page, "history-1-mix", "Song")
+        seed.fill("99")
+        page.locator("#history-1-settings").click()  # seed 12's settings back
+        expect(seed).to_have_value("12")
         page.locator("#history-2-continue").click()
         expect(page.locator("#continue-plan")).to_contain_text("Keeping 1 of 1 section")
         page.locator("#continue-lyrics textarea").fill(LYRICS)
