@@ -54,7 +54,8 @@ from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
                            lyrics_status, follow_sections, place_settings, raw, reference_window, sections_info,
-                           settings_components, show_takes, take_rows)
+                           settings_components)
+from space.take_rows import show_takes, take_rows  # noqa: E402
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
 from space.serving import section_gpu_seconds  # noqa: F401,E402

@@ -74,29 +74,6 @@ def test_busy_buttons_grey_out_every_run_button_and_give_back_their_labels():
     assert [(b.value, b.interactive) for b in idle["fn"]()] == [("Generate", True), ("Continue", True)]
 
 
-def test_several_takes_hide_the_one_song_players_and_mark_the_kept_take(tmp_path):
-    """Two takes: the one-song players are hidden (take 1 is shown once, in its row), each row gets its title, mix,
-    stems and bundle; after keeping take 2, take 2's row says it is the kept take and take 1's where it came from."""
-    from pathlib import Path
-
-    from space.widgets import show_takes, take_title
-
-    files = {name: tmp_path / f"{name}.wav" for name in ("m1", "v1", "i1", "b1", "m2", "v2", "i2", "b2")}
-    for path in files.values():
-        path.write_bytes(b"")
-    made = [{"take": t, "seed": 41 + t, **{kind: str(files[f"{kind[0]}{t}"]) for kind in ("mix", "vocal",
-             "instrumental", "bundle")}, "kept": 2} for t in (1, 2)]
-    updates = show_takes(made, 3)
-    assert updates[0].visible is False and updates[1].visible is True  # one-song players, takes box
-    row = updates[2:8]
-    assert row[0].visible and row[1] == "**Take 1** · seed 42 · from take 2, the one kept"
-    assert [Path(row[i].value["path"]).name for i in (2, 3, 4)] == ["m1.wav", "v1.wav", "i1.wav"]
-    assert take_title(made[1]) == "**Take 2** · seed 43 · ✓ the take you kept, gone on"
-    assert take_title({"take": 1, "seed": 5}) == "**Take 1** · seed 5"
-    assert updates[14].visible is False and len(updates) == 2 + 3 * 6
-    assert show_takes(None, 2)[0].visible is True  # one take (or none yet): the one-song players
-
-
 def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_adds_nothing():
     """An error's example keeps its line breaks on the page; on the continuation tab, lyrics that hold only the kept
     sections are no green success but a warning to add a section (more sections than kept: the usual check)."""
