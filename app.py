@@ -45,14 +45,17 @@ import gradio as gr  # noqa: E402
 
 from yue.config import Limits, Sampling  # noqa: E402
 from yue.weights.loading import ModelCache  # noqa: E402
+from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
                          tiny_folder)
-from space.studio import OFFICIAL, Studio, gpu, on_page  # noqa: F401,E402  (gpu: tests wrap with it)
-from space.widgets import (INTRO, LIGHT, continuation_plan, genre_box, lyrics_box, lyrics_status,  # noqa: F401,E402
-                     follow_sections, place_settings, raw, reference_window, sections_info, settings_components,
-                     show_takes, take_rows)
+from space.history_panel import history_panel, recorder  # noqa: E402
+from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
+from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
+                           lyrics_status, follow_sections, place_settings, raw, reference_window, sections_info,
+                           settings_components)
+from space.take_rows import show_takes, take_rows  # noqa: E402
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
 from space.serving import section_gpu_seconds  # noqa: F401,E402
@@ -69,6 +72,7 @@ CSS = """
 #tiny-banner p {color: #5c4400; font-size: 1.1em; font-weight: 600; margin: 0;}
 .status-ok {color: #1b7f3b;} .status-error {color: #b00020;}
 .tag-picker .token, .tag-picker .token span, .tag-picker .options li {word-break: normal; overflow-wrap: normal;}
+.song-bar {display: flex; align-items: center; gap: 0.75em;} .song-bar progress {flex: 1; height: 0.9em;}
 """
 
 
@@ -145,32 +149,34 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                         c_kept = gr.State(None)  # how many sections the continuation keeps (None: no song yet)
                         c_genres = genre_box(first[0], "continue")
                         c_lyrics = lyrics_box("", limits, "continue-lyrics", "The lyrics fill in when you choose a "
-                                              "song: the kept sections first, then write the new ones.")
+                                              "song: the kept sections first, then write the new ones.", c_kept)
                         c_go = gr.Button("Continue", variant="primary", elem_id="continue")
                 every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
                                                                        limits))
             with gr.Column(scale=2):
+                bar = gr.HTML(song_bar(None), elem_id="song-bar")  # the whole song: share done, time left
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
                 # the page shows the seed as text: Gradio 6.31's Number shows 0 when empty, before any run
                 seed_shown = gr.Textbox(label="Seed used", interactive=False, placeholder="set by a run",
                                         elem_id="seed-used")
                 seed_used = gr.Number(label="Seed used", precision=0, visible=False)  # the API's output
-                mix = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="mix",
-                               buttons=["download"])
-                vocal = gr.Audio(label="Vocal stem", type="filepath", interactive=False, buttons=["download"])
-                instrumental = gr.Audio(label="Instrumental stem", type="filepath", interactive=False,
-                                        buttons=["download"])
-                bundle = gr.File(label="Code bundle", interactive=False)
                 with gr.Row():
                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                    again = gr.Button("Continue this song →")
-                takes_box, rows = take_rows(limits.max_takes)
+                    again = gr.Button("Continue this song →", elem_id="again")
+                takes_box, rows = take_rows(limits.max_takes)  # above the one song's players: in view
+                with gr.Column(elem_id="one-take") as one_take:  # hidden for several takes: take 1 is in its row
+                    mix = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="mix",
+                                   buttons=["download"])
+                    vocal = gr.Audio(label="Vocal stem", type="filepath", interactive=False, buttons=["download"])
+                    instrumental = gr.Audio(label="Instrumental stem", type="filepath", interactive=False,
+                                            buttons=["download"])
+                    bundle = gr.File(label="Code bundle", interactive=False)
 
         made = gr.State(None)  # every take's files of this session's last run (TakeFiles.as_dict() each)
         # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
         # range"). The page keeps its last song from the bundle it shows; API and MCP callers pass the bundle back.
         outputs = [mix, vocal, instrumental, bundle, progress, seed_used]
-        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's
+        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's (on_page adds the bar last)
         run = dict(concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
         hint = follow_sections(tab, {"lyrics": l_lyrics, "style": s_lyrics, "continue": c_lyrics}, settings[1],
                                c_kept, every_section, limits)
@@ -183,21 +189,33 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         for name in inputs:
             gr.Button(visible=False).click(getattr(studio, name), inputs[name], outputs, api_name=name, **run)
         page = dict(api_visibility="private", **run)
-        l_go.click(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown, **page)
-        s_go.click(on_page(studio.style_transfer), inputs["style_transfer"], shown, **page)
+        # While a run goes on every button that starts one shows it is busy and cannot be pressed (Stop stays):
+        # set at once, before the run waits in the queue, and set back when it ends, however it ends.
+        starters = [l_go, s_go, c_go, again, *(row[-1] for row in rows)]
+        busy, idle = busy_buttons(starters)
+        # every song that ends (done or stopped) goes into the browser's history, with the tab it came from
+        history = gr.BrowserState([], storage_key="yue-song-history")
+        record = recorder(history, progress, studio.session_takes)
+        l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar],
+                                **page).then(**idle).then(**record("lyrics"))
+        s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar],
+                                **page).then(**idle).then(**record("style"))
         # A continuation's new bundle becomes the song to continue: continuing again goes on from the newest song.
-        c_go.click(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"], shown + [c_bundle],
-                   **page).then(lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut],
-                                [c_plan, c_kept], **LIGHT).then(**hint, **LIGHT)
+        c_go.click(**busy).then(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"],
+                                shown + [c_bundle, bar], **page).then(**idle).then(**record("continue")).then(
+            lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept],
+            **LIGHT).then(**hint, **LIGHT).then(**c_lyrics.check, **LIGHT)
         bundle.change(lambda song: song, bundle, last_song, **LIGHT)
         # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
         def session_rows(request: gr.Request):
             made_now = studio.session_takes(request)
             return [made_now, *show_takes(made_now, len(rows))]
 
-        bundle.change(session_rows, None, [made, takes_box, *(part for row in rows for part in row[:3])], **LIGHT)
+        bundle.change(session_rows, None, [made, one_take, takes_box, *(part for row in rows for part in row[:-1])],
+                      **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
-            keep.click(on_page(studio.keep_take), [made, gr.State(take), *settings], shown, **page)
+            keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar],
+                                    **page).then(**idle).then(**record("keep"))
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,
@@ -219,6 +237,9 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             tab_widget.select(lambda name=name: name, None, tab, **LIGHT).then(**hint, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
+        history_panel(history, store.root, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
+                      {"lyrics": (l_genres, l_lyrics), "style": (s_genres, s_lyrics), "continue": (c_genres, c_lyrics)},
+                      settings)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)
     return demo
 
@@ -257,6 +278,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="serve the endpoints as MCP tools too (default; needs gradio[mcp]): --no-mcp switches off")
     parser.add_argument("--outputs", type=Path, help="root of the per-request output folders")
     parser.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="PyTorch CPU threads (default: $OMP_NUM_THREADS when set, else half the usable CPUs)")
     return parser.parse_args(argv)
 
 
@@ -264,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    try:
+        log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
     # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run
@@ -272,5 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def leave(code: int) -> None:
+    """Exit once the server is closed: the exit hooks run (this copy's Gradio folder, Gradio's own), then the process
+    ends without the interpreter's teardown of torch, transformers and gradio, which only frees memory and took
+    4-7 s on a busy 2-core machine (a SIGTERM from a process manager then waited that long)."""
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

@@ -233,5 +233,6 @@ class Jobs:
         if len(split_lyrics(lyrics)) <= sections:
             raise ValueError(f"Take {take} already has every section of its lyrics ({sections}). To add more, upload "
                              f"its bundle ({Path(bundle).name}) in the Continue a song tab and write the new sections.")
-        return self.continue_job(bundle, None, None, "end", 1, 0, genres, lyrics, None, replace(shared, sections=1),
-                                 encode)
+        job = self.continue_job(bundle, None, None, "end", 1, 0, genres, lyrics, None, replace(shared, sections=1),
+                                encode)
+        return replace(job, source={**job.source, "kept": take})  # the take kept: the page and summary name it

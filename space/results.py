@@ -7,6 +7,7 @@ from pathlib import Path
 from yue.audio import write_audio
 from yue.eta import describe_left
 from yue.song import Progress, Song
+from .song_progress import SongState
 
 KINDS = ("mix", "vocal", "instrumental", "bundle")  # a take's files, in the order the endpoints return them
 
@@ -20,6 +21,7 @@ class TakeFiles:
     vocal: str | None
     instrumental: str | None
     bundle: str  # the code bundle: what continues this take exactly
+    kept: int | None = None  # the take of the run before that was kept, which every take here goes on from
 
     @property
     def files(self) -> list[str | None]:
@@ -44,17 +46,17 @@ def write_song(folder: Path, song: Song, done: int, total: int, fmt: str, settin
 
 
 def write_take(folder: Path, song: Song, take: int, takes: int, done: int, total: int, fmt: str,
-               settings: dict) -> TakeFiles:
+               settings: dict, kept: int | None = None) -> TakeFiles:
     """Take `take` (1-based) of `takes`: its files (named take<t>-… when there are several) and a bundle whose
     settings hold the take and its own seed, so continuing it with that seed and one take is exact."""
     prefix = f"take{take}-" if takes > 1 else ""
     files = write_song(folder, song, done, total, fmt, {**settings, "take": take, "seed": song.seed}, prefix)
-    return TakeFiles(take, song.seed, *files)
+    return TakeFiles(take, song.seed, *files, kept)
 
 
 def summary(song: Song | None, done: int, total: int, elapsed: float, timings: dict, stopped: bool,
-            takes: int = 1) -> str:
-    """The run in words; `song` is take 1 (the others have the next seeds)."""
+            takes: int = 1, kept: str = "") -> str:
+    """The run in words; `song` is take 1 (the others have the next seeds); `kept`: which take it went on from."""
     if song is None:
         return "Stopped before the first section was finished; nothing to keep." if stopped else "Nothing was made."
     head = "Stopped" if stopped else "Done"
@@ -63,10 +65,19 @@ def summary(song: Song | None, done: int, total: int, elapsed: float, timings: d
              f"Seed {song.seed}."]
     if takes > 1:
         last = song.seed + takes - 1
-        lines.append(f"{takes} takes, seeds {song.seed} to {last} (take t has seed {song.seed} + t - 1).")
+        lines.append(f"{takes} takes, seeds {song.seed} to {last} (take 1 has seed {song.seed}, take 2 the next …).")
+    if kept:
+        lines.append(kept)
     if song.mix.size == 0:
         lines.append("No audio: this pipeline has no codec loaded (token-only); the code bundle holds the result.")
     return "\n".join(lines + [f"⚠ {w}" for w in song.warnings])
+
+
+def kept_note(take: int | None, seed: int | None) -> str:
+    """Which take a run went on from, in words ("" when it did not go on from a kept take)."""
+    if take is None:
+        return ""
+    return f"Went on from take {take}{f' (seed {seed})' if seed is not None else ''}, the take you kept."
 
 
 def plural(count: int, noun: str) -> str:
@@ -74,11 +85,13 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float) -> str:
+def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float,
+                  song: SongState | None = None) -> str:
     """A run in progress, in two lines: the step (its speed, and the time left in it: `event.eta_s`, None while the
-    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed), e.g.
+    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed, and with
+    `song` the whole song's share done and time left), e.g.
     "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s, at most about 5 s left" and
-    "0 of 2 new sections done, no audio yet; 12 s elapsed"."""
+    "0 of 2 new sections done (12%), no audio yet; 12 s elapsed, about 1 min 30 s left for the song"."""
     what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
     speed = f" at {event.rate:.1f} {what}/s" if event.rate else ""
     # stage 1 may stop before its token budget (at the end-of-audio token): its time left is an upper bound
@@ -86,7 +99,10 @@ def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float
     step = (f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}, "
             f"{left}")
     audio = f"the song so far is {audio_s:.1f} s of audio" if audio_s > 0 else "no audio yet"
-    return f"{step}\n{new_done} of {plural(new_total, 'new section')} done, {audio}; {elapsed_s:.0f} s elapsed"
+    share = f" ({song.fraction:.0%})" if song else ""
+    whole = f", {describe_left(song.left_s).replace('…', '')} for the song" if song else ""
+    return (f"{step}\n{new_done} of {plural(new_total, 'new section')} done{share}, {audio}; {elapsed_s:.0f} s "
+            f"elapsed{whole}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +112,7 @@ class Update:
     text: str
     seed: int | None = None
     takes: list[TakeFiles] | None = None
+    song: SongState | None = None  # the whole song's share done and time left (None: not started yet)
 
     @property
     def files(self) -> list[str | None] | None:

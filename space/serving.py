@@ -25,7 +25,8 @@ from .jobs import Job, Jobs, ModelChoice
 from yue.weights.loading import ModelCache
 from yue.pipeline import Pipeline
 from yue.text.prompt import FRAMES_PER_SECOND
-from .results import Update, progress_text, summary, write_take
+from .results import Update, kept_note, progress_text, summary, write_take
+from .song_progress import SongProgress, SongState, measured_costs
 from yue.song import Progress, SongCodes, SongRequest
 from yue.lm.stage1 import Cancelled
 
@@ -216,7 +217,7 @@ class Service(Jobs):
         folder = self.store.new_folder()
         flag = self.stops.start(session, folder)
         try:
-            yield Update("Loading the models…")
+            yield Update("Loading the models…", song=SongState(0.0, None))
             pipeline = self.get_pipeline(job.choice)  # in this process: ZeroGPU workers fork from it
             request = job.build()
             sections, _ = pipeline.check(request)
@@ -229,21 +230,29 @@ class Service(Jobs):
                 settings["continued_from"] = {**job.source, "sections": kept}
             songs, takes, timings, started, stopped = None, None, {}, time.perf_counter(), False
             audio_s = 0.0 if request.previous is None else request.previous.frames / FRAMES_PER_SECOND
+            precision = "bf16" if job.choice.precision == "auto" else job.choice.precision
+            whole = SongProgress(total - kept, measured_costs(request.sampling, precision, request.takes))
+            chosen = job.source.get("kept")  # the take kept in the run before (Keep take t and go on)
+            note = kept_note(chosen, job.source.get("seed"))
             for index in range(kept, total):
                 step = replace(request, segments=index + 1)
                 previous = None if songs is None else [song.codes for song in songs]  # each take goes on from its own
                 states = None if songs is None else [song.render_state for song in songs]  # decode new frames only
                 for event in run_section(job.choice, step, str(flag), previous, states):
+                    now = time.perf_counter()
                     if isinstance(event, Progress):
-                        yield Update(progress_text(replace(event, sections=total), index - kept, total - kept,
-                                                   audio_s, time.perf_counter() - started), request.seed)
+                        state = whole.step(index - kept, event, now)
+                        text = progress_text(replace(event, sections=total), index - kept, total - kept, audio_s,
+                                             now - started, state)
+                        yield Update(f"{text}\n{note}" if note else text, request.seed, song=state)
                     elif isinstance(event, list):
                         songs, audio_s = event, event[0].seconds
                         for key, value in songs[0].timings.items():
                             timings[key] = timings.get(key, 0.0) + value
-                        takes = [write_take(folder, song, take + 1, len(songs), index + 1, total, fmt, settings)
+                        takes = [write_take(folder, song, take + 1, len(songs), index + 1, total, fmt, settings, chosen)
                                  for take, song in enumerate(songs)]
-                        yield Update(f"Section {index + 1} of {total} done.", request.seed, takes)
+                        state = whole.section_done(index - kept, songs[0].timings, time.perf_counter())
+                        yield Update(f"Section {index + 1} of {total} done.", request.seed, takes, state)
                     else:
                         stopped = True
                 if stopped or flag.exists():
@@ -251,7 +260,7 @@ class Service(Jobs):
                     break
             song = songs[0] if songs else None
             done = len(song.codes.stage1.section_frames) if song else kept
-            text = summary(song, done, total, time.perf_counter() - started, timings, stopped, request.takes)
-            yield Update(text, request.seed, takes)
+            text = summary(song, done, total, time.perf_counter() - started, timings, stopped, request.takes, note)
+            yield Update(text, request.seed, takes, SongState(whole.shown if stopped else 1.0, None, ended=True))
         finally:
             self.stops.finish(session, flag)

@@ -9,9 +9,11 @@ from typing import Callable, Iterator
 import gradio as gr
 
 from yue.config import DEFAULT_SECTIONS, Limits, Sampling
+from yue.eta import describe_left
 from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
 from space.results import Update, listing
+from space.song_progress import SongState
 from space.serving import OutputStore, Service, encode_gpu_seconds, section_gpu_seconds
 
 log = logging.getLogger("yue.app")
@@ -39,21 +41,21 @@ SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantones
             top_p: nucleus sampling mass (official 0.93).
             temperature: sampling temperature (official 1.0).
             repetition_penalty: penalty on audio tokens already used (official 1.1).
-            seed: a whole number from 0 to 2**53 - 1, used as given unless random_seed is true (the seed is returned).
+            seed: a whole number 0 to 9007199254740991, used as given unless random_seed is true (the seed is returned).
             random_seed: true to draw a fresh seed for this run.
             precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
             output_format: audio file format: "wav", "flac" or "mp3".
-            takes: how many versions to make at once in one batch (1 to 4); take t has seed + t - 1; /takes lists them.
+            takes: versions made at once in one batch (1 to 4): take 1 has the seed, take 2 the next …; see /takes.
 
         Returns:
-            mix: the song, vocals and accompaniment together (44.1 kHz audio file).
-            vocal: the vocal stem (audio file).
-            instrumental: the instrumental stem (audio file).
-            bundle: the song's code bundle (.npz); give it to continue_song to continue this song exactly.
-            summary: what was made (sections, seconds, seed) and warnings about lines of the lyrics that were dropped.
-            seed: the seed used.
-        The song streams in: an update after every section (the summary shows the progress). With takes > 1 the
-        outputs are take 1's; every take's files come from the /takes endpoint, after (or during) the run."""
+            mix: the song, vocals and accompaniment together (44.1 kHz audio file)
+            vocal: the vocal stem (audio file)
+            instrumental: the instrumental stem (audio file)
+            bundle: the song's code bundle (.npz); give it to continue_song to continue this song exactly
+            summary: what was made (sections, seconds, seed) and dropped lyric lines; while running, the progress
+            seed: the seed used
+            updates: the song streams in, an update after every section (the summary shows the progress)
+            takes: with takes > 1 the outputs are take 1's; /takes gives every take's files, during or after the run"""
 
 
 def endpoint(fn):
@@ -90,13 +92,16 @@ def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
     """The page's version of an endpoint: an error is the progress text, in one place with its line breaks, and every
     other output keeps what it showed (a raised gr.Error would put an error mark on every output and a toast
     without line breaks). `copy_bundle`: the bundle output is sent once more (the continuation tab's song field, so
-    that continuing again goes on from the newest song)."""
+    that continuing again goes on from the newest song). Last, the page's whole-song progress bar (`song_bar`),
+    which API callers do not get: they read the same share and time left in the progress text."""
 
     @functools.wraps(api_endpoint)
     def shown(*args, **kwargs):
         try:
             for values in api_endpoint(*args, **kwargs):
-                yield (*values, values[3]) if copy_bundle else values
+                song = getattr(values, "song", None)
+                bar = song_bar(song) if song is not None else gr.skip()
+                yield (*values, values[3], bar) if copy_bundle else (*values, bar)
         except gr.Error:
             return  # the endpoint's last update already put the message in the progress text
 
@@ -244,11 +249,29 @@ class Studio:
             yield outputs(update)
 
 
-def outputs(update: Update) -> tuple:
+class Outputs(tuple):
+    """An endpoint's output values, carrying the whole song's progress (`song`) for the page's bar."""
+
+    song: SongState | None = None
+
+
+def outputs(update: Update) -> Outputs:
     """(mix, vocal, instrumental, bundle, progress, seed): gr.skip() for what the update leaves as is."""
     skip = gr.skip()
     files = [skip] * 4 if update.files is None else update.files
-    return *files, update.text, skip if update.seed is None else update.seed
+    values = Outputs((*files, update.text, skip if update.seed is None else update.seed))
+    values.song = update.song
+    return values
+
+
+def song_bar(song: SongState | None) -> str:
+    """The whole song's progress bar (HTML): the share done and the time left for the song."""
+    if song is None:
+        return "<div class='song-bar idle'><progress value='0' max='1'></progress> <span>no run yet</span></div>"
+    ended = "done" if song.fraction >= 1.0 else "stopped"
+    left = ended if song.ended else describe_left(song.left_s).replace("…", "")
+    return (f"<div class='song-bar'><progress value='{song.fraction:.3f}' max='1'></progress> "
+            f"<span>{song.fraction:.0%} of the song · {left}</span></div>")
 
 
 def _session(http) -> str:

@@ -1,6 +1,6 @@
 """The Space's widgets and the small functions behind them (Gradio layer): lyric status, continuation plan, the
 sections hint (how many of the lyrics' sections are made, per tab) and its "all sections" button, reference window,
-tag picker, settings and take rows."""
+tag picker, settings and the run buttons' busy state (the take rows: take_rows.py)."""
 
 import os
 
@@ -14,19 +14,28 @@ from space.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle
 from space.results import plural
 
 
-def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "") -> str:
+def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "", kept: int | None = None) -> str:
     """The live check beside the lyrics editor, in words; `empty` (a calm hint, no error) while there are no lyrics
-    yet: a run with empty lyrics is refused with the full message."""
+    yet: a run with empty lyrics is refused with the full message. `kept`: the sections a continuation keeps (the
+    lyrics must go past them), None elsewhere."""
     if not (lyrics or "").strip():
         return empty
     try:
         parsed = parse_lyrics(lyrics, limits)
-    except LyricsError as error:
-        return f"<span class='status-error'>✗ {error}</span>"
+    except LyricsError as error:  # its example keeps its lines: Markdown would join them into one
+        return f"<span class='status-error'>✗ {lines(str(error))}</span>"
     labels = ", ".join(s.label for s in parsed.sections)
+    if kept is not None and len(parsed.sections) <= kept:  # continuing: nothing new to make is no success
+        return (f"⚠ {plural(len(parsed.sections), 'section')}: {labels}, all kept from the song; add a new section "
+                "after them")
     text = (f"<span class='status-ok'>✓ {len(parsed.sections)} sections: {labels}</span> "
             f"({len(lyrics)}/{limits.max_lyrics_chars} characters)")
     return text + "".join(f"<br>⚠ {warning}" for warning in parsed.warnings)
+
+
+def lines(text: str) -> str:
+    """`text` for a Markdown widget with its line breaks kept."""
+    return text.replace("\n", "<br>")
 
 
 NO_SONG_YET = ("Upload a song bundle (.npz) from this app, press **Continue this song** after making one, or "
@@ -43,7 +52,7 @@ def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut
         codes, settings = load_bundle(bundle)
         kept = choose_start(codes, continue_from, keep_sections, cut_seconds)
     except ValueError as error:
-        return skip, skip, f"<span class='status-error'>✗ {error}</span>", None
+        return skip, skip, f"<span class='status-error'>✗ {lines(str(error))}</span>", None
     count, whole = len(kept.stage1.section_frames), len(codes.stage1.section_frames)
     labels = ", ".join(kept.stage1.labels) or "none"
     listed = "this section" if count == 1 else f"these {count} sections"
@@ -170,12 +179,18 @@ def genre_box(value: str, elem_id: str) -> gr.Textbox:
     return box
 
 
-def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "") -> gr.Textbox:
-    """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics)."""
+def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "", kept: gr.State | None = None) -> gr.Textbox:
+    """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics; `kept`: the
+    sections a continuation keeps, which the check follows too)."""
     box = gr.Textbox(value, label="Lyrics", lines=12, max_lines=30, elem_id=elem_id,
                      info="each section starts with a tag line: [verse], [chorus], [bridge], [outro] …")
     status = gr.Markdown(lyrics_status(value, limits, empty), elem_id=f"{elem_id}-status")
-    box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
+    if kept is None:
+        box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)
+    else:  # `box.check`: the check as an event, for what changes `kept` and not the lyrics (a continuation's end)
+        box.check = dict(fn=lambda text, count: lyrics_status(text, limits, empty, count), inputs=[box, kept],
+                         outputs=status)
+        box.change(**box.check, **LIGHT)
     return box
 
 
@@ -201,13 +216,13 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
         slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
         slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
         slider("repetition_penalty"),
-        raw(gr.Number(42, label="Seed", info="0 to 2**53 - 1", **hidden)),
+        raw(gr.Number(42, label="Seed", info="a whole number, 0 to 9007199254740991", **hidden)),
         gr.Checkbox(False, label="Random seed", **hidden),
         raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
                      **hidden)),
         raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
         raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",
-                      info="versions made at once; take t has seed + t - 1", **hidden)),
+                      info="versions made at once: take 1 has the seed, take 2 the next, …", **hidden)),
     ]
 
 
@@ -229,37 +244,22 @@ def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.But
         seed.render()
         random_seed.render()
     with gr.Accordion("Sampling, precision and format", open=False):
-        for row in ((max_new, min_new, g_first, g_later), (top_p, temp, rep), (precision, fmt)):
+        # two wide sliders a row: four in a row clip their end labels at common widths ("2…800" for 2…8000)
+        for row in ((max_new, min_new), (g_first, g_later), (top_p, temp, rep), (precision, fmt)):
             with gr.Row():
                 for component in row:
                     component.render()
     return every_section
 
 
-def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:
-    """A player row per take (shown for runs of 2 or more takes): its mix, its bundle and its keep button."""
-    rows = []
-    with gr.Column(visible=False, elem_id="takes") as box:
-        gr.Markdown("**Takes**: the same song with the next seeds. Keep the take you like best: every take then goes "
-                    "on from it with the next section (the best of each section, one section at a time).")
-        for take in range(1, count + 1):
-            with gr.Column(visible=False, variant="panel") as row:
-                player = gr.Audio(label=f"Take {take}", type="filepath", interactive=False, buttons=["download"],
-                                  elem_id=f"take-{take}")
-                bundle = gr.File(label=f"Take {take}: code bundle", interactive=False)
-                keep = gr.Button(f"Keep take {take} and go on →", elem_id=f"keep-{take}", size="sm")
-            rows.append((row, player, bundle, keep))
-    return box, rows
+BUSY = "⏳"  # before a run button's label while a run goes on
 
 
-def show_takes(made: list | None, count: int) -> list:
-    """The take rows for the last run's takes: the box when there are several, then (row, player, bundle) of each
-    of the `count` rows."""
-    made = made or []
-    updates = [gr.Column(visible=len(made) > 1)]
-    for take in made[:count]:
-        updates += [gr.Column(visible=True), gr.Audio(take["mix"], label=f"Take {take['take']} · seed {take['seed']}"),
-                    gr.File(take["bundle"])]
-    for _ in range(len(made), count):
-        updates += [gr.Column(visible=False), gr.skip(), gr.skip()]
-    return updates
+def busy_buttons(buttons: list[gr.Button]) -> tuple[dict, dict]:
+    """Two events (fn, inputs, outputs and LIGHT's options): `busy` greys out the buttons that start a run and marks
+    their labels, so a second run cannot be started (nor a continuation of the unfinished song); `idle` gives them
+    back their own labels."""
+    labels = [button.value for button in buttons]
+    busy = lambda: [gr.Button(f"{BUSY} {label}", interactive=False) for label in labels]
+    idle = lambda: [gr.Button(label, interactive=True) for label in labels]
+    return dict(fn=busy, inputs=None, outputs=buttons, **LIGHT), dict(fn=idle, inputs=None, outputs=buttons, **LIGHT)

@@ -1,23 +1,31 @@
-"""Run every command and snippet of the docs as written, in order, in the folder given (a fresh copy of the repo).
+"""Run every command and snippet of the docs as written, each block alone: in a fresh copy of the repository with
+only the blocks it says it needs run before it.
 
     python tests/doc_runner.py COPY        # tests/test_docs.py runs this inside its own network namespace
 
 What runs: fenced ```bash and ```python blocks of README.md then docs/*.md (DOC_FILES order). A reader sees the
-same blocks; only an HTML comment right above a block (invisible on GitHub and the Hub) tells this runner more:
+same blocks; only an HTML comment right above a block (invisible on GitHub and the Hub) tells this runner more, in
+fields separated by ";":
 
     <!-- docs-test: skip: REASON -->   not run (it needs the Hub, a GPU, or it is the test suite itself)
-    <!-- docs-test: app -->            starts the app: run in the background until it answers on its port, and
-                                       kept running for the blocks after it (until the next app block)
+    <!-- docs-test: app -->            starts the app: run in the background (in a fresh copy of its own) until it
+                                       answers on its port, and kept running until another app block starts
+    <!-- docs-test: name=NAME -->      a name other blocks can need
+    <!-- docs-test: needs=A,B -->      the named blocks this one needs: each runs first (with what it needs in
+                                       turn) in this block's own fresh copy; a needed app block is (re)started
 
-A python block whose first line starts with "# continues" runs in the same interpreter as the block before it (a
-reader types it into the same session; the comment tells them so). ```json blocks must parse. Any other language
-is text for the eye and must not look like a command (test_docs checks).
+So a block that works only after an earlier one says so, and a reader who runs it after only those blocks gets
+what the test got. A python block whose first line starts with "# continues" runs in the same interpreter as the
+block before it (a reader types it into the same session; the comment tells them so); the first block of such a
+group names what the group needs. ```json blocks must parse. Any other language is text for the eye and must not
+look like a command (test_docs checks).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DOC_FILES = ("README.md", "docs/models.md", "docs/space.md", "docs/bad-inputs.md")
-MARKER = re.compile(r"<!--\s*docs-test:\s*(skip|app)\s*(?::\s*(.*?))?\s*-->")
+MARKER = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->")
 FENCE = re.compile(r"^```(\w*)\s*$")
 APP_PORT = re.compile(r"--port\s+(\d+)")
 DEFAULT_PORT = 7860
@@ -43,6 +51,8 @@ class Block:
     code: str
     marker: str = ""  # "", "skip" or "app"
     reason: str = ""
+    name: str = ""  # what other blocks call it in their needs=
+    needs: tuple[str, ...] = ()  # the names of the blocks it needs run before it
 
     @property
     def where(self) -> str:
@@ -66,14 +76,32 @@ def doc_blocks(root: Path, name: str) -> list[Block]:
         if end is None:
             raise ValueError(f"{name}:{index + 1}: a code fence that is never closed")
         above = MARKER.search(lines[index - 1]) if index else None
-        blocks.append(Block(name, index + 1, opening.group(1), "\n".join(lines[index + 1:end]) + "\n",
-                            above.group(1) if above else "", (above.group(2) or "") if above else ""))
+        fields = marker_fields(above.group(1), f"{name}:{index}") if above else {}
+        blocks.append(Block(name, index + 1, opening.group(1), "\n".join(lines[index + 1:end]) + "\n", **fields))
         index = end + 1
     return blocks
 
 
-def all_blocks(root: Path) -> list[Block]:
-    return [block for name in DOC_FILES for block in doc_blocks(root, name)]
+def marker_fields(text: str, where: str) -> dict:
+    """The Block fields a marker's text sets: "skip: REASON", "app", "name=NAME", "needs=A,B", joined by ";"."""
+    if text.startswith("skip"):  # the reason may hold any punctuation: it is the rest of the marker
+        return {"marker": "skip", "reason": text.partition(":")[2].strip()}
+    fields: dict = {}
+    for part in filter(None, (part.strip() for part in text.split(";"))):
+        key, equals, value = part.partition("=")
+        if part == "app":
+            fields["marker"] = "app"
+        elif equals and key.strip() == "name":
+            fields["name"] = value.strip()
+        elif equals and key.strip() == "needs":
+            fields["needs"] = tuple(filter(None, (name.strip() for name in value.split(","))))
+        else:
+            raise ValueError(f"{where}: docs-test marker field {part!r} is none of skip: REASON, app, name=, needs=")
+    return fields
+
+
+def all_blocks(root: Path, files: tuple[str, ...] = DOC_FILES) -> list[Block]:
+    return [block for name in files for block in doc_blocks(root, name)]
 
 
 class App:
@@ -142,27 +170,77 @@ def groups(blocks: list[Block]) -> list[list[Block]]:
     return out
 
 
-def run_all(root: Path, logs: Path) -> None:
+def needed(group: list[Block], named: dict[str, list[Block]]) -> list[list[Block]]:
+    """The groups `group` needs, what they need first, each once, in the order they run."""
+    order: list[list[Block]] = []
+
+    def visit(current: list[Block], path: tuple[str, ...]) -> None:
+        for name in current[0].needs:
+            if name not in named:
+                raise ValueError(f"{current[0].where}: needs={name}, but no block is named {name!r}")
+            if name in path:
+                raise ValueError(f"{current[0].where}: needs={name} goes round in a circle")
+            visit(named[name], (*path, name))
+            if named[name] not in order:
+                order.append(named[name])
+
+    visit(group, ())
+    return order
+
+
+def fresh_copy(root: Path, folder: Path) -> Path:
+    """A copy of the pristine repository (`root`) for one block, with a cache folder of its own."""
+    shutil.copytree(root, folder, symlinks=True)
+    return folder
+
+
+def run_all(root: Path, logs: Path, files: tuple[str, ...] = DOC_FILES) -> None:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
            "PYTHONUNBUFFERED": "1"}
     logs.mkdir(parents=True, exist_ok=True)
+    work = logs.parent / f"{logs.name}-copies"
+    all_groups = groups(all_blocks(root, files))
+    named = {group[0].name: group for group in all_groups if group[0].name}
+    for group in all_groups:  # an unknown or circular need fails at once, not after minutes of other blocks
+        needed(group, named)
     app: App | None = None
+    copies = iter(range(10_000))
+
+    def own_env(folder: Path) -> dict:
+        return {**env, "XDG_CACHE_HOME": str(folder / ".cache")}  # nothing cached by another block's run
+
+    def start(block: Block) -> App:
+        nonlocal app
+        if app is not None:
+            app.stop()
+        folder = fresh_copy(root, work / f"{next(copies):03d}-app")
+        app = App(block, folder, own_env(folder), logs / f"app-{block.line}.log")
+        app.wait_ready()
+        print(f"{block.where} app: answering on port {app.port}", flush=True)
+        return app
+
     try:
-        for number, group in enumerate(groups(all_blocks(root))):
+        for number, group in enumerate(all_groups):
             block, log = group[0], logs / f"{number:02d}.log"
             if block.marker == "skip" or block.lang not in ("bash", "python", "json"):
                 print(f"{block.where} {block.lang or 'text'}: not run ({block.reason or 'text, not a command'})")
                 continue
             if block.lang == "json":
                 json.loads(block.code)
-            elif block.marker == "app":
-                if app is not None:
-                    app.stop()
-                app = App(block, root, env, log)
-                app.wait_ready()
-                print(f"{block.where} app: answering on port {app.port}", flush=True)
-            else:
-                run_block(group, root, env, log)
+                continue
+            if block.marker == "app":
+                start(block)
+                continue
+            folder = fresh_copy(root, work / f"{next(copies):03d}")
+            for before in needed(group, named):
+                if before[0].marker == "app":
+                    if app is None or app.block != before[0]:
+                        start(before[0])
+                else:
+                    print(f"  first {before[0].where} (needed by {block.where})", flush=True)
+                    run_block(before, folder, own_env(folder), log.with_suffix(f".{before[0].line}.log"))
+            run_block(group, folder, own_env(folder), log)
+            shutil.rmtree(folder, ignore_errors=True)  # kept only when the block failed
     finally:
         if app is not None:
             app.stop()

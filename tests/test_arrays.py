@@ -64,6 +64,12 @@ def test_a_saved_bundle_loads_back_exactly(tmp_path):
     np.testing.assert_array_equal(codes.instrumental, np.ones((8, 5)))
 
 
+def test_saving_a_bundle_makes_its_folder(tmp_path):
+    """As the README's Python block does after only `python -m yue tiny tiny`: out/ does not exist yet."""
+    path = song().save(tmp_path / "out" / "song.npz", {"seed": 5})
+    assert SongCodes.load(path)[1] == {"seed": 5}
+
+
 def test_a_truncated_bundle_is_damaged_not_a_traceback(tmp_path):
     data = song().save(tmp_path / "s.npz").read_bytes()
     for size in (len(data) // 2, len(data) - 30, 10):

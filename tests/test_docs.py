@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_runner import DEFAULT_PORT, DOC_FILES, all_blocks, groups
+from tests.doc_runner import DEFAULT_PORT, DOC_FILES, all_blocks, groups, needed, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ("bash", "python")
@@ -76,6 +76,48 @@ def test_a_python_block_continues_only_a_python_block_of_its_own_file():
         assert len({block.file for block in group}) == 1
         assert all(block.continues for block in group[1:])
         assert not group[0].continues, f"{group[0].where}: continues nothing"
+
+
+def test_every_needs_names_a_block_and_the_blocks_that_need_one_say_so():
+    """Each needs= names a block of the docs (no circle); the README's Python block needs the tiny checkpoints and
+    nothing else, and the docs' client examples need the app they call."""
+    blocks = groups(all_blocks(ROOT))
+    named = {group[0].name: group for group in blocks if group[0].name}
+    for group in blocks:
+        needed(group, named)  # raises for an unknown name or a circle
+    python = next(group for group in blocks if "Pipeline.tiny(" in group[0].code)
+    assert [before[0].name for before in needed(python, named)] == ["tiny"]
+    clients = [group for group in blocks if "Client(" in group[0].code and group[0].marker != "skip"]
+    assert clients and all(any(named[name][0].marker == "app" for name in group[0].needs) for group in clients)
+
+
+SELF_CONTAINED = """<!-- docs-test: name=writer -->
+```bash
+mkdir -p made && echo yes > made/it
+```
+
+```bash
+test ! -e made/it   # a block that needs nothing sees a fresh copy, not what the writer made
+```
+
+<!-- docs-test: needs=writer -->
+```python
+print(open("made/it").read())
+```
+"""
+
+
+def test_each_block_runs_in_a_fresh_copy_with_only_the_blocks_it_needs(tmp_path):
+    """The runner itself on a small document: the second block does not see the first block's file; the third,
+    which needs the first, does (each in its own copy; the original copy stays untouched)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "DOC.md").write_text(SELF_CONTAINED)
+    run_all(root, tmp_path / "logs", ("DOC.md",))
+    assert not (root / "made").exists()
+    (root / "DOC.md").write_text(SELF_CONTAINED.replace("needs=writer", "needs=nobody"))
+    with pytest.raises(ValueError, match="needs=nobody, but no block is named 'nobody'"):
+        run_all(root, tmp_path / "logs2", ("DOC.md",))
 
 
 def working_copy(folder: Path) -> Path:

@@ -115,6 +115,7 @@ class SongCodes:
         meta = {"version": BUNDLE_VERSION, "labels": list(self.stage1.labels), "settings": settings or {}}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)  # as write_audio: the writer makes the folder it writes into
         with open(path, "wb") as handle:
             np.savez_compressed(handle, **arrays)
         return path

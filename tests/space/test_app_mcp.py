@@ -50,6 +50,9 @@ def test_mcp_lists_the_three_endpoints_as_described_tools(server):
         assert sorted(listed) == ["continue_song", "lyrics_to_song", "style_transfer"]
     assert listed["lyrics_to_song"].description.startswith("Make a song (sung vocals and accompaniment")
     assert "give it to continue_song to continue this song exactly" in listed["lyrics_to_song"].description
+    for tool in listed.values():  # Gradio joins the Returns lines with ", ": no ".," and no line cut mid-sentence
+        assert "., " not in tool.description and "the, " not in tool.description, tool.description
+        assert "2**53" not in tool.description
     for tool in listed.values():
         properties = tool.inputSchema["properties"]
         assert {"genres", "lyrics", "sections", "seed"} <= set(properties)

@@ -87,10 +87,21 @@ def check_page(page):
     expect(sections.locator("input[type=number]")).to_have_value("2")
 
     page.locator("#generate").click()
-    # while it runs: the time elapsed, apart from the audio made so far
-    expect(progress).to_have_value(re.compile(r"new sections? done, (no audio yet|the song so far is [\d.]+ s of "
-                                              r"audio); \d+ s elapsed"), timeout=120_000)
+    # while it runs: no second run can be started, nor the unfinished song continued; Stop stays
+    for button in ("#generate", "#continue"):
+        expect(page.locator(button)).to_be_disabled()
+    expect(page.locator("#generate")).to_contain_text("⏳ Generate")
+    expect(page.locator("#stop")).to_be_enabled()
+    # the time elapsed, apart from the audio made so far, and the whole song's share and time left
+    expect(progress).to_have_value(re.compile(r"new sections? done \(\d+%\), (no audio yet|the song so far is "
+                                              r"[\d.]+ s of audio); \d+ s elapsed, .* for the song"), timeout=120_000)
+    expect(page.locator("#song-bar")).to_contain_text(re.compile(r"\d+% of the song"))
     expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+    expect(page.locator("#song-bar")).to_contain_text("100% of the song · done")
+    expect(page.locator("#song-bar progress")).to_have_attribute("value", "1.000")
+    for button in ("#generate", "#continue"):
+        expect(page.locator(button)).to_be_enabled()
+    expect(page.locator("#generate")).to_have_text("Generate")
     expect(page.locator("#seed-used textarea")).to_have_value("42")
     expect(page.locator("a[href$='song-2of2.npz']").first).to_be_visible()  # the code bundle to download
     expect(page.get_by_text("Error", exact=True)).to_have_count(0)
@@ -152,6 +163,8 @@ def test_continue_this_song_prefills_and_extends(page):
         # continuing again goes on from the new song: the tab now holds its bundle
         expect(page.locator("#continue-bundle a[href$='song-3of3.npz']")).to_be_visible()
         expect(plan).to_contain_text("Keeping 3 of 3 sections")
+        # the same lyrics now hold no new section: a warning, not a green count beside the hint to add one
+        expect(page.locator("#continue-lyrics-status")).to_contain_text("all kept from the song; add a new section")
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-continue.png"), full_page=True)
 
@@ -193,8 +206,9 @@ def test_style_example_is_a_label_and_its_file_is_read(page):
 
 
 def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
-    """Takes 2, one section: two take players that play, with their seeds; 'Keep take 2 and go on' makes section 2
-    of both takes from take 2's song (the progress says 2 of 2 sections)."""
+    """Takes 2, one section: a row per take above the one-song players (hidden: take 1 is not shown twice), each with
+    a mix and both stems that play and its seed; 'Keep take 2 and go on' makes section 2 of both takes from take 2's
+    song: the progress text and the summary name the kept take, and its row is marked."""
     from playwright.sync_api import expect
 
     try:
@@ -210,13 +224,64 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
                                        timeout=120_000)
         expect(page.locator("#takes")).to_be_visible()
         expect(page.locator("#take-3")).to_be_hidden()
+        expect(page.locator("#one-take")).to_be_hidden()  # take 1 is shown once: in its row
         expect(page.locator("a[href$='take2-song-1of1.npz']").first).to_be_visible()
+        expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43")
         if has_codec():
             assert playable(page, "take-1", "Take 1 · seed 42") and playable(page, "take-2", "Take 2 · seed 43")
+            assert playable(page, "take-2-vocal", "Vocal stem") and playable(page, "take-2-instrumental",
+                                                                              "Instrumental stem")
         page.locator("#keep-2").click()
-        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+        expect(progress).to_have_value(re.compile(r"Went on from take 2 \(seed 43\), the take you kept\."),
+                                       timeout=120_000)
+        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections[\s\S]*Went on from take 2"),
+                                       timeout=120_000)
         expect(page.locator("a[href$='take2-song-2of2.npz']").first).to_be_visible()
+        expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43 · ✓ the take you kept, gone on")
+        expect(page.locator("#take-title-1")).to_have_text("Take 1 · seed 42 · from take 2, the one kept")
         expect(page.get_by_text("Error", exact=True)).to_have_count(0)
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-takes.png"), full_page=True)
 
+
+
+def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another(page):
+    """Three one-section songs (seeds 11, 12, 13) go into the history, newest first, with their tab and seed; after
+    a reload they are still there; one plays, one gives its settings back, another is continued from its entry (the
+    continuation tab gets its bundle) and the continuation becomes the newest entry."""
+    from playwright.sync_api import expect
+
+    try:
+        page.get_by_role("tab", name="Lyrics to song").click()
+        page.locator("#lyrics textarea").fill(LYRICS)
+        for setting, value in (("#takes-setting", "1"), ("#sections-setting", "1")):
+            number = page.locator(f"{setting} input[type=number]")
+            number.fill(value)
+            number.press("Enter")
+        progress, seed = page.locator("#progress textarea"), page.get_by_label("Seed", exact=True)
+        for value in ("11", "12", "13"):
+            seed.fill(value)
+            page.locator("#generate").click()
+            expect(page.locator("#generate")).to_be_disabled()
+            expect(progress).to_have_value(re.compile(r"^Done: 1 of 1 sections[\s\S]*Seed " + value),
+                                           timeout=120_000)
+            expect(page.locator("#generate")).to_be_enabled()
+            expect(page.locator("#history-0-title")).to_contain_text(f"seed {value}")
+        page.reload(wait_until="domcontentloaded")
+        for index, value in enumerate(("13", "12", "11")):
+            expect(page.locator(f"#history-{index}-title")).to_contain_text(f"Lyrics to song · seed {value}")
+            expect(page.locator(f"#history-{index}-title")).to_contain_text("Done: 1 of 1 sections")
+        if has_codec():
+            assert playable(page, "history-1-mix", "Song")
+        seed.fill("99")
+        page.locator("#history-1-settings").click()  # seed 12's settings back
+        expect(seed).to_have_value("12")
+        page.locator("#history-2-continue").click()
+        expect(page.locator("#continue-plan")).to_contain_text("Keeping 1 of 1 section")
+        page.locator("#continue-lyrics textarea").fill(LYRICS)
+        page.locator("#continue").click()
+        expect(progress).to_have_value(re.compile(r"^Done: 2 of 2 sections"), timeout=120_000)
+        expect(page.locator("#history-0-title")).to_contain_text("Continue a song · seed")
+        expect(page.locator("#history-3-title")).to_contain_text("seed 11")
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "browser-history.png"), full_page=True)

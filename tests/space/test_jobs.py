@@ -203,11 +203,12 @@ def made_takes(tmp_path, lyrics: str = LYRICS) -> list[dict]:
 
 def test_keep_job_continues_the_kept_take_with_the_next_section_and_every_take(tmp_path):
     """Keeping take 2: a continuation of take 2's bundle from its end, with its genres and lyrics, one new section,
-    as many takes as asked, and the kept take and its seed recorded as the source."""
+    as many takes as asked, and the kept take and its seed recorded as the source (with `kept`: a take was kept,
+    which the page and the summary name)."""
     made = made_takes(tmp_path)
     job = jobs.Jobs(Limits()).keep_job(made, 2, jobs.shared_settings({**SMALL, "takes": 3, "seed": 7}), None)
     request = job.build()
-    assert job.source == {"take": 2, "seed": 8} and job.choice.mode == "cot"
+    assert job.source == {"take": 2, "seed": 8, "kept": 2} and job.choice.mode == "cot"
     assert (request.genres, request.lyrics, request.segments, request.takes, request.seed) == (
         "pop piano", LYRICS, 2, 3, 7)
     assert request.previous.stage1.section_frames == (5,)  # take 2's song

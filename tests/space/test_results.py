@@ -61,3 +61,13 @@ def test_listing_gives_every_takes_files_in_order_and_a_table_of_names():
                         "bundle": "take2-song.npz"}
     assert table[0]["mix"] == "take1-mix.wav" and results.listing(None) == ([], [])
 
+
+
+def test_the_kept_take_is_named_in_the_summary():
+    """A run that went on from a kept take says which, with its seed; a plain run says nothing of it."""
+    note = results.kept_note(2, 43)
+    assert note == "Went on from take 2 (seed 43), the take you kept."
+    text = results.summary(token_only_song(codes(50), 2, 2), 2, 2, 3.0, {}, False, takes=2, kept=note)
+    assert "2 takes, seeds 42 to 43 (take 1 has seed 42, take 2 the next …)." in text and note in text
+    assert results.kept_note(None, None) == "" and "Went on" not in results.summary(
+        token_only_song(codes(50), 2, 2), 2, 2, 3.0, {}, False, takes=2)

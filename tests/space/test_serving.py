@@ -10,6 +10,7 @@ import pytest
 
 from space import gpu_time, serving
 from space.jobs import shared_settings
+from space.song_progress import SongState
 from yue.config import Limits, Sampling
 from yue.song import Progress, SongCodes, SongRequest
 from yue.lm.stage1 import Cancelled
@@ -120,7 +121,7 @@ def test_run_makes_one_call_per_section_and_writes_after_each(tmp_path):
     pipeline = FakePipeline()
     updates = run(tmp_path, pipeline)
     assert pipeline.calls == [1, 2]
-    assert updates[0] == serving.Update("Loading the models…")
+    assert updates[0] == serving.Update("Loading the models…", song=SongState(0.0, None))
     assert [u.text for u in updates if u.files] == ["Section 1 of 2 done.", "Section 2 of 2 done.",
                                                     updates[-1].text]
     assert updates[-1].text.startswith("Done: 2 of 2 sections") and updates[-1].files[3].endswith("song-2of2.npz")
@@ -129,13 +130,16 @@ def test_run_makes_one_call_per_section_and_writes_after_each(tmp_path):
 
 def test_progress_says_time_elapsed_and_the_audio_made_so_far_apart(tmp_path):
     """The progress text of a run names its step, the time left in it (estimating at first), the new sections done,
-    the song's audio so far (none before the first section, 4 frames = 0.1 s after it) and the time elapsed."""
+    the song's audio so far (none before the first section, 4 frames = 0.1 s after it), the time elapsed, and the
+    whole song's share done and time left (estimating in the first seconds)."""
     progress = [u.text for u in run(tmp_path, FakePipeline()) if u.text.startswith("Section ") and "/" in u.text]
     assert len(progress) == 2
     first, second = (text.splitlines() for text in progress)
     assert first[0] == "Section 1/2: stage1 1/1 tokens, estimating the time left…"
-    assert re.fullmatch(r"0 of 2 new sections done, no audio yet; \d+ s elapsed", first[1])
-    assert re.fullmatch(r"1 of 2 new sections done, the song so far is 0\.1 s of audio; \d+ s elapsed", second[1])
+    whole = r"\d+ s elapsed, estimating the time left for the song"
+    assert re.fullmatch(r"0 of 2 new sections done \(([1-4]\d|[1-9])%\), no audio yet; " + whole, first[1])
+    assert re.fullmatch(r"1 of 2 new sections done \(([5-9]\d)%\), the song so far is 0\.1 s of audio; " + whole,
+                        second[1])
 
 
 def test_run_of_takes_goes_on_from_each_takes_own_song_and_writes_every_take(tmp_path):

@@ -60,3 +60,32 @@ def test_paths_become_file_names_and_urls_stay():
         "cannot open 'reference-example.wav' or reference-example.wav")
     assert without_paths("see https://huggingface.co/m-a-p/YuE and a/b/c") == (
         "see https://huggingface.co/m-a-p/YuE and a/b/c")
+
+
+def test_the_page_gets_the_whole_song_bar_last_and_api_callers_do_not():
+    """An endpoint's output values carry the song's progress: the page's version adds the bar (share done, time
+    left) as its last output, the API's six values stay six; an update without it leaves the bar as it is."""
+    from space.results import Update
+    from space.song_progress import SongState
+    from space.studio import outputs
+
+    @endpoint
+    def run():
+        """Two updates. {settings}"""
+        yield outputs(Update("Section 1/2 …", 42, song=SongState(0.25, 75.0)))
+        yield outputs(Update("Loading…"))
+
+    assert [len(values) for values in run()] == [6, 6]
+    first, second = list(on_page(run)())
+    assert "<progress value='0.250' max='1'>" in first[6] and "25% of the song · about 1 min 15 s left" in first[6]
+    assert second[6] == gr.skip()
+
+
+def test_the_bar_says_done_stopped_or_estimating():
+    from space.song_progress import SongState
+    from space.studio import song_bar
+
+    assert "100% of the song · done" in song_bar(SongState(1.0, None, ended=True))
+    assert "40% of the song · stopped" in song_bar(SongState(0.4, None, ended=True))
+    assert "0% of the song · estimating the time left<" in song_bar(SongState(0.0, None))
+    assert "no run yet" in song_bar(None)

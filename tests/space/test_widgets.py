@@ -56,3 +56,28 @@ def test_reference_window_of_a_file_gone_from_the_server_says_upload_it_again(tm
     """A reference the server no longer has says so and what to do (not 'cannot be read as audio'), with no path."""
     *_, text = reference_window(str(tmp_path / "gone" / "reference-example.wav"))
     assert "no longer on the server: upload it again" in text and str(tmp_path) not in text
+
+
+def test_busy_buttons_grey_out_every_run_button_and_give_back_their_labels():
+    """While a run goes on, each button that starts one is not pressable and marked busy; after, it is pressable
+    with its own label again."""
+    import gradio as gr
+
+    from space.widgets import BUSY, busy_buttons
+
+    with gr.Blocks():
+        buttons = [gr.Button("Generate"), gr.Button("Continue")]
+        busy, idle = busy_buttons(buttons)
+    assert busy["outputs"] == idle["outputs"] == buttons and busy["queue"] is False
+    assert [(b.value, b.interactive) for b in busy["fn"]()] == [(f"{BUSY} Generate", False), (f"{BUSY} Continue",
+                                                                                                False)]
+    assert [(b.value, b.interactive) for b in idle["fn"]()] == [("Generate", True), ("Continue", True)]
+
+
+def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_adds_nothing():
+    """An error's example keeps its line breaks on the page; on the continuation tab, lyrics that hold only the kept
+    sections are no green success but a warning to add a section (more sections than kept: the usual check)."""
+    assert "e.g.<br>[verse]<br>" in lyrics_status("la la")
+    assert lyrics_status(LYRICS, kept=2) == ("⚠ 2 sections: verse, chorus, all kept from the song; add a new "
+                                             "section after them")
+    assert "status-ok'>✓ 2 sections" in lyrics_status(LYRICS, kept=1)

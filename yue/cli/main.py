@@ -16,6 +16,7 @@ from .inputs import check_models, check_out, check_reference, codes_file, read_t
 from .parser import build_parser
 from .progress import ProgressLine, is_terminal, summary
 from ..config import Limits, Sampling
+from ..weights.threads import set_cpu_threads
 
 
 def _sampling(args) -> Sampling:
@@ -247,6 +248,7 @@ COMMANDS = {"generate": cmd_generate, "prompt": cmd_prompt, "stage2": cmd_stage2
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        set_cpu_threads(args.threads)  # here, once: not at import, and before any work
         COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

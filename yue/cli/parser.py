@@ -38,8 +38,12 @@ def sections(value: str) -> int | str:
 
 
 def _command(commands, name: str, summary: str, example: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
-                               epilog="example:\n  " + example, formatter_class=Formatter)
+    command = commands.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                                  epilog="example:\n  " + example, formatter_class=Formatter)
+    command.add_argument("--threads", type=int, metavar="N",
+                         help="PyTorch CPU threads (default: $OMP_NUM_THREADS when set, else half the usable CPUs: "
+                              "spinning threads on a busy machine are many times slower)")
+    return command
 
 
 def _text_flags(parser: argparse.ArgumentParser) -> None:
