@@ -5,6 +5,7 @@ or imports gradio; `yue.serving.Service` runs the jobs.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -22,6 +23,10 @@ PRECISIONS = ("auto", "bf16", "int8", "nf4")
 FORMATS = ("wav", "flac", "mp3")
 CONTINUE_FROM = ("end", "section", "time")
 MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB
+# Bundles read at once. The page's upload helpers skip the queue (so they work while it is full), which also
+# skips Gradio's concurrency limits: this lock is their limit, so many uploads at once cost what one does
+# (yue.arrays bounds one read; docs/bad-inputs.md states the bound).
+BUNDLE_READS = threading.BoundedSemaphore(1)
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,8 @@ def load_bundle(path: str) -> tuple[SongCodes, dict]:
         raise ValueError(f"The song bundle {Path(path).name} is no longer on the server (files are deleted after a "
                          "while): upload the .npz again.")
     try:
-        return SongCodes.load(path)
+        with BUNDLE_READS:
+            return SongCodes.load(path)
     except ValueError:
         raise
     except Exception:  # e.g. a file that is not a zip at all

@@ -2,6 +2,7 @@
 message naming the file, before any large read or inflate; pickles are never loaded."""
 import io
 import json
+import struct
 import zipfile
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from yue.arrays import ArrayFileError, Spec, read_npy, read_npz
 from yue.song import SongCodes
 from yue.lm.stage1 import Stage1Tokens
+
+from .memory import peak_growth_mb
 
 CODES = Spec((1, 2), 1000)
 
@@ -132,3 +135,57 @@ def test_read_npz_refuses_a_file_that_is_not_a_zip(tmp_path):
     junk.write_bytes(b"not a zip")
     with pytest.raises(ArrayFileError, match="junk.npz is not codes: it is damaged or truncated"):
         read_npz(junk, {"a": CODES}, ("a",), "codes")
+
+
+def lying_bomb(path, method: int, inflated: int, member: str = "vocal.npy"):
+    """A real bundle whose `member` is a valid (8, 5) array followed by `inflated` zero bytes, compressed with zip
+    `method`, its declared size patched to the array's true size (as a hostile file does): the declared-size check
+    passes, and only the reader can stop the inflate. Written in 16 MB pieces, so building it costs little memory."""
+    small = io.BytesIO()
+    np.save(small, np.zeros((8, 5), dtype=np.int64))
+    bundle_with(path, {member: None})
+    info = zipfile.ZipInfo(member)
+    info.compress_type = method
+    with zipfile.ZipFile(path, "a") as archive, archive.open(info, "w") as handle:
+        handle.write(small.getvalue())
+        for _ in range(inflated >> 24):
+            handle.write(bytes(1 << 24))
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local header, central directory
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            name_at = start + (30 if size_at == 22 else 46)
+            if data[name_at:name_at + len(name)] == name:
+                struct.pack_into("<I", data, start + size_at, len(small.getvalue()))
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_members_compressed_with_other_methods_than_numpy_writes_are_refused(tmp_path, method):
+    """bzip2 and lzma members are refused by their zip method, before anything is inflated: Python's zipfile
+    inflates them with no cap (the issue's 11 KB bzip2 bundle became 2 GB per upload)."""
+    message = refused(lying_bomb(tmp_path / "bomb.npz", method, 1 << 24))
+    assert f"compressed with zip method {method}" in message and "stored or deflate" in message
+
+
+def test_a_deflated_member_holding_more_than_it_declares_stops_at_its_declared_size(tmp_path):
+    """A deflate member whose directory lies about its size is cut at the declared size and refused as damaged (its
+    checksum is that of the whole data) without inflating the rest."""
+    assert "damaged or truncated" in refused(lying_bomb(tmp_path / "bomb.npz", zipfile.ZIP_DEFLATED, 1 << 24))
+
+
+BUNDLE_PEAK_MB = 64  # docs/bad-inputs.md: reading any bundle raises a process's peak memory by at most this
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_DEFLATED])
+def test_a_bomb_bundle_raises_peak_memory_by_less_than_the_stated_bound(tmp_path, method):
+    """The issue's bomb (a lying bzip2 member inflating to 400 MB here, 2 GB there), and the same lie deflated:
+    loading it in a fresh process raises its peak RSS by less than BUNDLE_PEAK_MB, and it is refused."""
+    path = lying_bomb(tmp_path / "bomb.npz", method, 400 << 20)
+    assert path.stat().st_size < 1_000_000
+    growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
+    assert outcome.startswith("ArrayFileError") and "bomb.npz" in outcome
+    assert growth < BUNDLE_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
