@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from yue import checks
-from yue.audio import check_finite
+from yue.audio import check_audio, check_finite
 from yue.config import Limits, Sampling
 from yue.pipeline import check_request
 from yue.text.prompt import FRAMES_PER_SECOND, split_lyrics
@@ -97,6 +97,10 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
     if seconds > limits.max_reference_seconds:
         raise ValueError(f"The {what} is {seconds:.0f} s long; the limit is {limits.max_reference_seconds:.0f} s. "
                          "Trim it first.")
+    try:  # too short to encode, or too many samples to decode (small on disk, huge decoded)
+        check_audio(path, limits.max_reference_seconds)
+    except ValueError as error:
+        raise ValueError(f"The {what}: {error}") from None
     check_finite(path)
     return path
 
@@ -163,13 +167,18 @@ class Jobs:
 
     def style_job(self, mix: str | None, vocal: str | None, instrumental: str | None, start_s, end_s, genres: str,
                   lyrics: str, shared: Shared, encode: Callable) -> Job:
-        window = dict(start_s=checks.number(start_s, "window start (start_s)", 0),
-                      end_s=checks.number(end_s, "window end (end_s)", 0))
+        longest = self.limits.max_reference_seconds
+        window = dict(start_s=checks.number(start_s, "window start (start_s)", 0, longest),
+                      end_s=checks.number(end_s, "window end (end_s)", 0, longest))
         if window["end_s"] <= window["start_s"]:
             raise ValueError("The reference window must end after it starts (about 30 s is recommended)")
         mix = check_upload(mix, "reference track", self.limits)
         pair = [check_upload(vocal, "reference vocal", self.limits),
                 check_upload(instrumental, "reference instrumental", self.limits)]
+        length = min(duration_s(path) for path in ([mix] if mix else pair) if path) if mix or any(pair) else None
+        if length is not None and window["start_s"] >= length:
+            raise ValueError(f"The window start (start_s) must be below the reference's length ({length:.1f} s); "
+                             f"got {window['start_s']:g}")
         if mix and any(pair):
             raise ValueError("Give either one mixed reference track or a vocal + instrumental pair, not both")
         if not mix and not all(pair):

@@ -102,6 +102,11 @@ def test_a_compressed_member_that_would_inflate_hugely_is_refused_from_its_decla
     ("meta.npy", meta(settings={"mode": "karaoke"}), "its mode 'karaoke' is not one of cot, icl"),
     ("meta.npy", meta(settings={"language": "fr"}), "its language 'fr' is not one of en, zh, jp-kr"),
     ("meta.npy", meta(labels=["only one"]), "1 section labels for 2 sections"),
+    ("meta.npy", meta(settings={"lyrics": 5}), "its setting 'lyrics' must be text; got 5 (int)"),
+    ("meta.npy", meta(settings={"genres": ["pop"]}), "its setting 'genres' must be text; got ['pop'] (list)"),
+    ("meta.npy", meta(settings={"seed": "7"}), "its setting 'seed' must be a whole number or null; got '7'"),
+    ("meta.npy", meta(settings={"take": True}), "its setting 'take' must be a whole number; got True (bool)"),
+    ("meta.npy", meta(settings={"sampling": 1.5}), "its setting 'sampling' must be an object; got 1.5"),
 ])
 def test_bad_members_are_refused_with_what_is_wrong(tmp_path, member, data, message):
     assert message in refused(bundle_with(tmp_path / "bad.npz", {member: data}))
@@ -126,7 +131,7 @@ def test_read_npy_checks_the_header_first(tmp_path):
         read_npy(huge, CODES)
     with pytest.raises(ArrayFileError, match="obj.npy holds Python objects, which are never loaded"):
         read_npy(pickled, CODES)
-    with pytest.raises(ArrayFileError, match="codes file not found"):
+    with pytest.raises(ArrayFileError, match="codes file .*missing.npy: file not found"):
         read_npy(tmp_path / "missing.npy", CODES)
 
 
@@ -189,3 +194,19 @@ def test_a_bomb_bundle_raises_peak_memory_by_less_than_the_stated_bound(tmp_path
     growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
     assert outcome.startswith("ArrayFileError") and "bomb.npz" in outcome
     assert growth < BUNDLE_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
+
+
+def raw_meta(text: str) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(text.encode(), dtype=np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "its metadata is a JSON list, not the object (version, labels, settings) this app writes"),
+    ("[" * 100_000 + "]" * 100_000, "its settings are not readable JSON"),
+])
+def test_metadata_that_is_no_object_or_nested_too_deep_is_named(tmp_path, text, message):
+    """A list as metadata is said to be one (was 'a bundle of version None'); JSON nested 100 000 deep is unreadable
+    settings of the named file (was 'maximum recursion depth exceeded', no file named)."""
+    assert message in refused(bundle_with(tmp_path / "odd.npz", {"meta.npy": raw_meta(text)}))

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from .checks import not_a_file
+
 HEADER_BYTES = 4096  # an .npy header is ~128 bytes; numpy itself refuses headers over 10 000 bytes
 # np.savez stores, np.savez_compressed deflates: the only methods a bundle of this app holds
 ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
@@ -92,7 +94,7 @@ def read_npy(path: str | Path, spec: Spec) -> np.ndarray:
     """One array from an .npy file, checked against `spec` before its data is read."""
     path = Path(path)
     if not path.is_file():
-        raise ArrayFileError(f"codes file not found: {path}")
+        raise ArrayFileError(f"codes file {path}: {not_a_file(path)}")
     with open(path, "rb") as handle:
         array = _read_array(handle, spec, path.name)
         if handle.read(1):
@@ -106,7 +108,7 @@ def read_npz(path: str | Path, specs: dict[str, Spec], required: tuple[str, ...]
     kind of file in messages (e.g. "a song bundle saved by this app")."""
     path = Path(path)
     if not path.is_file():
-        raise ArrayFileError(f"file not found: {path}")
+        raise ArrayFileError(f"{path}: {not_a_file(path)}")
     damaged = f"{path.name} is not {what}: it is damaged or truncated, or not an .npz archive"
     arrays = {}
     try:

@@ -28,6 +28,30 @@ BUNDLE_SPECS = {
 }
 
 
+# The settings a bundle carries (SongRequest.settings and what the app and the CLI add), each with the JSON types it
+# may have: a bundle holding another type (`"lyrics": 5`) is refused on load, so nothing reading them later fails.
+SETTINGS_TYPES = {
+    "genres": (str,), "lyrics": (str,), "segments": (int, str, type(None)), "seed": (int, type(None)),
+    "takes": (int,), "take": (int,), "sampling": (dict,), "rescale": (bool,), "reference": (dict, type(None)),
+    "language": (str,), "mode": (str,), "precision": (str,), "continued_from": (dict,), "stems": (bool,),
+}
+
+
+def check_settings(settings: dict, name: str) -> None:
+    """Each known setting of a bundle has its type (a bool is no number), and mode and language are known ones;
+    raises ArrayFileError naming the file and the setting."""
+    for key, types in SETTINGS_TYPES.items():
+        value = settings.get(key)
+        if key in settings and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            wanted = " or ".join({str: "text", int: "a whole number", dict: "an object", bool: "true or false",
+                                  type(None): "null"}[kind] for kind in types)
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its setting {key!r} must be {wanted}; got "
+                                 f"{checks.shown(value)} ({type(value).__name__})")
+    for key, allowed in (("mode", MODES), ("language", LANGUAGES)):
+        if settings.get(key) is not None and settings[key] not in allowed:
+            raise ArrayFileError(f"{name}: its {key} {settings[key]!r} is not one of {', '.join(allowed)}")
+
+
 def check_codes(codes, name: str, ndim: int) -> None:
     """Integer codes of `ndim` dimensions, each a codebook entry 0..1023."""
     codes = np.asarray(codes)
@@ -50,8 +74,9 @@ class Reference:
 
     def check(self) -> None:
         """Finite window, start >= 0, and codes of one track or of both stems (the window's fit: `ids`)."""
-        checks.number(self.start_s, "reference start (start_s, seconds)", 0)
-        checks.number(self.end_s, "reference end (end_s, seconds)", 0)
+        longest = Limits().max_reference_seconds
+        checks.number(self.start_s, "reference start (start_s, seconds)", 0, longest)
+        checks.number(self.end_s, "reference end (end_s, seconds)", 0, longest)
         tracks = {"codes": self.codes} if self.codes is not None else {
             "vocal_codes": self.vocal_codes, "instrumental_codes": self.instrumental_codes}
         for name, codes in tracks.items():
@@ -147,18 +172,18 @@ class SongCodes:
         data = read_npz(path, BUNDLE_SPECS, ("stage1_vocal", "stage1_instrumental", "section_frames", "meta"), BUNDLE)
         try:
             meta = json.loads(data["meta"].astype(np.uint8).tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise ArrayFileError(f"{name} is not {BUNDLE}: its settings are not readable JSON") from None
-        if not isinstance(meta, dict) or meta.get("version") != BUNDLE_VERSION:
-            version = meta.get("version") if isinstance(meta, dict) else None
-            raise ArrayFileError(f"{name} is a bundle of version {version!r}; this app reads version "
+        if not isinstance(meta, dict):
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its metadata is a JSON {type(meta).__name__}, not the "
+                                 "object (version, labels, settings) this app writes")
+        if meta.get("version") != BUNDLE_VERSION:
+            raise ArrayFileError(f"{name} is a bundle of version {meta.get('version')!r}; this app reads version "
                                  f"{BUNDLE_VERSION}. Make the song again with this version.")
         settings, labels = meta.get("settings") or {}, meta.get("labels") or []
         if not (isinstance(settings, dict) and isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             raise ArrayFileError(f"{name} is not {BUNDLE}: its settings or section labels are malformed")
-        for key, allowed in (("mode", MODES), ("language", LANGUAGES)):
-            if settings.get(key) is not None and settings[key] not in allowed:
-                raise ArrayFileError(f"{name}: its {key} {settings[key]!r} is not one of {', '.join(allowed)}")
+        check_settings(settings, name)
         stage1 = Stage1Tokens(data["stage1_vocal"].astype(np.int64), data["stage1_instrumental"].astype(np.int64),
                               tuple(int(x) for x in data["section_frames"]), tuple(labels))
         codes = cls(stage1, *(data[k].astype(np.int64) if k in data else None for k in ("vocal", "instrumental")))

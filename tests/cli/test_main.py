@@ -54,7 +54,7 @@ def test_stage2_command_matches_the_official_algorithm(tiny_lm_dir, tmp_path, st
 
 @pytest.mark.parametrize("args, message", [
     (["prompt", "--genre", "pop", "--lyrics", "no tags", "--out", "x.json"], "no section tags"),
-    (["stage2", "missing.npy", "--model", "m", "--out", "o.npy"], "codes file not found: missing.npy"),
+    (["stage2", "missing.npy", "--model", "m", "--out", "o.npy"], "codes file missing.npy: file not found"),
     (["generate", "--tiny", "nowhere", "--genre", "pop", "--lyrics", "[verse]\nx"], "holds no tiny checkpoints"),
     (["prompt", "--genre", "pop", "--out", "x.json"], "give the lyrics"),
 ])
@@ -178,7 +178,18 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
     (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-end", "inf"], "--reference-end (seconds) must be a number"),
     (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-start", "nan"], "--reference-start (seconds) must be a"),
     (GOOD + ["--reference", "{tmp}/missing.wav"], "--reference {tmp}/missing.wav: file not found"),
-    (GOOD + ["--reference", "{tmp}/file.txt"], "is not an audio file this program can read"),
+    (GOOD + ["--reference", "{tmp}/file.txt"], "--reference {tmp}/file.txt: file.txt is not a readable audio file"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-end", "1e308"],
+     "--reference-end (seconds) must be a number from 0 to 600; got 1e+308"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-start", "5"],
+     "--reference-start must be below the reference's length (2.00 s); got 5"),
+    (GOOD + ["--reference", "{tmp}/blip.wav"], "blip.wav is 1.0 ms long; the codec needs at least 20 ms (320 samples"),
+    (GOOD + ["--reference", "{tmp}"], "--reference {tmp}: is a folder"),
+    (GOOD + ["--reference", "/dev/zero"], "--reference /dev/zero: is not a regular file (a device, pipe or socket)"),
+    (["generate", "--genre", "pop", "--lyrics-file", "{tmp}"], "--lyrics-file {tmp}: is a folder"),
+    (["generate", "--genre", "pop", "--lyrics", "[verse]\nla \udcff la\n"],
+     "Lyrics hold a character that is not text (U+DCFF, a lone surrogate) on line 2"),
+    (["generate", "--genre", "pop \udcff", "--lyrics", "[verse]\nla\n"], "Genre tags hold a character that is not"),
     (GOOD + ["--device", "gpu"], "device 'gpu' is not a device name: use cpu, cuda or cuda:N"),
     (["generate", "--genre", "pop", "--lyrics", "[verse]\nla\n[chorus]\nhey\n", "--continue-from", "{tmp}/song.npz",
       "--segments", "1"], "segments is 1 but the song to continue already has 1 sections"),
@@ -197,6 +208,9 @@ def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch,
         (tmp_path / "old" / name).write_text("an earlier song")
     np.save(tmp_path / "ref.npy", np.arange(100))
     np.save(tmp_path / "short.npy", np.arange(50))
+    import soundfile
+
+    soundfile.write(tmp_path / "blip.wav", np.full(16, 0.5, np.float32), 16000)  # the issue's 16-sample reference
     truncated_bundle(tmp_path), huge_bundle(tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--out" not in args:
@@ -205,6 +219,18 @@ def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert message.replace("{tmp}", str(tmp_path)) in err and "Traceback" not in err and "allow_pickle" not in err
     assert not (tmp_path / "new").exists() and (tmp_path / "old" / "song.npz").read_text() == "an earlier song"
+
+
+def test_invalid_utf8_in_argv_is_refused_before_loading(tmp_path):
+    """Lyrics typed in a shell of another encoding (byte 0xff) are refused with the field and line, exit 2, no
+    traceback; the check runs before any model is loaded (no --tiny: loading would need the Hub)."""
+    args = [sys.executable, "-m", "yue", "generate", "--genre", "pop", "--lyrics", "[verse]\nla \xff la\n",
+            "--device", "cpu", "--out", str(tmp_path / "o")]
+    done = subprocess.run([a.encode("latin-1") if "\xff" in a else a for a in args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "Lyrics hold a character that is not text (U+DCFF, a lone surrogate) on line 2" in done.stderr
+    assert "loading models" not in done.stderr and not (tmp_path / "o").exists()
 
 
 def test_cuda_on_a_machine_without_it_names_the_flag(tmp_path, capsys):

@@ -230,3 +230,33 @@ def test_keeping_a_take_that_has_every_section_says_where_to_add_more(tmp_path):
     with pytest.raises(ValueError, match=r"Take 1 already has every section of its lyrics \(1\). .* \(take1.npz\) "
                                          "in the Continue a song tab"):
         jobs.Jobs(Limits()).keep_job(made, 1, jobs.shared_settings(SMALL), None)
+
+
+@pytest.mark.parametrize("start, end, message", [
+    (0, 1e308, r"window end \(end_s\) must be a number from 0 to 600; got 1e\+308"),
+    (1e308, 2e308, r"window start \(start_s\) must be a number from 0 to 600; got 1e\+308"),
+    (5, 30, r"The window start \(start_s\) must be below the reference's length \(2.0 s\); got 5"),
+])
+def test_a_reference_window_outside_the_file_is_refused_naming_the_field(tmp_path, start, end, message):
+    """end_s=1e308 (an OverflowError in the app before), a start past the file's end: refused before encoding."""
+    import soundfile
+
+    soundfile.write(tmp_path / "mix.wav", 0.1 * np.ones(16000, dtype=np.float32), 8000)
+    with pytest.raises(ValueError, match=message):
+        jobs.Jobs(Limits()).style_job(str(tmp_path / "mix.wav"), None, None, start, end, "pop", LYRICS,
+                                      jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
+
+
+def test_uploads_too_short_to_encode_or_huge_once_decoded_are_refused_before_gpu_time(tmp_path):
+    """A 16-sample stem (the codec needs one 20 ms frame) and a FLAC whose header holds 8 channels at 192 kHz for
+    590 s: refused by check_upload, naming the input, before any GPU time is booked."""
+    import soundfile
+
+    from ..test_audio import claiming_flac
+
+    soundfile.write(tmp_path / "blip.wav", np.full(16, 0.5, np.float32), 16000)
+    with pytest.raises(ValueError, match="The vocal stem: blip.wav is 1.0 ms long; the codec needs at least 20 ms"):
+        jobs.check_upload(str(tmp_path / "blip.wav"), "vocal stem", Limits())
+    wide = claiming_flac(tmp_path / "wide.flac", 8, 192_000, 590)
+    with pytest.raises(ValueError, match="The reference track: wide.flac holds 8 channels at 192000 Hz"):
+        jobs.check_upload(str(wide), "reference track", Limits())

@@ -238,3 +238,27 @@ def test_text_near_the_control_names_keeps_its_official_prompt(official_tokenize
     ids = official_tokenizer.tokenize(prompt.header_text("pop <male> vocal", parsed.sections))
     assert all(3 <= i < EOD for i in ids)
     prompt.check_genres("pop <male> vocal")
+
+
+@pytest.mark.parametrize("text", ["[verse]\nla \udcff la\n", "[verse]\nla\ud800\n"])
+def test_lone_surrogates_are_refused_like_control_characters(text):
+    """A byte that was not UTF-8 (a shell's argv, raw JSON "\\udcff") reaches Python as a lone surrogate: refused with
+    the field and line, not a tokenizer cast error."""
+    with pytest.raises(prompt.LyricsError, match=r"Lyrics hold a character that is not text \(U\+D[C8]\w\w, a lone "
+                                                 r"surrogate\) on line 2"):
+        prompt.parse_lyrics(text)
+    with pytest.raises(prompt.LyricsError, match="Genre tags hold a character that is not text"):
+        prompt.check_genres("pop \udcff")
+
+
+def test_genre_line_breaks_are_alike_whichever_system_typed_them():
+    """CRLF and CR in genre tags are line breaks as LF is (not 'a terminal's colour codes'), in the prompt too."""
+    sections = prompt.split_lyrics("[verse]\nla\n")
+    assert prompt.check_genres("pop\r\nfemale") == prompt.check_genres("pop\rfemale") == "pop\nfemale"
+    assert prompt.header_text("pop\r\nfemale", sections) == prompt.header_text("pop\nfemale", sections)
+
+
+def test_a_window_ending_far_past_the_reference_ends_with_it():
+    """end 1e308 (an overflow before) takes the reference to its end."""
+    ids = prompt.single_reference_ids(np.zeros(100, dtype=np.int64), 1, 1e308)
+    assert ids.size == 50  # 1 s to 2 s, an id a frame

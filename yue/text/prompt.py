@@ -45,7 +45,12 @@ class Lyrics:
 
 def normalize_lyrics(lyrics: str) -> str:
     """Line endings as the official code reads a lyrics file (text mode: CRLF and CR become LF), no UTF-8 BOM."""
-    return lyrics.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return unix_lines(lyrics.removeprefix("\ufeff"))
+
+
+def unix_lines(text: str) -> str:
+    """CRLF and CR line breaks as LF: a line break is one thing whichever system typed it."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def split_lyrics(lyrics: str) -> list[Section]:
@@ -115,9 +120,14 @@ def check_text(text: str, what: str) -> None:
     prompt puts between sections (`[start_of_segment]` …). All other text is tokenized exactly as the official code
     does."""
     for index, char in enumerate(text):
-        if unicodedata.category(char) == "Cc" and char not in "\n\t":
+        kind = unicodedata.category(char)
+        if kind == "Cc" and char not in "\n\t":
             raise LyricsError(f"{what} hold a control character (U+{ord(char):04X}) on line {_line(text, index)}, "
                               "e.g. from a terminal's colour codes or a binary file: remove it.")
+        if kind == "Cs":  # a lone surrogate: Python's stand-in for a byte that was not UTF-8 (argv, raw JSON)
+            raise LyricsError(f"{what} hold a character that is not text (U+{ord(char):04X}, a lone surrogate) on "
+                              f"line {_line(text, index)}: a byte that is not UTF-8, e.g. from a shell or file in "
+                              "another encoding. Type it again, or save the text as UTF-8.")
     piece = CONTROL_PIECE.search(text)
     if piece:
         raise LyricsError(f"{what} hold {piece.group()!r} on line {_line(text, piece.start())}: that is the name of "
@@ -154,7 +164,7 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
 
 
 def check_genres(genres: str, limits: Limits = Limits()) -> str:
-    genres = (genres or "").strip()
+    genres = unix_lines(genres or "").strip()
     check_text(genres, "Genre tags")
     if not genres:
         raise LyricsError("Genre tags are empty. Give a few space-separated tags, e.g. 'pop female bright vocal piano'.")
@@ -164,7 +174,7 @@ def check_genres(genres: str, limits: Limits = Limits()) -> str:
 
 
 def header_text(genres: str, sections) -> str:
-    return INSTRUCTION + genres.strip() + "\n" + "\n".join(s.text for s in sections)
+    return INSTRUCTION + unix_lines(genres).strip() + "\n" + "\n".join(s.text for s in sections)
 
 
 def section_text(section: Section) -> str:
@@ -174,7 +184,8 @@ def section_text(section: Section) -> str:
 def reference_window(codes_or_ids, start_s: float, end_s: float, ids_per_second: int) -> np.ndarray:
     """The official slice `ids[int(start * rate) : int(end * rate)]`, refusing an empty window."""
     ids = np.asarray(codes_or_ids).reshape(-1)
-    lo, hi = int(start_s * ids_per_second), int(end_s * ids_per_second)
+    length_s = ids.size / ids_per_second  # a window reaching past the end ends with it (and 1e308 cannot overflow)
+    lo, hi = int(min(start_s, length_s) * ids_per_second), int(min(end_s, length_s) * ids_per_second)
     window = ids[lo:hi]
     if start_s < 0 or window.size == 0:
         seconds = ids.size / ids_per_second
