@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .checks import not_a_file
+from .files import not_a_file
 
 HEADER_BYTES = 4096  # an .npy header is ~128 bytes; numpy itself refuses headers over 10 000 bytes
 # np.savez stores, np.savez_compressed deflates: the only methods a bundle of this app holds

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import not_a_file
-from .codec.mix import resample
+from .files import not_a_file, replacing
 from .rates import CODEC_HOP, CODEC_RATE, FRAME_RATE
 
 WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".mp3": ("MP3", "MPEG_LAYER_III")}
@@ -133,5 +132,6 @@ def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path
     if samples.size == 0:
         raise AudioError(f"Nothing to write to {path.name}: no samples")
     path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), samples, sample_rate, format=kind, subtype=subtype)
+    with replacing(path) as temporary:  # a write error leaves no partial file
+        soundfile.write(str(temporary), samples, sample_rate, format=kind, subtype=subtype)
     return path

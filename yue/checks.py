@@ -75,14 +75,6 @@ def text(value, name: str) -> str:
     return value
 
 
-def not_a_file(path) -> str:
-    """Why `path` (a pathlib.Path) cannot be read as a file, in words: missing, a folder, or a device, pipe or socket
-    (`/dev/zero` would be read forever). Call it when `path.is_file()` is false."""
-    if not path.exists():
-        return "file not found"
-    return "is a folder" if path.is_dir() else "is not a regular file (a device, pipe or socket)"
-
-
 def same_length(first: tuple[str, float], second: tuple[str, float], tolerance_s: float = 0.02) -> None:
     """Two stems of one recording, (name, seconds) each: refused when their lengths differ by more than one codec
     frame (20 ms), in seconds and before any encoding, rather than cut to the shorter one silently."""

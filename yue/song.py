@@ -9,6 +9,7 @@ import numpy as np
 
 from . import checks
 from .arrays import ArrayFileError, Spec, read_npz
+from .files import replacing
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
@@ -140,7 +141,7 @@ class SongCodes:
         meta = {"version": BUNDLE_VERSION, "labels": list(self.stage1.labels), "settings": settings or {}}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
-        with open(path, "wb") as handle:
+        with replacing(path) as temporary, open(temporary, "wb") as handle:  # whole or not at all
             np.savez_compressed(handle, **arrays)
         return path
 

@@ -321,3 +321,120 @@ def test_continuing_without_segments_adds_the_official_two_sections(tiny_dir, tm
     assert len(more.stage1.section_frames) == 3
     assert more.stage1.section_frames[0] == first.stage1.section_frames[0]
     assert "3 of 4 lyric sections; --segments all for every section" in capsys.readouterr().out
+
+
+# -- outputs: never replaced silently, never over an input, checked before loading -------------------------------
+
+def no_loading(monkeypatch):
+    """Make any model or codec load fail the test: the commands' output checks must come first."""
+    import yue.weights.codec_loading
+    import yue.weights.loading
+
+    for module, name in ((yue.weights.loading, "load_lm"), (yue.weights.loading, "load_tokenizer"),
+                         (yue.weights.codec_loading, "load_codec")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("a model was loaded"))
+
+
+@pytest.mark.parametrize("command", [
+    ["stage2", "{tmp}/c.npy", "--model", "{tmp}/m"], ["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"],
+    ["encode", "{tmp}/a.wav", "--codec", "{tmp}/m"],
+    ["prompt", "--genre", "pop", "--lyrics", "[verse]\nla\n", "--tokenizer", "{tmp}/m"],
+])
+def test_file_commands_refuse_an_existing_out_without_overwrite(tmp_path, monkeypatch, capsys, command):
+    """decode, prompt, stage2 and encode replaced --out silently; now, as generate, they refuse an existing one
+    (kept as it was) before loading anything and name --overwrite."""
+    no_loading(monkeypatch)
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "old.wav").write_text("keep me")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command] + ["--out", str(tmp_path / "old.wav")]
+    assert main(args) == 2
+    assert f"--out {tmp_path / 'old.wav'} already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert (tmp_path / "old.wav").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command, given", [
+    (["prompt", "--genre", "pop", "--lyrics-file", "{tmp}/lyrics.txt", "--tokenizer", "{tmp}/m"], "lyrics.txt"),
+    (["stage2", "{tmp}/c.npy", "--model", "{tmp}/m"], "c.npy"),
+    (["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"], "c.npy"),
+])
+def test_no_command_writes_over_its_own_input_even_with_overwrite(tmp_path, monkeypatch, capsys, command, given):
+    """`prompt --lyrics-file L --out L` replaced the user's lyrics with JSON: refused, with or without --overwrite."""
+    no_loading(monkeypatch)
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    (tmp_path / "lyrics.txt").write_text("[verse]\nmy only copy\n")
+    before = (tmp_path / given).read_bytes()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command] + ["--out", str(tmp_path / given), "--overwrite"]
+    assert main(args) == 2
+    assert "is an input of this command" in capsys.readouterr().err and (tmp_path / given).read_bytes() == before
+
+
+def test_generate_never_writes_over_the_song_it_continues(tiny_dir, tmp_path, capsys):
+    """--continue-from out/song.npz --out out --overwrite would replace the song being continued: refused."""
+    out = tmp_path / "song"
+    args = GOOD + ["--tiny", str(tiny_dir), "--max-new-tokens", "20", "--min-new-tokens", "4", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "song.npz").read_bytes()
+    assert main(args + ["--continue-from", str(out / "song.npz"), "--overwrite"]) == 2
+    assert "an input of this run" in capsys.readouterr().err and (out / "song.npz").read_bytes() == before
+
+
+def test_overwrite_replaces_the_file_of_a_file_command(tiny_lm_dir, tmp_path):
+    """With --overwrite, prompt replaces an existing --out (and writes exactly the name given)."""
+    out = tmp_path / "ids"
+    out.write_text("old")
+    assert main(["prompt", "--tiny", str(tiny_lm_dir), "--genre", "pop", "--lyrics", "[verse]\nhi\n", "--out", str(out),
+                 "--overwrite"]) == 0
+    assert json.loads(out.read_text())["labels"] == ["verse"] and sorted(p.name for p in tmp_path.iterdir()) == ["ids"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lyrics", "[verse]\nla\n", "--lyrics-file", "{tmp}/l.txt", "--genre", "pop"],
+     "give the lyrics once: --lyrics TEXT or --lyrics-file FILE, not both"),
+    (["--lyrics", "[verse]\nla\n", "--genre", "pop", "--genre-file", "{tmp}/l.txt"],
+     "give the genre once: --genre TEXT or --genre-file FILE, not both"),
+])
+def test_text_and_its_file_together_are_refused(tmp_path, monkeypatch, capsys, args, message):
+    """--lyrics with --lyrics-file silently sang the file: the pair is refused (the genre pair too)."""
+    no_loading(monkeypatch)
+    (tmp_path / "l.txt").write_text("[verse]\nfile\n")
+    for command in (["generate"], ["prompt"]):
+        out = str(tmp_path / ("o" if command == ["generate"] else "o.json"))
+        assert main(command + [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--out", out]) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, out, message", [
+    (GOOD, "/proc/yue-song", "cannot write in /proc"),
+    (["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"], "/proc/x.wav", "cannot write in /proc"),
+    (["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"], "{tmp}/x.ogg", "the name must end in .npy or .wav"),
+    (GOOD, "{tmp}/caf\udce9", "the name holds bytes that are not UTF-8 text"),
+    (["encode", "{tmp}/a.wav", "--codec", "{tmp}/m"], "{tmp}/caf\udce9.npy", "the name holds bytes that are not UTF-8"),
+])
+def test_an_out_that_cannot_be_written_is_refused_before_loading(tmp_path, monkeypatch, capsys, command, out, message):
+    """/proc, a format decode cannot write, a name that is not UTF-8: found before any model loads, not after the
+    run with half the files written."""
+    import yue.cli.main
+
+    no_loading(monkeypatch)
+    monkeypatch.setattr(yue.cli.main, "_load_pipeline", lambda *a: pytest.fail("a model was loaded"))
+    np.save(tmp_path / "c.npy", np.zeros((8, 5), dtype=np.int64))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command] + ["--out", out.replace("{tmp}", str(tmp_path))]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_write_error_leaves_no_half_written_song(tiny_dir, tmp_path, monkeypatch, capsys):
+    """A disk that fills up while the song is written: the error is one line and none of the run's files is left
+    (there were 8 of 11, one of 0 bytes)."""
+    import soundfile
+
+    def full(path, *args, **kwargs):
+        open(path, "wb").close()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(soundfile, "write", full)
+    out = tmp_path / "song"
+    assert main(GOOD + ["--tiny", str(tiny_dir), "--max-new-tokens", "20", "--min-new-tokens", "4",
+                        "--out", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err and list(out.iterdir()) == []
