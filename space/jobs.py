@@ -66,6 +66,10 @@ def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
     choices = {name: checks.choice(args[name], name, allowed)
                for name, allowed in (("language", LANGUAGES), ("precision", PRECISIONS), ("output_format", FORMATS))}
     sampling = Sampling(**{name: slider.read(args[name], name) for name, slider in checks.SLIDERS.items()})
+    if sampling.min_new_tokens > sampling.max_new_tokens:  # named as the page names them (Sampling.check: flags)
+        low, high = checks.SLIDERS["min_new_tokens"].label, checks.SLIDERS["max_new_tokens"].label
+        raise ValueError(f"{low} (min_new_tokens) must be at most {high} (max_new_tokens); got "
+                         f"{sampling.min_new_tokens} > {sampling.max_new_tokens}")
     seed = None if checks.flag(args["random_seed"], "random_seed") else checks.seed(args["seed"])
     sections = checks.number(args["sections"], "sections", 1, limits.max_sections, whole=True)
     takes = checks.number(args.get("takes", 1), "takes", 1, limits.max_takes, whole=True)  # absent: one take
@@ -129,8 +133,10 @@ def choose_start(codes: SongCodes, continue_from: str, keep_sections, cut_second
         return codes.keep_sections(keep)
     cut = checks.number(cut_seconds, "cut time (cut_seconds)")
     length = codes.frames / FRAMES_PER_SECOND
-    if not 0 < cut <= length:
-        raise ValueError(f"The cut time must be between 0 and {length:.1f} s (the song's length); got {cut:g}")
+    frame = 1 / FRAMES_PER_SECOND  # a cut keeping no frame would quietly start a new song (as keeping 0 sections)
+    if not frame <= cut <= length:
+        raise ValueError(f"The cut time (cut_seconds) must be between {frame:g} s (one frame) and {length:.1f} s (the "
+                         f"song's length); got {cut:g}. To start over, use the Lyrics to song tab.")
     return codes.cut(round(cut * FRAMES_PER_SECOND))
 
 
@@ -205,6 +211,9 @@ class Jobs:
         if shared.sections < 1:
             raise ValueError("Generate at least 1 new section")
         checks.choice(continue_from, "continue_from", CONTINUE_FROM)
+        if bundle and (vocal or instrumental):  # as style transfer refuses a mix with stems: nothing is ignored
+            raise ValueError("Give either a song bundle (.npz) or a vocal and an instrumental stem to continue, not "
+                             "both: remove the one you do not mean")
         source, stems = bundle or last_song, None
         if not bundle and (vocal or instrumental):
             source = None

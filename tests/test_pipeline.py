@@ -82,11 +82,11 @@ def test_progress_reports_stage_section_rate(token_pipeline):
     ({"lyrics": "no tags here"}, "no section tags"),
     ({"genres": " "}, "Genre tags are empty"),
     ({"segments": 5}, "only 3 sections"),
-    ({"sampling": Sampling(top_p=0)}, "top_p must be in"),
-    ({"sampling": Sampling(temperature=float("inf"))}, "temperature must be a finite number, got inf"),
-    ({"sampling": Sampling(repetition_penalty=float("inf"))}, "repetition_penalty must be a finite number"),
-    ({"sampling": Sampling(guidance_later=float("inf"))}, "guidance_later must be a finite number"),
-    ({"sampling": Sampling(max_new_tokens=40.5)}, "max_new_tokens must be a whole number, got 40.5"),
+    ({"sampling": Sampling(top_p=0)}, r"top_p \(--top-p\) must be in"),
+    ({"sampling": Sampling(temperature=float("inf"))}, r"temperature \(--temperature\) must be a finite number, got inf"),
+    ({"sampling": Sampling(repetition_penalty=float("inf"))}, r"repetition_penalty \(--repetition-penalty\) must be a finite number"),
+    ({"sampling": Sampling(guidance_later=float("inf"))}, r"guidance_later \(--guidance-later\) must be a finite number"),
+    ({"sampling": Sampling(max_new_tokens=40.5)}, r"max_new_tokens \(--max-new-tokens\) must be a whole number, got 40.5"),
     ({"segments": 1.5}, "segments must be a whole number >= 1; got 1.5"),
     ({"segments": 0}, "segments must be a whole number >= 1; got 0"),
     ({"seed": 2**64}, r"seed must be a whole number from 0 to 9007199254740991 \(2\*\*53 - 1\); got 1844"),
@@ -270,3 +270,14 @@ def test_takes_songs_to_continue_are_one_per_take_with_as_many_sections(token_pi
 def test_takes_outside_the_limit_are_refused(token_pipeline, takes):
     with pytest.raises(ValueError, match="takes"):
         token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST, takes=takes))
+
+
+def test_previous_may_be_a_bundles_path(tmp_path):
+    """SongRequest(previous="song.npz") raised AttributeError: a path is read as the bundle; other values are refused
+    naming what to give."""
+    saved = SongCodes(Stage1Tokens(np.arange(6), np.arange(6), (6,), ("verse",))).save(tmp_path / "song.npz")
+    for given in (str(saved), saved):
+        request = SongRequest("pop", LYRICS, previous=given)
+        assert request.previous.stage1.section_frames == (6,)
+    with pytest.raises(ValueError, match=r"previous must be a SongCodes or a bundle's path .*; got 5 \(int\)"):
+        SongRequest("pop", LYRICS, previous=5)

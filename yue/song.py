@@ -114,8 +114,10 @@ class SongCodes:
 
     def keep_sections(self, count: int) -> "SongCodes":
         """The first `count` sections (for "regenerate from section count + 1 on")."""
-        if not 0 <= count <= len(self.stage1.section_frames):
-            raise ValueError(f"the song has {len(self.stage1.section_frames)} sections; cannot keep {count}")
+        # One rule everywhere (CLI --keep-sections, the app, Python): keeping nothing would quietly start a new song
+        if not 1 <= count <= len(self.stage1.section_frames):
+            raise ValueError(f"the song has {len(self.stage1.section_frames)} sections; keep 1 to "
+                             f"{len(self.stage1.section_frames)} of them, not {count} (to start over, make a new song)")
         return self.cut(sum(self.stage1.section_frames[:count]))
 
     def cut(self, frames: int) -> "SongCodes":
@@ -208,6 +210,14 @@ class SongRequest:
     previous: SongCodes | None = None  # continuation: its sections are kept and generation resumes after them
     rescale: bool = False  # official --rescale: scale the output to peak 0.99 instead of clipping
     takes: int = 1  # versions made at once in one batch; take t uses seed + t (so it equals a run with that seed)
+
+    def __post_init__(self):
+        # `previous` may be given as a bundle's path (str or Path): it is read (and checked) here
+        if isinstance(self.previous, (str, Path)):
+            object.__setattr__(self, "previous", SongCodes.load(self.previous)[0])
+        elif self.previous is not None and not isinstance(self.previous, SongCodes):
+            raise ValueError(f"previous must be a SongCodes or a bundle's path (SongCodes.load reads one); got "
+                             f"{checks.shown(self.previous)} ({type(self.previous).__name__})")
 
     def sections_total(self, lyric_sections: int) -> int:
         """How many sections the finished song has, for lyrics of `lyric_sections` sections (see `segments`)."""

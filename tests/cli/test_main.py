@@ -167,7 +167,7 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
     (["generate", "--genre", "pop", "--lyrics", "[verse]\nla <EOA> la\n"], "Lyrics hold '<EOA>' on line 2: that is"),
     (["generate", "--genre", "pop <SOA>", "--lyrics", "[verse]\nla\n"], "Genre tags hold '<SOA>' on line 1"),
     (GOOD + ["--seed", str(2**64)], "seed must be a whole number from 0 to 9007199254740991 (2**53 - 1)"),
-    (GOOD + ["--temperature", "inf"], "temperature must be a finite number, got inf"),
+    (GOOD + ["--temperature", "inf"], "temperature (--temperature) must be a finite number, got inf"),
     (GOOD + ["--segments", "3"], "segments is 3 but the lyrics have only 1 sections"),
     (GOOD + ["--out", "{tmp}/file.txt"], "is a file; give a folder"),
     (GOOD + ["--out", "{tmp}/old"], "already holds a song (song.npz, settings.json); pass --overwrite"),

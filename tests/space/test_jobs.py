@@ -144,8 +144,9 @@ def test_choose_start_end_section_and_time():
     ("section", 1.5, None, "got 1.5 \\(fractions are not rounded\\)"),
     ("time", None, float("nan"), r"cut time \(cut_seconds\) must be a number; got nan"),
     ("time", None, "1", r"cut time \(cut_seconds\) must be a number; got '1' \(str\)"),
-    ("time", None, 0, "between 0 and 3.0 s"),
-    ("time", None, 3.5, "between 0 and 3.0 s"),
+    ("time", None, 0, r"between 0.02 s \(one frame\) and 3.0 s"),
+    ("time", None, 0.001, r"cut time \(cut_seconds\) must be between 0.02 s \(one frame\) .* start over, use the"),
+    ("time", None, 3.5, r"between 0.02 s \(one frame\) and 3.0 s"),
     ("middle", None, None, "continue_from must be one of end, section, time"),
 ])
 def test_choose_start_refuses_what_cannot_be_kept(continue_from, keep, cut, message):
@@ -260,3 +261,19 @@ def test_uploads_too_short_to_encode_or_huge_once_decoded_are_refused_before_gpu
     wide = claiming_flac(tmp_path / "wide.flac", 8, 192_000, 590)
     with pytest.raises(ValueError, match="The reference track: wide.flac holds 8 channels at 192000 Hz"):
         jobs.check_upload(str(wide), "reference track", Limits())
+
+
+def test_a_bundle_with_stems_is_refused_not_half_ignored(tmp_path):
+    """/continue_song with a bundle and stems silently ignored the stems: refused as style transfer refuses a mix
+    with stems, before anything is read or encoded."""
+    with pytest.raises(ValueError, match="Give either a song bundle .* or a vocal and an instrumental stem to "
+                                         "continue, not both"):
+        jobs.Jobs(Limits()).continue_job(str(tmp_path / "song.npz"), str(tmp_path / "v.wav"), None, "end", 1, 0, "pop",
+                                         LYRICS, None, jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_keeping_no_section_is_refused_everywhere(keep):
+    """--keep-sections 0 (CLI, Python) quietly started a new song while the app refused 0: one rule, in SongCodes."""
+    with pytest.raises(ValueError, match=f"keep 1 to 2 of them, not {keep} \\(to start over, make a new song\\)"):
+        codes(100, 50).keep_sections(keep)

@@ -262,3 +262,19 @@ def test_a_window_ending_far_past_the_reference_ends_with_it():
     """end 1e308 (an overflow before) takes the reference to its end."""
     ids = prompt.single_reference_ids(np.zeros(100, dtype=np.int64), 1, 1e308)
     assert ids.size == 50  # 1 s to 2 s, an id a frame
+
+
+def test_a_reference_window_too_long_for_short_lyrics_says_how_long_it_may_be(official_tokenizer):
+    """A 599 s reference with 2 short lyric lines said 'Lyrics are too long … only the first 0 of 2 sections fit':
+    the window is what is too long, and a window of the length the message gives does fit."""
+    import re
+
+    sections = prompt.split_lyrics("[verse]\nla la\n[chorus]\nhey\n")
+    codes = np.zeros(599 * 50, dtype=np.int64)
+    limit = 16384 - 3000 - 1
+    with pytest.raises(prompt.LyricsError, match=r"^The reference window is too long for these lyrics: its 599.0 s "
+                                                 r"take 29950 tokens.* at most (\d+) s long") as error:
+        prompt.check_context(official_tokenizer, "pop", sections, prompt.single_reference_ids(codes, 0, 599), limit)
+    most = int(re.search(r"at most (\d+) s", str(error.value)).group(1))
+    assert 200 < most < 270
+    prompt.check_context(official_tokenizer, "pop", sections, prompt.single_reference_ids(codes, 0, most), limit)

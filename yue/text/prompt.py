@@ -246,19 +246,32 @@ def build_prompt(
                         reference_ids is not None, tuple(s.label for s in sections))
 
 
-def check_context(tokenizer: Tokenizer, genres: str, sections, reference_ids, max_context: int) -> None:
-    """Refuse lyrics whose first prompt (the header repeats all lyrics) would be cut by the context limit."""
+def check_context(tokenizer: Tokenizer, genres: str, sections, reference_ids, max_context: int,
+                  reference_ids_per_second: int = FRAMES_PER_SECOND) -> None:
+    """Refuse lyrics whose first prompt (the header repeats all lyrics) would be cut by the context limit. When the
+    lyrics fit without the reference, the reference window is what is too long: the message says how long it may
+    be (`reference_ids_per_second`: 50 for one track, 100 for a vocal + instrumental pair)."""
     sections = list(sections)
-    first = lambda count: len(build_prompt(tokenizer, genres, sections[:count], reference_ids).pieces[0])
-    if first(len(sections)) <= max_context:
+    first = lambda count, ids=reference_ids: len(build_prompt(tokenizer, genres, sections[:count], ids).pieces[0])
+    needed = first(len(sections))
+    if needed <= max_context:
         return
+    if reference_ids is not None and first(len(sections), None) <= max_context:
+        window = len(reference_ids) / reference_ids_per_second
+        room = max(0, max_context - (needed - len(reference_ids))) // reference_ids_per_second
+        raise LyricsError(
+            f"The reference window is too long for these lyrics: its {window:.1f} s take {len(reference_ids)} "
+            f"tokens, and the first prompt needs {needed} of the {max_context} that fit beside a section's new tokens. "
+            f"Make the window (end minus start) at most {room} s long (about 30 s is recommended), or lower the "
+            "tokens per section (max_new_tokens, --max-new-tokens).")
     fit = 0
     while fit < len(sections) and first(fit + 1) <= max_context:
         fit += 1
     raise LyricsError(
-        f"Lyrics are too long: the first prompt needs {first(len(sections))} tokens but only {max_context} fit in the "
+        f"Lyrics are too long: the first prompt needs {needed} tokens but only {max_context} fit in the "
         f"{CONTEXT_TOKENS}-token context beside a section's new tokens; only the first {fit} of {len(sections)} "
-        "sections fit. Shorten the lyrics or the reference window, or lower max_new_tokens.")
+        "sections fit. Shorten the lyrics or the reference window, or lower the tokens per section (max_new_tokens, "
+        "--max-new-tokens).")
 
 
 def split_output(ids, uses_reference: bool) -> tuple[np.ndarray, np.ndarray]:
