@@ -14,7 +14,7 @@ from yue import checks
 from yue.audio import check_audio, check_finite
 from yue.config import Limits, Sampling
 from yue.pipeline import check_request
-from yue.text.prompt import FRAMES_PER_SECOND, split_lyrics
+from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.song import Reference, SongCodes, SongRequest
 from yue.lm.stage1 import Stage1Tokens
 
@@ -163,8 +163,22 @@ class Jobs:
 
     def precheck(self, genres, lyrics, shared: Shared, sections: int | None) -> None:
         """What can be checked before any model is loaded or any audio encoded: text, sampling, seed, sections."""
+        self.check_sections(lyrics, sections)
         check_request(SongRequest(genres, lyrics, sections, shared.sampling, shared.seed, takes=shared.takes),
                       self.limits)
+
+    def check_sections(self, lyrics, sections: int | None) -> None:
+        """More sections asked for than the lyrics hold, said with the page's words (*Sections to generate*, not the
+        pipeline's `segments`) and with the lines the official rule drops (a [pre-chorus] is no section)."""
+        try:
+            parsed = parse_lyrics(lyrics, self.limits) if sections is not None else None
+        except (LyricsError, TypeError):  # the request check says what is wrong with the lyrics themselves
+            return
+        if parsed is not None and sections > len(parsed.sections):
+            found = len(parsed.sections)
+            dropped = "".join(f" {warning}" for warning in parsed.warnings if " dropped: " in warning)
+            raise ValueError(f"Sections to generate (sections) is {sections} but the lyrics have only {found} "
+                             f"section{'s' if found != 1 else ''}: set it to {found} or add sections.{dropped}")
 
     def lyrics_job(self, genres: str, lyrics: str, shared: Shared) -> Job:
         self.precheck(genres, lyrics, shared, shared.sections)

@@ -78,7 +78,7 @@ def test_lyrics_job_checks_the_request_before_any_model_is_loaded():
     shared = jobs.shared_settings(SMALL)
     for genres, lyrics, message in (("pop", "", "Lyrics are empty"), ("", LYRICS, "Genre tags are empty"),
                                     ("pop", LYRICS + "<stage_1>\n", "Lyrics hold '<stage_1>' on line"),
-                                    ("pop", "[verse]\nla\n", "segments is 2 but the lyrics have only 1")):
+                                    ("pop", "[verse]\nla\n", r"Sections to generate \(sections\) is 2 but the lyrics have only 1 section: set it to 1")):
         with pytest.raises(ValueError, match=message):
             service.lyrics_job(genres, lyrics, shared)
 
@@ -277,3 +277,13 @@ def test_keeping_no_section_is_refused_everywhere(keep):
     """--keep-sections 0 (CLI, Python) quietly started a new song while the app refused 0: one rule, in SongCodes."""
     with pytest.raises(ValueError, match=f"keep 1 to 2 of them, not {keep} \\(to start over, make a new song\\)"):
         codes(100, 50).keep_sections(keep)
+
+
+def test_too_many_sections_name_the_field_and_the_dropped_tag():
+    """The page's field is *Sections to generate*, not the pipeline's `segments`; a [pre-chorus] the official rule
+    drops is named in the same message, with the tag to write."""
+    lyrics = "[verse]\nla la\n\n[pre-chorus]\nup we go\n"
+    with pytest.raises(ValueError, match=r"^Sections to generate \(sections\) is 2 but the lyrics have only 1 "
+                                         r"section: set it to 1 or add sections\. Line 4: '\[pre-chorus\]' is not a "
+                                         r"section tag .* Write \[prechorus\] to keep them\."):
+        jobs.Jobs(Limits()).lyrics_job("pop", lyrics, jobs.shared_settings(SMALL))

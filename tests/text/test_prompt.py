@@ -278,3 +278,12 @@ def test_a_reference_window_too_long_for_short_lyrics_says_how_long_it_may_be(of
     most = int(re.search(r"at most (\d+) s", str(error.value)).group(1))
     assert 200 < most < 270
     prompt.check_context(official_tokenizer, "pop", sections, prompt.single_reference_ids(codes, 0, most), limit)
+
+
+@pytest.mark.parametrize("text, tag, line", [("[[verse]]\nla\n", "[[verse]]", 1), ("[verse]\nla\n[chorus]]\nhey\n",
+                                                                                    "[chorus]]", 3)])
+def test_doubled_brackets_are_refused_with_the_tag_to_write(text, tag, line):
+    """[[verse]] said "'[' has no closing ']'" and sang the ']': refused, naming the line and the tag to write."""
+    with pytest.raises(prompt.LyricsError, match=rf"^Lyrics hold '{re.escape(tag)}' on line {line}: a section tag "
+                                                 rf"has one pair of brackets .* Write \[{tag.strip('[]')}\]\."):
+        prompt.parse_lyrics(text)

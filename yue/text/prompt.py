@@ -147,6 +147,11 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
         raise LyricsError(f"Lyrics are {len(lyrics)} characters long; the limit is {limits.max_lyrics_chars}. Shorten them.")
     lyrics = normalize_lyrics(lyrics)
     check_text(lyrics, "Lyrics")
+    doubled = next((m for m in re.finditer(r"\[+(\w+)\]+", lyrics) if len(m.group()) > len(m.group(1)) + 2), None)
+    if doubled:  # the official rule reads [[verse]] as a '[' dropped, then [verse] whose lyrics start with ']'
+        raise LyricsError(f"Lyrics hold {doubled.group()!r} on line {_line(lyrics, doubled.start())}: a section tag "
+                          f"has one pair of brackets (the extra ones would be sung or drop lines). Write "
+                          f"[{doubled.group(1)}].")
     sections, warnings = split_lyrics(lyrics), lyric_warnings(lyrics)
     dropped = "".join(f"\n{w}" for w in warnings if " dropped: " in w)
     if not sections:
