@@ -260,8 +260,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_start(args: argparse.Namespace) -> None:
+    """At start-up, not at every request: the device exists in this PyTorch, and --tiny (which runs on the CPU) is
+    not given another device it would ignore."""
+    from yue.weights.devices import check_device
+
+    if args.tiny and args.device not in (None, "cpu"):
+        raise ValueError(f"--tiny runs on the cpu; --device {args.device} would be ignored: leave --device out")
+    if args.device:
+        check_device(args.device)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        check_start(args)
+    except (ValueError, RuntimeError) as error:  # ModelLoadError is a RuntimeError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
