@@ -170,11 +170,13 @@ class Jobs:
     def check_sections(self, lyrics, sections: int | None) -> None:
         """More sections asked for than the lyrics hold, said with the page's words (*Sections to generate*, not the
         pipeline's `segments`) and with the lines the official rule drops (a [pre-chorus] is no section)."""
-        try:
-            parsed = parse_lyrics(lyrics, self.limits) if sections is not None else None
-        except (LyricsError, TypeError):  # the request check says what is wrong with the lyrics themselves
+        if sections is None or not isinstance(lyrics, str):  # not text: the request check refuses it by name
             return
-        if parsed is not None and sections > len(parsed.sections):
+        try:
+            parsed = parse_lyrics(lyrics, self.limits)
+        except LyricsError:  # the request check says what is wrong with the lyrics themselves
+            return
+        if sections > len(parsed.sections):
             found = len(parsed.sections)
             dropped = "".join(f" {warning}" for warning in parsed.warnings if " dropped: " in warning)
             raise ValueError(f"Sections to generate (sections) is {sections} but the lyrics have only {found} "

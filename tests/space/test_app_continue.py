@@ -100,6 +100,7 @@ def test_style_transfer(client, server):
     assert "Upload a reference" in app_error(lambda: call(reference_mix=None))
     assert "window start (start_s) is empty" in app_error(lambda: call(reference_mix=None, start_s=None))
     assert "window end (end_s) must be a number from 0 to 12; got 'end'" in app_error(lambda: call(end_s="end"))
+    assert "window end (end_s) must be a number from 0 to 12; got 1e+308" in app_error(lambda: call(end_s=1e308))
     assert "must end after it starts" in app_error(lambda: call(reference_mix=handle_file(str(reference)), end_s=0))
     long = server[1] / "long.wav"
     import soundfile

@@ -287,3 +287,12 @@ def test_too_many_sections_name_the_field_and_the_dropped_tag():
                                          r"section: set it to 1 or add sections\. Line 4: '\[pre-chorus\]' is not a "
                                          r"section tag .* Write \[prechorus\] to keep them\."):
         jobs.Jobs(Limits()).lyrics_job("pop", lyrics, jobs.shared_settings(SMALL))
+
+
+def test_a_lone_surrogate_from_raw_json_is_refused_before_any_model():
+    """Raw JSON "\\udcff" in lyrics or genre reached the tokenizer (a pybind11 cast error): refused by the precheck."""
+    service, shared = jobs.Jobs(Limits()), jobs.shared_settings(SMALL)
+    with pytest.raises(ValueError, match=r"Lyrics hold a character that is not text \(U\+DCFF, a lone surrogate\)"):
+        service.lyrics_job("pop", "[verse]\nla \udcff\n[chorus]\nhey\n", shared)
+    with pytest.raises(ValueError, match="Genre tags hold a character that is not text"):
+        service.lyrics_job("pop \udcff", LYRICS, shared)
