@@ -180,8 +180,13 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                     last_song]}
         # Each endpoint twice: for API and MCP callers on a hidden trigger (errors are raised: the caller gets an
         # error), and for the page's button (on_page: an error is the progress text only, the outputs stay).
+        # API and MCP callers must give genres and lyrics: hidden boxes without a value stand in for the page's, whose
+        # example text the schema would offer as a default (an omitted lyrics sang the example)
+        required = {id(box): raw(gr.Textbox(None, visible=False)) for box in (l_genres, l_lyrics, s_genres, s_lyrics,
+                                                                            c_genres, c_lyrics)}
         for name in inputs:
-            gr.Button(visible=False).click(getattr(studio, name), inputs[name], outputs, api_name=name, **run)
+            gr.Button(visible=False).click(getattr(studio, name), [required.get(id(part), part) for part in inputs[name]],
+                                           outputs, api_name=name, **run)
         page = dict(api_visibility="private", **run)
         l_go.click(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown, **page)
         s_go.click(on_page(studio.style_transfer), inputs["style_transfer"], shown, **page)
