@@ -296,3 +296,30 @@ def test_a_lone_surrogate_from_raw_json_is_refused_before_any_model():
         service.lyrics_job("pop", "[verse]\nla \udcff\n[chorus]\nhey\n", shared)
     with pytest.raises(ValueError, match="Genre tags hold a character that is not text"):
         service.lyrics_job("pop \udcff", LYRICS, shared)
+
+
+def test_bundles_are_read_one_at_a_time(tmp_path, monkeypatch):
+    """The page's upload helpers skip the queue (and with it Gradio's concurrency limits): two uploads at once took
+    the app to 7.5 GB. load_bundle reads one bundle at a time, so uploads at once cost what one does."""
+    import threading
+
+    path = codes(3, 2).save(tmp_path / "song.npz")
+    active, most, second = [0], [0], threading.Event()
+    real = jobs.SongCodes.load
+
+    def load(given):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        if active[0] > 1:
+            second.set()
+        second.wait(timeout=1.0)  # the first reader waits for a second one to come in beside it (it cannot)
+        active[0] -= 1
+        return real(given)
+
+    monkeypatch.setattr(jobs.SongCodes, "load", load)
+    threads = [threading.Thread(target=jobs.load_bundle, args=(str(path),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

@@ -56,3 +56,12 @@ def test_reference_window_of_a_file_gone_from_the_server_says_upload_it_again(tm
     """A reference the server no longer has says so and what to do (not 'cannot be read as audio'), with no path."""
     *_, text = reference_window(str(tmp_path / "gone" / "reference-example.wav"))
     assert "no longer on the server: upload it again" in text and str(tmp_path) not in text
+
+
+def test_a_bundle_with_settings_of_the_wrong_type_is_a_status_line_not_a_server_error(tmp_path):
+    """`lyrics: 5` in a bundle's settings was an HTTP 500 from the Continue tab's upload helper ('int' object has no
+    attribute 'removeprefix'): it is refused on load and shown as the plan's error, fields left as they are."""
+    bundle = str(codes(3, 2).save(tmp_path / "odd.npz", {"lyrics": 5, "genres": "pop"}))
+    genres, lyrics, text, kept = continuation_plan(bundle, "end", 1, 0)
+    assert "odd.npz is not a song bundle saved by this app: its setting 'lyrics' must be text; got 5 (int)" in text
+    assert kept is None and text.startswith("<span class='status-error'>")
