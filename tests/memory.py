@@ -9,18 +9,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
-import json, resource, sys
+import json, os, resource
 {setup}
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-try:
-    {call}
-    outcome = "returned"
-except Exception as error:
-    outcome = f"{{type(error).__name__}}: {{error}}"
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"growth_mb": (after - before) / 1024, "outcome": outcome}}))
+# Measured in a child forked here: a process started from a big one (pytest with torch loaded) inherits that
+# process's peak through exec on Linux, which would hide any growth below it; fork starts from this small one.
+readable, writable = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(readable)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        {call}
+        outcome = "returned"
+    except Exception as error:
+        outcome = f"{{type(error).__name__}}: {{error}}"
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    os.write(writable, json.dumps({{"growth_mb": (after - before) / 1024, "before_mb": before / 1024,
+                                    "outcome": outcome}}).encode())
+    os._exit(0)
+os.close(writable)
+report = b"".join(iter(lambda: os.read(readable, 1 << 16), b""))
+os.waitpid(pid, 0)
+print(report.decode())
 """
-
 
 def peak_growth_mb(setup: str, call: str) -> tuple[float, str]:
     """(MB the process's peak RSS grew by during `call`, what `call` did: "returned" or "Error: message")."""

@@ -210,3 +210,16 @@ def test_metadata_that_is_no_object_or_nested_too_deep_is_named(tmp_path, text, 
     """A list as metadata is said to be one (was 'a bundle of version None'); JSON nested 100 000 deep is unreadable
     settings of the named file (was 'maximum recursion depth exceeded', no file named)."""
     assert message in refused(bundle_with(tmp_path / "odd.npz", {"meta.npy": raw_meta(text)}))
+
+
+def test_the_largest_bundle_this_app_writes_loads_under_the_same_bound(tmp_path):
+    """A real bundle at the limits (12 sections of 4096 frames, both stage-2 tracks) loads within BUNDLE_PEAK_MB."""
+    from yue.song import MAX_SONG_FRAMES
+
+    sections = (MAX_SONG_FRAMES // 12,) * 12
+    rng = np.random.default_rng(0)
+    tracks = rng.integers(0, 1024, (2, MAX_SONG_FRAMES))
+    tokens = Stage1Tokens(tracks[0], tracks[1], sections, ("verse",) * 12)
+    path = SongCodes(tokens, *rng.integers(0, 1024, (2, 8, MAX_SONG_FRAMES))).save(tmp_path / "big.npz")
+    growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
+    assert outcome == "returned" and growth < BUNDLE_PEAK_MB, (growth, outcome)
