@@ -185,8 +185,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         required = {id(box): raw(gr.Textbox(None, visible=False)) for box in (l_genres, l_lyrics, s_genres, s_lyrics,
                                                                             c_genres, c_lyrics)}
         for name in inputs:
-            gr.Button(visible=False).click(getattr(studio, name), [required.get(id(part), part) for part in inputs[name]],
-                                           outputs, api_name=name, **run)
+            api_inputs = [required.get(id(part), part) for part in inputs[name]]
+            gr.Button(visible=False).click(getattr(studio, name), api_inputs, outputs, api_name=name, **run)
         page = dict(api_visibility="private", **run)
         l_go.click(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown, **page)
         s_go.click(on_page(studio.style_transfer), inputs["style_transfer"], shown, **page)

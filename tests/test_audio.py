@@ -126,7 +126,8 @@ def test_reading_ten_minutes_of_audio_raises_peak_memory_by_less_than_the_stated
     assert growth < READ_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
 
 
-@pytest.mark.parametrize("samples, rate, shown", [(16, 16000, "1.0 ms"), (100, 16000, "6.2 ms"), (800, 44100, "18.1 ms")])
+@pytest.mark.parametrize("samples, rate, shown", [(16, 16000, "1.0 ms"), (100, 16000, "6.2 ms"),
+                                                  (800, 44100, "18.1 ms")])
 def test_audio_shorter_than_one_codec_frame_is_refused_naming_the_minimum(tmp_path, samples, rate, shown):
     """The codec needs 320 samples at 16 kHz (one 20 ms frame); shorter audio failed inside its convolutions."""
     soundfile.write(str(tmp_path / "blip.wav"), np.full(samples, 0.5, np.float32), rate)

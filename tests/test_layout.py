@@ -91,7 +91,8 @@ def test_each_package_says_what_it_is_and_the_old_flat_modules_are_gone():
         doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
         assert doc and len(doc.splitlines()) >= 2, f"{package}/__init__.py needs a docstring saying what it holds"
     flat = {path.stem for path in (ROOT / "yue").glob("*.py")}
-    assert flat == {"__init__", "__main__", "arrays", "audio", "checks", "config", "eta", "files", "pipeline", "rates", "song"}
+    assert flat == {"__init__", "__main__", "arrays", "audio", "checks", "config", "eta", "files", "pipeline", "rates",
+                    "song"}
     assert not [path.name for path in ROOT.glob("*.py") if path.name != "app.py"]
 
 

@@ -39,7 +39,8 @@ def utf8_name(path: str | Path, what: str) -> None:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{what}: the name holds bytes that are not UTF-8 text; choose a name typed in UTF-8") from None
+        raise ValueError(f"{what}: the name holds bytes that are not UTF-8 text; choose a name typed in "
+                         "UTF-8") from None
 
 
 def writable_folder(folder: str | Path, what: str) -> None:

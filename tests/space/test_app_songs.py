@@ -39,7 +39,7 @@ def test_random_seed_is_reported_and_saved(client):
     (dict(genres=" "), "Genre tags are empty"),
     (dict(sections=3), "Sections to generate (sections) is 3 but the lyrics have only 2 sections"),
     (dict(min_new_tokens=60), "Min tokens per section (min_new_tokens) must be at most Max tokens per section"),
-    # a list or dict was turned into its Python repr and sung (a lone surrogate: test_jobs, gradio_client cannot send one)
+    # a list or dict was turned into its Python repr and sung (lone surrogates: test_jobs; gradio_client cannot send)
     (dict(genres=["pop", "rock"]), "genres must be text; got ['pop', 'rock'] (list)"),
     (dict(lyrics={"verse": "la"}), "lyrics must be text; got {'verse': 'la'} (dict)"),
     (dict(top_p=0), "Top-p (top_p) must be a number from 0.05 to 1; got 0"),

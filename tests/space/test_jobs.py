@@ -78,7 +78,8 @@ def test_lyrics_job_checks_the_request_before_any_model_is_loaded():
     shared = jobs.shared_settings(SMALL)
     for genres, lyrics, message in (("pop", "", "Lyrics are empty"), ("", LYRICS, "Genre tags are empty"),
                                     ("pop", LYRICS + "<stage_1>\n", "Lyrics hold '<stage_1>' on line"),
-                                    ("pop", "[verse]\nla\n", r"Sections to generate \(sections\) is 2 but the lyrics have only 1 section: set it to 1")):
+                                    ("pop", "[verse]\nla\n", r"Sections to generate \(sections\) is 2 but the lyrics "
+                                                             r"have only 1 section: set it to 1")):
         with pytest.raises(ValueError, match=message):
             service.lyrics_job(genres, lyrics, shared)
 
