@@ -58,3 +58,13 @@ def test_a_place_that_cannot_be_written_is_named(tmp_path, where, message):
     with pytest.raises(ValueError, match=message):
         writable_folder(where.replace("{tmp}", str(tmp_path)), "--out X")
     writable_folder(tmp_path / "new" / "deeper", "--out X")  # a folder still to make, in a writable one
+
+
+def test_a_replaced_file_gets_the_usual_permissions(tmp_path):
+    """The temporary file is made by the writer, so the result has the permissions any new file gets (umask), not
+    the owner-only 0600 of a mkstemp file."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with replacing(tmp_path / "out.txt") as temporary:
+        temporary.write_text("y")
+    assert (tmp_path / "out.txt").stat().st_mode == plain.stat().st_mode

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -23,10 +24,10 @@ def replacing(path: str | Path):
     work); when the block ends without an error it replaces `path` in one step (os.replace), otherwise it is
     deleted and `path` is untouched."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(handle)
+    # a fresh name, not a file made here: the writer creates it with the usual permissions (mkstemp's are 0600)
+    temporary = path.parent / f".{path.stem}.{secrets.token_hex(6)}.partial{path.suffix}"
     try:
-        yield Path(temporary)
+        yield temporary
         os.replace(temporary, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

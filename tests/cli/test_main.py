@@ -233,6 +233,13 @@ def test_invalid_utf8_in_argv_is_refused_before_loading(tmp_path):
     assert "loading models" not in done.stderr and not (tmp_path / "o").exists()
 
 
+def test_prompt_checks_the_text_before_loading_the_tokenizer(tmp_path, monkeypatch, capsys):
+    """`prompt` refused a lone surrogate only in the tokenizer (a cast error): now before anything is loaded."""
+    no_loading(monkeypatch)
+    assert main(["prompt", "--genre", "pop", "--lyrics", "[verse]\nla \udcff\n", "--out", str(tmp_path / "p.json")]) == 2
+    assert "Lyrics hold a character that is not text" in capsys.readouterr().err
+
+
 def test_cuda_on_a_machine_without_it_names_the_flag(tmp_path, capsys):
     import torch
 

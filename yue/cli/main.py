@@ -206,13 +206,14 @@ def _encode_with(args, path: str):
 
 def cmd_prompt(args) -> None:
     from ..weights.loading import load_tokenizer
-    from ..pipeline import request_prompt
+    from ..pipeline import check_request, request_prompt
     from ..song import SongRequest
 
     out = check_out_file(args.out, [args.lyrics_file, args.genre_file, *(args.reference or [])], args.overwrite)
     genres = read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
     check_reference(args)
+    check_request(SongRequest(genres, lyrics, "all"))  # the text, before the codec or the tokenizer is loaded
     tokenizer_source = args.tokenizer or (args.tiny / "s1" if args.tiny else "m-a-p/YuE-s1-7B-anneal-en-cot")
     # every section's prompt is built whatever the count to generate: segments="all" refuses none
     request = SongRequest(genres, lyrics, "all", reference=_reference(args, lambda path: _encode_with(args, path)))
