@@ -186,8 +186,13 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                                     last_song]}
         # Each endpoint twice: for API and MCP callers on a hidden trigger (errors are raised: the caller gets an
         # error), and for the page's button (on_page: an error is the progress text only, the outputs stay).
+        # API and MCP callers must give genres and lyrics: hidden boxes without a value stand in for the page's, whose
+        # example text the schema would offer as a default (an omitted lyrics sang the example)
+        required = {id(box): raw(gr.Textbox(None, visible=False)) for box in (l_genres, l_lyrics, s_genres, s_lyrics,
+                                                                            c_genres, c_lyrics)}
         for name in inputs:
-            gr.Button(visible=False).click(getattr(studio, name), inputs[name], outputs, api_name=name, **run)
+            api_inputs = [required.get(id(part), part) for part in inputs[name]]
+            gr.Button(visible=False).click(getattr(studio, name), api_inputs, outputs, api_name=name, **run)
         page = dict(api_visibility="private", **run)
         # While a run goes on every button that starts one shows it is busy and cannot be pressed (Stop stays):
         # set at once, before the run waits in the queue, and set back when it ends, however it ends.
@@ -283,8 +288,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_start(args: argparse.Namespace) -> None:
+    """At start-up, not at every request: the device exists in this PyTorch, and --tiny (which runs on the CPU) is
+    not given another device it would ignore."""
+    from yue.weights.devices import check_device
+
+    if args.tiny and args.device not in (None, "cpu"):
+        raise ValueError(f"--tiny runs on the cpu; --device {args.device} would be ignored: leave --device out")
+    if args.device:
+        check_device(args.device)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        check_start(args)
+    except (ValueError, RuntimeError) as error:  # ModelLoadError is a RuntimeError
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     try:

@@ -5,15 +5,16 @@ or imports gradio; `yue.serving.Service` runs the jobs.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from yue import checks
-from yue.audio import check_finite
+from yue.audio import check_audio, check_finite
 from yue.config import Limits, Sampling
 from yue.pipeline import check_request
-from yue.text.prompt import FRAMES_PER_SECOND, split_lyrics
+from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.song import Reference, SongCodes, SongRequest
 from yue.lm.stage1 import Stage1Tokens
 
@@ -22,6 +23,10 @@ PRECISIONS = ("auto", "bf16", "int8", "nf4")
 FORMATS = ("wav", "flac", "mp3")
 CONTINUE_FROM = ("end", "section", "time")
 MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB
+# Bundles read at once. The page's upload helpers skip the queue (so they work while it is full), which also
+# skips Gradio's concurrency limits: this lock is their limit, so many uploads at once cost what one does
+# (yue.arrays bounds one read; docs/bad-inputs.md states the bound).
+BUNDLE_READS = threading.BoundedSemaphore(1)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,10 @@ def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
     choices = {name: checks.choice(args[name], name, allowed)
                for name, allowed in (("language", LANGUAGES), ("precision", PRECISIONS), ("output_format", FORMATS))}
     sampling = Sampling(**{name: slider.read(args[name], name) for name, slider in checks.SLIDERS.items()})
+    if sampling.min_new_tokens > sampling.max_new_tokens:  # named as the page names them (Sampling.check: flags)
+        low, high = checks.SLIDERS["min_new_tokens"].label, checks.SLIDERS["max_new_tokens"].label
+        raise ValueError(f"{low} (min_new_tokens) must be at most {high} (max_new_tokens); got "
+                         f"{sampling.min_new_tokens} > {sampling.max_new_tokens}")
     seed = None if checks.flag(args["random_seed"], "random_seed") else checks.seed(args["seed"])
     sections = checks.number(args["sections"], "sections", 1, limits.max_sections, whole=True)
     takes = checks.number(args.get("takes", 1), "takes", 1, limits.max_takes, whole=True)  # absent: one take
@@ -92,6 +101,10 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
     if seconds > limits.max_reference_seconds:
         raise ValueError(f"The {what} is {seconds:.0f} s long; the limit is {limits.max_reference_seconds:.0f} s. "
                          "Trim it first.")
+    try:  # too short to encode, or too many samples to decode (small on disk, huge decoded)
+        check_audio(path, limits.max_reference_seconds)
+    except ValueError as error:
+        raise ValueError(f"The {what}: {error}") from None
     check_finite(path)
     return path
 
@@ -101,7 +114,8 @@ def load_bundle(path: str) -> tuple[SongCodes, dict]:
         raise ValueError(f"The song bundle {Path(path).name} is no longer on the server (files are deleted after a "
                          "while): upload the .npz again.")
     try:
-        return SongCodes.load(path)
+        with BUNDLE_READS:
+            return SongCodes.load(path)
     except ValueError:
         raise
     except Exception:  # e.g. a file that is not a zip at all
@@ -119,8 +133,10 @@ def choose_start(codes: SongCodes, continue_from: str, keep_sections, cut_second
         return codes.keep_sections(keep)
     cut = checks.number(cut_seconds, "cut time (cut_seconds)")
     length = codes.frames / FRAMES_PER_SECOND
-    if not 0 < cut <= length:
-        raise ValueError(f"The cut time must be between 0 and {length:.1f} s (the song's length); got {cut:g}")
+    frame = 1 / FRAMES_PER_SECOND  # a cut keeping no frame would quietly start a new song (as keeping 0 sections)
+    if not frame <= cut <= length:
+        raise ValueError(f"The cut time (cut_seconds) must be between {frame:g} s (one frame) and {length:.1f} s (the "
+                         f"song's length); got {cut:g}. To start over, use the Lyrics to song tab.")
     return codes.cut(round(cut * FRAMES_PER_SECOND))
 
 
@@ -147,8 +163,24 @@ class Jobs:
 
     def precheck(self, genres, lyrics, shared: Shared, sections: int | None) -> None:
         """What can be checked before any model is loaded or any audio encoded: text, sampling, seed, sections."""
+        self.check_sections(lyrics, sections)
         check_request(SongRequest(genres, lyrics, sections, shared.sampling, shared.seed, takes=shared.takes),
                       self.limits)
+
+    def check_sections(self, lyrics, sections: int | None) -> None:
+        """More sections asked for than the lyrics hold, said with the page's words (*Sections to generate*, not the
+        pipeline's `segments`) and with the lines the official rule drops (a [pre-chorus] is no section)."""
+        if sections is None or not isinstance(lyrics, str):  # not text: the request check refuses it by name
+            return
+        try:
+            parsed = parse_lyrics(lyrics, self.limits)
+        except LyricsError:  # the request check says what is wrong with the lyrics themselves
+            return
+        if sections > len(parsed.sections):
+            found = len(parsed.sections)
+            dropped = "".join(f" {warning}" for warning in parsed.warnings if " dropped: " in warning)
+            raise ValueError(f"Sections to generate (sections) is {sections} but the lyrics have only {found} "
+                             f"section{'s' if found != 1 else ''}: set it to {found} or add sections.{dropped}")
 
     def lyrics_job(self, genres: str, lyrics: str, shared: Shared) -> Job:
         self.precheck(genres, lyrics, shared, shared.sections)
@@ -157,13 +189,18 @@ class Jobs:
 
     def style_job(self, mix: str | None, vocal: str | None, instrumental: str | None, start_s, end_s, genres: str,
                   lyrics: str, shared: Shared, encode: Callable) -> Job:
-        window = dict(start_s=checks.number(start_s, "window start (start_s)", 0),
-                      end_s=checks.number(end_s, "window end (end_s)", 0))
+        longest = self.limits.max_reference_seconds
+        window = dict(start_s=checks.number(start_s, "window start (start_s)", 0, longest),
+                      end_s=checks.number(end_s, "window end (end_s)", 0, longest))
         if window["end_s"] <= window["start_s"]:
             raise ValueError("The reference window must end after it starts (about 30 s is recommended)")
         mix = check_upload(mix, "reference track", self.limits)
         pair = [check_upload(vocal, "reference vocal", self.limits),
                 check_upload(instrumental, "reference instrumental", self.limits)]
+        length = min(duration_s(path) for path in ([mix] if mix else pair) if path) if mix or any(pair) else None
+        if length is not None and window["start_s"] >= length:
+            raise ValueError(f"The window start (start_s) must be below the reference's length ({length:.1f} s); "
+                             f"got {window['start_s']:g}")
         if mix and any(pair):
             raise ValueError("Give either one mixed reference track or a vocal + instrumental pair, not both")
         if not mix and not all(pair):
@@ -190,6 +227,9 @@ class Jobs:
         if shared.sections < 1:
             raise ValueError("Generate at least 1 new section")
         checks.choice(continue_from, "continue_from", CONTINUE_FROM)
+        if bundle and (vocal or instrumental):  # as style transfer refuses a mix with stems: nothing is ignored
+            raise ValueError("Give either a song bundle (.npz) or a vocal and an instrumental stem to continue, not "
+                             "both: remove the one you do not mean")
         source, stems = bundle or last_song, None
         if not bundle and (vocal or instrumental):
             source = None

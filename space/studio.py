@@ -66,10 +66,14 @@ def endpoint(fn):
     @functools.wraps(fn)  # Gradio reads the wrapped signature (gr.Request injection) and the docstring
     def guarded(*args, **kwargs):
         made = False  # whether any section's files were sent: only then are they "kept"
+        shown = ["", None]  # the last progress text and seed sent
         try:
             for values in fn(*args, **kwargs):
                 made = made or isinstance(values[3], str)
+                shown = [new if new != gr.skip() else old for new, old in zip(values[4:], shown)]
                 yield values
+            if not made:  # stopped before a section was done: API clients get None for the files, not an update
+                yield None, None, None, None, *shown
             return
         except gr.Error as error:
             message = str(error.message)
@@ -101,6 +105,8 @@ def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
             for values in api_endpoint(*args, **kwargs):
                 song = getattr(values, "song", None)
                 bar = song_bar(song) if song is not None else gr.skip()
+                if all(value is None for value in values[:4]):  # nothing made: the page keeps what it shows
+                    values = (gr.skip(),) * 4 + tuple(values[4:])
                 yield (*values, values[3], bar) if copy_bundle else (*values, bar)
         except gr.Error:
             return  # the endpoint's last update already put the message in the progress text

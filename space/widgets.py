@@ -165,8 +165,9 @@ and generate. The song streams in section by section; **Stop** keeps what is don
 
 def genre_box(value: str, elem_id: str) -> gr.Textbox:
     """Genre tags as free text, plus a picker per tag category that writes into it (and follows what is typed)."""
-    box = gr.Textbox(value, label="Genre tags", info="genre, instruments, mood, gender, timbre; any words work",
-                     elem_id=f"{elem_id}-genres")
+    # raw: a list or dict sent by an API client reaches the check (refused), not its Python repr (sung)
+    box = raw(gr.Textbox(value, label="Genre tags", info="genre, instruments, mood, gender, timbre; any words work",
+                         elem_id=f"{elem_id}-genres"))
     found = tags.find_tags(value)
     with gr.Accordion("Pick tags from our list", open=False, elem_id=f"{elem_id}-tags"):
         with gr.Row():
@@ -182,8 +183,8 @@ def genre_box(value: str, elem_id: str) -> gr.Textbox:
 def lyrics_box(value: str, limits: Limits, elem_id: str, empty: str = "", kept: gr.State | None = None) -> gr.Textbox:
     """The lyrics editor and its live check below it (`empty`: the calm hint while there are no lyrics; `kept`: the
     sections a continuation keeps, which the check follows too)."""
-    box = gr.Textbox(value, label="Lyrics", lines=12, max_lines=30, elem_id=elem_id,
-                     info="each section starts with a tag line: [verse], [chorus], [bridge], [outro] …")
+    box = raw(gr.Textbox(value, label="Lyrics", lines=12, max_lines=30, elem_id=elem_id,  # raw: as genre_box
+                         info="each section starts with a tag line: [verse], [chorus], [bridge], [outro] …"))
     status = gr.Markdown(lyrics_status(value, limits, empty), elem_id=f"{elem_id}-status")
     if kept is None:
         box.change(lambda text: lyrics_status(text, limits, empty), box, status, **LIGHT)

@@ -2,6 +2,7 @@
 message naming the file, before any large read or inflate; pickles are never loaded."""
 import io
 import json
+import struct
 import zipfile
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 from yue.arrays import ArrayFileError, Spec, read_npy, read_npz
 from yue.song import SongCodes
 from yue.lm.stage1 import Stage1Tokens
+
+from .memory import peak_growth_mb
 
 CODES = Spec((1, 2), 1000)
 
@@ -105,6 +108,11 @@ def test_a_compressed_member_that_would_inflate_hugely_is_refused_from_its_decla
     ("meta.npy", meta(settings={"mode": "karaoke"}), "its mode 'karaoke' is not one of cot, icl"),
     ("meta.npy", meta(settings={"language": "fr"}), "its language 'fr' is not one of en, zh, jp-kr"),
     ("meta.npy", meta(labels=["only one"]), "1 section labels for 2 sections"),
+    ("meta.npy", meta(settings={"lyrics": 5}), "its setting 'lyrics' must be text; got 5 (int)"),
+    ("meta.npy", meta(settings={"genres": ["pop"]}), "its setting 'genres' must be text; got ['pop'] (list)"),
+    ("meta.npy", meta(settings={"seed": "7"}), "its setting 'seed' must be a whole number or null; got '7'"),
+    ("meta.npy", meta(settings={"take": True}), "its setting 'take' must be a whole number; got True (bool)"),
+    ("meta.npy", meta(settings={"sampling": 1.5}), "its setting 'sampling' must be an object; got 1.5"),
 ])
 def test_bad_members_are_refused_with_what_is_wrong(tmp_path, member, data, message):
     assert message in refused(bundle_with(tmp_path / "bad.npz", {member: data}))
@@ -129,7 +137,7 @@ def test_read_npy_checks_the_header_first(tmp_path):
         read_npy(huge, CODES)
     with pytest.raises(ArrayFileError, match="obj.npy holds Python objects, which are never loaded"):
         read_npy(pickled, CODES)
-    with pytest.raises(ArrayFileError, match="codes file not found"):
+    with pytest.raises(ArrayFileError, match="codes file .*missing.npy: file not found"):
         read_npy(tmp_path / "missing.npy", CODES)
 
 
@@ -138,3 +146,86 @@ def test_read_npz_refuses_a_file_that_is_not_a_zip(tmp_path):
     junk.write_bytes(b"not a zip")
     with pytest.raises(ArrayFileError, match="junk.npz is not codes: it is damaged or truncated"):
         read_npz(junk, {"a": CODES}, ("a",), "codes")
+
+
+def lying_bomb(path, method: int, inflated: int, member: str = "vocal.npy"):
+    """A real bundle whose `member` is a valid (8, 5) array followed by `inflated` zero bytes, compressed with zip
+    `method`, its declared size patched to the array's true size (as a hostile file does): the declared-size check
+    passes, and only the reader can stop the inflate. Written in 16 MB pieces, so building it costs little memory."""
+    small = io.BytesIO()
+    np.save(small, np.zeros((8, 5), dtype=np.int64))
+    bundle_with(path, {member: None})
+    info = zipfile.ZipInfo(member)
+    info.compress_type = method
+    with zipfile.ZipFile(path, "a") as archive, archive.open(info, "w") as handle:
+        handle.write(small.getvalue())
+        for _ in range(inflated >> 24):
+            handle.write(bytes(1 << 24))
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    for signature, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # local header, central directory
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            name_at = start + (30 if size_at == 22 else 46)
+            if data[name_at:name_at + len(name)] == name:
+                struct.pack_into("<I", data, start + size_at, len(small.getvalue()))
+            start += 4
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_members_compressed_with_other_methods_than_numpy_writes_are_refused(tmp_path, method):
+    """bzip2 and lzma members are refused by their zip method, before anything is inflated: Python's zipfile
+    inflates them with no cap (the issue's 11 KB bzip2 bundle became 2 GB per upload)."""
+    message = refused(lying_bomb(tmp_path / "bomb.npz", method, 1 << 24))
+    assert f"compressed with zip method {method}" in message and "stored or deflate" in message
+
+
+def test_a_deflated_member_holding_more_than_it_declares_stops_at_its_declared_size(tmp_path):
+    """A deflate member whose directory lies about its size is cut at the declared size and refused as damaged (its
+    checksum is that of the whole data) without inflating the rest."""
+    assert "damaged or truncated" in refused(lying_bomb(tmp_path / "bomb.npz", zipfile.ZIP_DEFLATED, 1 << 24))
+
+
+BUNDLE_PEAK_MB = 64  # docs/bad-inputs.md: reading any bundle raises a process's peak memory by at most this
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_DEFLATED])
+def test_a_bomb_bundle_raises_peak_memory_by_less_than_the_stated_bound(tmp_path, method):
+    """The issue's bomb (a lying bzip2 member inflating to 400 MB here, 2 GB there), and the same lie deflated:
+    loading it in a fresh process raises its peak RSS by less than BUNDLE_PEAK_MB, and it is refused."""
+    path = lying_bomb(tmp_path / "bomb.npz", method, 400 << 20)
+    assert path.stat().st_size < 1_000_000
+    growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
+    assert outcome.startswith("ArrayFileError") and "bomb.npz" in outcome
+    assert growth < BUNDLE_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
+
+
+def raw_meta(text: str) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.frombuffer(text.encode(), dtype=np.uint8))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "its metadata is a JSON list, not the object (version, labels, settings) this app writes"),
+    ("[" * 100_000 + "]" * 100_000, "its settings are not readable JSON"),
+])
+def test_metadata_that_is_no_object_or_nested_too_deep_is_named(tmp_path, text, message):
+    """A list as metadata is said to be one (was 'a bundle of version None'); JSON nested 100 000 deep is unreadable
+    settings of the named file (was 'maximum recursion depth exceeded', no file named)."""
+    assert message in refused(bundle_with(tmp_path / "odd.npz", {"meta.npy": raw_meta(text)}))
+
+
+def test_the_largest_bundle_this_app_writes_loads_under_the_same_bound(tmp_path):
+    """A real bundle at the limits (12 sections of 4096 frames, both stage-2 tracks) loads within BUNDLE_PEAK_MB."""
+    from yue.song import MAX_SONG_FRAMES
+
+    sections = (MAX_SONG_FRAMES // 12,) * 12
+    rng = np.random.default_rng(0)
+    tracks = rng.integers(0, 1024, (2, MAX_SONG_FRAMES))
+    tokens = Stage1Tokens(tracks[0], tracks[1], sections, ("verse",) * 12)
+    path = SongCodes(tokens, *rng.integers(0, 1024, (2, 8, MAX_SONG_FRAMES))).save(tmp_path / "big.npz")
+    growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
+    assert outcome == "returned" and growth < BUNDLE_PEAK_MB, (growth, outcome)

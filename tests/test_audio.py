@@ -1,9 +1,13 @@
 """yue.audio: read any format as mono at 16 kHz, write wav/flac/mp3, clear errors."""
+import struct
+
 import numpy as np
 import pytest
 import soundfile
 
-from yue.audio import AudioError, read_audio, write_audio
+from yue.audio import READ_PEAK_MB, AudioError, read_audio, write_audio
+
+from .memory import peak_growth_mb
 
 
 def music(seconds=1.0, rate=44100):
@@ -63,3 +67,69 @@ def test_unsupported_format_is_named(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
     with pytest.raises(AudioError, match="cover.png is not a readable audio file"):
         read_audio(path)
+
+
+def claiming_flac(path, channels: int, rate: int, seconds: float):
+    """A FLAC of 0.1 s whose header (STREAMINFO's 36-bit total) claims `seconds`: what a file small on disk and huge
+    decoded looks like to every check that reads only the header (the issue's was a real 0.94 MB constant FLAC)."""
+    soundfile.write(str(path), np.full((rate // 10, channels), 0.25, np.float32), rate, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    fields = struct.unpack(">Q", data[18:26])[0] >> 36 << 36  # rate, channels, bits; then the 36-bit total
+    data[18:26] = struct.pack(">Q", fields | int(rate * seconds))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_file_huge_once_decoded_is_refused_from_its_header(tmp_path):
+    """The issue's 8 channels at 192 kHz for 590 s (906 million samples): refused before decoding, naming the file,
+    its channels, rate and length and what to export instead."""
+    path = claiming_flac(tmp_path / "wide.flac", 8, 192_000, 590)
+    with pytest.raises(AudioError, match=r"wide.flac holds 8 channels at 192000 Hz for 590 s: 906 million samples "
+                                         r"to decode; the limit is 115 million .* Export it as mono or stereo"):
+        read_audio(path)
+
+
+def test_a_block_by_block_read_equals_one_pass(tmp_path):
+    """Decoding, downmixing and resampling in blocks gives the samples one whole pass gives (soxr's stream and its
+    one-shot call agree to float32 rounding)."""
+    from yue.codec.mix import resample
+
+    rate, left = 44100, music(7.3)
+    stereo = np.stack([left, 0.5 * left[::-1]], axis=1)
+    soundfile.write(str(tmp_path / "s.flac"), stereo, rate, subtype="PCM_24")
+    whole = resample(soundfile.read(str(tmp_path / "s.flac"), dtype="float32")[0].mean(axis=1), rate, 16000)
+    blocks = read_audio(tmp_path / "s.flac", 16000)
+    assert blocks.shape == whole.shape
+    np.testing.assert_allclose(blocks, whole, atol=2e-6)
+
+
+@pytest.mark.parametrize("what", [None, "folder", "device"])
+def test_a_folder_or_device_given_as_audio_says_what_it_is(tmp_path, what):
+    """A folder or /dev/zero given as an audio file is named as such, not 'not found' (a missing file still is)."""
+    path = {None: tmp_path / "gone.wav", "folder": tmp_path, "device": "/dev/zero"}[what]
+    message = {None: "not found", "folder": "is a folder", "device": "is not a regular file"}[what]
+    with pytest.raises(AudioError, match=message):
+        read_audio(path)
+
+
+def test_reading_ten_minutes_of_audio_raises_peak_memory_by_less_than_the_stated_bound(tmp_path):
+    """590 s of 48 kHz stereo FLAC (0.1 MB on disk, 226 MB of float32 decoded at once before): read in a fresh
+    process, the peak RSS grows by less than READ_PEAK_MB, the bound docs/bad-inputs.md states."""
+    path = tmp_path / "long.flac"
+    with soundfile.SoundFile(str(path), "w", 48_000, 2, format="FLAC", subtype="PCM_16") as handle:
+        block = np.full((480_000, 2), 0.25, np.float32)
+        for _ in range(59):
+            handle.write(block)
+    growth, outcome = peak_growth_mb("from yue.audio import read_audio", f"assert read_audio({str(path)!r}).size "
+                                     "== 590 * 16000")
+    assert outcome == "returned"
+    assert growth < READ_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
+
+
+@pytest.mark.parametrize("samples, rate, shown", [(16, 16000, "1.0 ms"), (100, 16000, "6.2 ms"),
+                                                  (800, 44100, "18.1 ms")])
+def test_audio_shorter_than_one_codec_frame_is_refused_naming_the_minimum(tmp_path, samples, rate, shown):
+    """The codec needs 320 samples at 16 kHz (one 20 ms frame); shorter audio failed inside its convolutions."""
+    soundfile.write(str(tmp_path / "blip.wav"), np.full(samples, 0.5, np.float32), rate)
+    with pytest.raises(AudioError, match=f"blip.wav is {shown} long; the codec needs at least 20 ms \\(320 samples"):
+        read_audio(tmp_path / "blip.wav")

@@ -82,11 +82,11 @@ def test_progress_reports_stage_section_rate(token_pipeline):
     ({"lyrics": "no tags here"}, "no section tags"),
     ({"genres": " "}, "Genre tags are empty"),
     ({"segments": 5}, "only 3 sections"),
-    ({"sampling": Sampling(top_p=0)}, "top_p must be in"),
-    ({"sampling": Sampling(temperature=float("inf"))}, "temperature must be a finite number, got inf"),
-    ({"sampling": Sampling(repetition_penalty=float("inf"))}, "repetition_penalty must be a finite number"),
-    ({"sampling": Sampling(guidance_later=float("inf"))}, "guidance_later must be a finite number"),
-    ({"sampling": Sampling(max_new_tokens=40.5)}, "max_new_tokens must be a whole number, got 40.5"),
+    ({"sampling": Sampling(top_p=0)}, r"top_p \(--top-p\) must be in"),
+    ({"sampling": Sampling(temperature=float("inf"))}, r"temperature \(--temperature\) must be a finite number"),
+    ({"sampling": Sampling(repetition_penalty=float("inf"))}, r"repetition_penalty \(--repetition-penalty\) must"),
+    ({"sampling": Sampling(guidance_later=float("inf"))}, r"guidance_later \(--guidance-later\) must be a finite number"),
+    ({"sampling": Sampling(max_new_tokens=40.5)}, r"max_new_tokens \(--max-new-tokens\) must be a whole number, got 40.5"),
     ({"segments": 1.5}, "segments must be a whole number >= 1; got 1.5"),
     ({"segments": 0}, "segments must be a whole number >= 1; got 0"),
     ({"seed": 2**64}, r"seed must be a whole number from 0 to 9007199254740991 \(2\*\*53 - 1\); got 1844"),
@@ -96,9 +96,12 @@ def test_progress_reports_stage_section_rate(token_pipeline):
     ({"seed": "7"}, r"got '7' \(str\)"),
     ({"genres": 5}, r"genres must be text; got 5 \(int\)"),
     ({"reference": Reference(codes=np.zeros(100, dtype=np.int64), start_s=float("nan"))},
-     r"reference start \(start_s, seconds\) must be a number >= 0; got nan"),
+     r"reference start \(start_s, seconds\) must be a number from 0 to 600; got nan"),
     ({"reference": Reference(codes=np.zeros(100, dtype=np.int64), end_s=float("inf"))},
-     r"reference end \(end_s, seconds\) must be a number >= 0; got inf"),
+     r"reference end \(end_s, seconds\) must be a number from 0 to 600; got inf"),
+    ({"reference": Reference(codes=np.zeros(100, dtype=np.int64), end_s=1e308)},
+     r"reference end \(end_s, seconds\) must be a number from 0 to 600; got 1e\+308"),
+    ({"genres": "pop \udcff"}, r"Genre tags hold a character that is not text \(U\+DCFF, a lone surrogate\)"),
     ({"reference": Reference(codes=np.full(100, 5000))}, r"reference codes must lie in 0..1023"),
     ({"reference": Reference(vocal_codes=np.zeros(500, dtype=np.int64), instrumental_codes=np.zeros(400, dtype=int))},
      r"The reference vocal is 10.00 s long and the reference instrumental 8.00 s: stems of one recording"),
@@ -267,3 +270,14 @@ def test_takes_songs_to_continue_are_one_per_take_with_as_many_sections(token_pi
 def test_takes_outside_the_limit_are_refused(token_pipeline, takes):
     with pytest.raises(ValueError, match="takes"):
         token_pipeline.generate(SongRequest("pop", LYRICS, sampling=FAST, takes=takes))
+
+
+def test_previous_may_be_a_bundles_path(tmp_path):
+    """SongRequest(previous="song.npz") raised AttributeError: a path is read as the bundle; other values are refused
+    naming what to give."""
+    saved = SongCodes(Stage1Tokens(np.arange(6), np.arange(6), (6,), ("verse",))).save(tmp_path / "song.npz")
+    for given in (str(saved), saved):
+        request = SongRequest("pop", LYRICS, previous=given)
+        assert request.previous.stage1.section_frames == (6,)
+    with pytest.raises(ValueError, match=r"previous must be a SongCodes or a bundle's path .*; got 5 \(int\)"):
+        SongRequest("pop", LYRICS, previous=5)

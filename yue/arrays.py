@@ -4,6 +4,9 @@
 gigabytes), and the zip layer fails with tracebacks on a truncated file. Here every array's header (dtype, shape,
 byte count) and every zip member's declared size are checked against what the caller expects before a byte of
 data is read or inflated, at most that many bytes are ever inflated, and Python objects (pickles) are never loaded.
+Only the zip methods numpy writes are read (stored and deflate): Python's zipfile inflates a bzip2 or lzma member
+with no cap on the output of one read (an 11 KB bzip2 member can become 2 GB at once), while its deflate reads stop
+at the size asked for, and `_Capped` stops any member at its declared size.
 """
 from __future__ import annotations
 
@@ -16,7 +19,11 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from .files import not_a_file
+
 HEADER_BYTES = 4096  # an .npy header is ~128 bytes; numpy itself refuses headers over 10 000 bytes
+# np.savez stores, np.savez_compressed deflates: the only methods a bundle of this app holds
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 
 
 class ArrayFileError(ValueError):
@@ -31,6 +38,23 @@ class Spec:
     ndims: tuple[int, ...]
     max_items: int
     kinds: str = "iu"
+
+
+class _Capped:
+    """A binary stream that hands out at most `limit` bytes in all: a member that holds more than it declared is
+    refused after `limit + 1` bytes, whatever the decompressor would produce."""
+
+    def __init__(self, handle, limit: int, where: str):
+        self.handle, self.left, self.where = handle, limit, where
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > self.left + 1:
+            size = self.left + 1
+        data = self.handle.read(size)
+        self.left -= len(data)
+        if self.left < 0:
+            raise ArrayFileError(f"{self.where} holds more data than its zip entry declares")
+        return data
 
 
 def _header(handle, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -70,7 +94,7 @@ def read_npy(path: str | Path, spec: Spec) -> np.ndarray:
     """One array from an .npy file, checked against `spec` before its data is read."""
     path = Path(path)
     if not path.is_file():
-        raise ArrayFileError(f"codes file not found: {path}")
+        raise ArrayFileError(f"codes file {path}: {not_a_file(path)}")
     with open(path, "rb") as handle:
         array = _read_array(handle, spec, path.name)
         if handle.read(1):
@@ -84,7 +108,7 @@ def read_npz(path: str | Path, specs: dict[str, Spec], required: tuple[str, ...]
     kind of file in messages (e.g. "a song bundle saved by this app")."""
     path = Path(path)
     if not path.is_file():
-        raise ArrayFileError(f"file not found: {path}")
+        raise ArrayFileError(f"{path}: {not_a_file(path)}")
     damaged = f"{path.name} is not {what}: it is damaged or truncated, or not an .npz archive"
     arrays = {}
     try:
@@ -98,10 +122,15 @@ def read_npz(path: str | Path, specs: dict[str, Spec], required: tuple[str, ...]
                 raise ArrayFileError(f"{path.name} is not {what}: it lacks {', '.join(missing)}")
             for name, info in members.items():
                 spec, where = specs[name], f"{path.name} ({name})"
+                if info.compress_type not in ZIP_METHODS:
+                    raise ArrayFileError(f"{where} is compressed with zip method {info.compress_type}; this app reads "
+                                         f"only what numpy writes ({' or '.join(ZIP_METHODS.values())}): save it "
+                                         "again with np.savez or np.savez_compressed")
                 if info.file_size > HEADER_BYTES + spec.max_items * 8:
                     raise ArrayFileError(f"{where} declares {info.file_size} bytes; at most "
                                          f"{spec.max_items} values are allowed")
-                with archive.open(info) as handle:
+                with archive.open(info) as member:
+                    handle = _Capped(member, info.file_size, where)
                     arrays[name] = _read_array(handle, spec, where)
                     if handle.read(1):  # also reaches the end, where zipfile checks the CRC
                         raise ArrayFileError(f"{where} has data after its array")

@@ -5,50 +5,103 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec.mix import resample
-from .rates import CODEC_RATE
+from .files import not_a_file, replacing
+from .rates import CODEC_HOP, CODEC_RATE, FRAME_RATE
 
 WRITE_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".mp3": ("MP3", "MPEG_LAYER_III")}
 SILENCE = 1e-4  # peak below this (-80 dBFS) counts as silence
 MAX_SECONDS = 600.0  # checked before decoding: a stereo 44.1 kHz hour would be 1.3 GB of float32 in memory
+# Checked from the header too: a file small on disk (a constant-valued FLAC) can hold 8 channels at 192 kHz, 0.9 G
+# samples whose decoding alone takes minutes; 10 minutes of 96 kHz stereo is the most any reference needs.
+MAX_DECODED_SAMPLES = 2 * 96_000 * int(MAX_SECONDS)
+BLOCK_SAMPLES = 1 << 20  # values decoded at once, whatever the channel count: 4 MB of float32
+# What reading a file of MAX_SECONDS may add to a process's peak memory (docs/bad-inputs.md; test_audio measures
+# it): the 16 kHz result twice (its pieces, then joined: 2 x 38 MB) plus a block and soxr's buffers.
+READ_PEAK_MB = 128
+# The codec makes one frame of every 320 samples at 16 kHz: shorter audio gives no frame at all (its convolutions
+# fail on it), so a reference or stem is refused below one frame, 20 ms.
+MIN_SECONDS = 1 / FRAME_RATE
 
 
 class AudioError(ValueError):
     """An audio file the pipeline cannot use; the message names the file and what to do."""
 
 
-def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: float | None = MAX_SECONDS) -> np.ndarray:
+def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: float | None = MAX_SECONDS,
+               max_samples: int = MAX_DECODED_SAMPLES) -> np.ndarray:
     """float32 mono samples (N,) at `sample_rate` (channels averaged, resampled with soxr).
 
-    Raises AudioError naming the file for: missing, unreadable or unsupported, empty, NaN or infinite samples,
-    silent, longer than `max_seconds`.
+    Decoded, downmixed and resampled in blocks of about BLOCK_SAMPLES values, so memory holds one block and the mono
+    result: at most READ_PEAK_MB above the caller's for a file of MAX_SECONDS (docs/bad-inputs.md). Raises
+    AudioError naming the file for: missing, not a file, unreadable or unsupported, empty, too many decoded samples
+    (channels x rate x seconds, from the header, beyond `max_samples`), longer than `max_seconds`, NaN or infinite
+    samples, silent.
     """
     import soundfile
+    import soxr
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"Audio file not found: {path}")
+    info = check_audio(path, max_seconds, max_samples)
+    stream = None if info.samplerate == sample_rate else soxr.ResampleStream(info.samplerate, sample_rate, 1,
+                                                                            dtype="float32", quality="VHQ")
+    pieces, frames, bad, peak = [], 0, 0, 0.0
     try:
-        info = soundfile.info(str(path))
+        for block in soundfile.blocks(str(path), blocksize=max(1, BLOCK_SAMPLES // info.channels),
+                                      dtype="float32", always_2d=True):
+            frames += block.shape[0]
+            bad += int((~np.isfinite(block)).any(axis=1).sum())
+            mono = block.mean(axis=1, dtype=np.float32)
+            peak = max(peak, float(np.abs(mono).max())) if mono.size and not bad else peak
+            pieces.append(mono if stream is None else stream.resample_chunk(mono))
+        if stream is not None:
+            pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
     except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise AudioError(f"{path.name} is not a readable audio file (wav, flac, mp3 or ogg): {error}") from None
+        raise AudioError(f"{path.name} could not be decoded: {error}") from None
+    if frames == 0:
+        raise AudioError(f"{path.name} is empty (no samples).")
+    if frames < MIN_SECONDS * info.samplerate:  # a header may understate the length
+        raise AudioError(f"{path.name} holds {frames} samples at {info.samplerate} Hz; the codec needs at least "
+                         f"{MIN_SECONDS * 1000:.0f} ms ({CODEC_HOP} samples at {CODEC_RATE} Hz, one frame). Give a "
+                         "longer recording (about 30 s is recommended for a reference).")
+    if bad:
+        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
+                         "as 16- or 24-bit PCM.")
+    if peak < SILENCE:
+        raise AudioError(f"{path.name} is silent; give a recording with audible music.")
+    return np.concatenate(pieces).astype(np.float32, copy=False)
+
+
+def check_audio(path: str | Path, max_seconds: float | None = MAX_SECONDS, max_samples: int = MAX_DECODED_SAMPLES):
+    """soundfile's header of an audio file, checked before anything is decoded: a readable audio file (not a folder
+    or a device), at least MIN_SECONDS and at most `max_seconds` long, at most `max_samples` values decoded
+    (channels x frames). Raises AudioError naming the file and what to do."""
+    path = Path(path)
+    info = _info(path)
     seconds = info.frames / info.samplerate if info.samplerate else 0.0
     if max_seconds is not None and seconds > max_seconds:
         raise AudioError(f"{path.name} is {seconds:.0f} s long; the limit is {max_seconds:.0f} s. Trim it first.")
+    if info.frames * info.channels > max_samples:
+        raise AudioError(f"{path.name} holds {info.channels} channels at {info.samplerate} Hz for {seconds:.0f} s: "
+                         f"{info.frames * info.channels / 1e6:.0f} million samples to decode; the limit is "
+                         f"{max_samples / 1e6:.0f} million (10 minutes of 96 kHz stereo). Export it as mono or "
+                         "stereo at 44.1 or 48 kHz.")
+    if 0 < seconds < MIN_SECONDS:
+        raise AudioError(f"{path.name} is {seconds * 1000:.1f} ms long; the codec needs at least "
+                         f"{MIN_SECONDS * 1000:.0f} ms ({CODEC_HOP} samples at {CODEC_RATE} Hz, one frame). Give a "
+                         "longer recording (about 30 s is recommended for a reference).")
+    return info
+
+
+def _info(path: Path):
+    """soundfile's header of `path`, or an AudioError saying what the path is instead of an audio file."""
+    import soundfile
+
+    if not path.is_file():
+        raise AudioError(f"Audio file {path}: {not_a_file(path)}; give an audio file (wav, flac, mp3 or ogg)")
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise AudioError(f"{path.name} could not be decoded: {error}") from None
-    if samples.shape[0] == 0:
-        raise AudioError(f"{path.name} is empty (no samples).")
-    if not np.isfinite(samples).all():
-        bad = int((~np.isfinite(samples)).any(axis=1).sum())
-        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
-                         "as 16- or 24-bit PCM.")
-    mono = samples.mean(axis=1)
-    if float(np.abs(mono).max()) < SILENCE:
-        raise AudioError(f"{path.name} is silent; give a recording with audible music.")
-    return resample(mono, rate, sample_rate)
+        raise AudioError(f"{path.name} is not a readable audio file (wav, flac, mp3 or ogg): {error}") from None
 
 
 def check_finite(path: str | Path, block_frames: int = 1 << 16) -> None:
@@ -79,5 +132,6 @@ def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path
     if samples.size == 0:
         raise AudioError(f"Nothing to write to {path.name}: no samples")
     path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(str(path), samples, sample_rate, format=kind, subtype=subtype)
+    with replacing(path) as temporary:  # a write error leaves no partial file
+        soundfile.write(str(temporary), samples, sample_rate, format=kind, subtype=subtype)
     return path

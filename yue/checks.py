@@ -15,7 +15,7 @@ SEED_MAX = 2**53 - 1
 SEED_RANGE = f"0 to {SEED_MAX} (2**53 - 1)"
 
 
-def _shown(value) -> str:
+def shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -35,17 +35,17 @@ def number(value, name: str, lo: float | None = None, hi: float | None = None, w
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError(f"{name} is empty: enter {wanted}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be {wanted}; got {_shown(value)} ({type(value).__name__})")
+        raise ValueError(f"{name} must be {wanted}; got {shown(value)} ({type(value).__name__})")
     if isinstance(value, numbers.Integral):
         result = int(value)
     elif not math.isfinite(value):
-        raise ValueError(f"{name} must be {wanted}; got {_shown(value)}")
+        raise ValueError(f"{name} must be {wanted}; got {shown(value)}")
     elif whole and not float(value).is_integer():
-        raise ValueError(f"{name} must be {wanted}; got {_shown(value)} (fractions are not rounded)")
+        raise ValueError(f"{name} must be {wanted}; got {shown(value)} (fractions are not rounded)")
     else:
         result = int(value) if whole else float(value)
     if (lo is not None and result < lo) or (hi is not None and result > hi):
-        raise ValueError(f"{name} must be {wanted}; got {_shown(value)}")
+        raise ValueError(f"{name} must be {wanted}; got {shown(value)}")
     return result
 
 
@@ -56,13 +56,13 @@ def seed(value, name: str = "seed") -> int:
 
 def flag(value, name: str) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false; got {_shown(value)}")
+        raise ValueError(f"{name} must be true or false; got {shown(value)}")
     return value
 
 
 def choice(value, name: str, allowed) -> str:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {_shown(value)}")
+        raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}; got {shown(value)}")
     return value
 
 
@@ -71,7 +71,7 @@ def text(value, name: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be text; got {_shown(value)} ({type(value).__name__})")
+        raise ValueError(f"{name} must be text; got {shown(value)} ({type(value).__name__})")
     return value
 
 

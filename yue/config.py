@@ -40,35 +40,39 @@ class Sampling:
         return replace(self, do_sample=False)
 
     def check(self) -> None:
-        """Raise ValueError naming the bad field; the UI and CLI show the message as is."""
+        """Raise ValueError naming the bad field and its command-line flag (`top_p (--top-p)`); the UI and the CLI
+        show the message as is."""
+        flag = lambda name: f"{name} (--{name.replace('_', '-')})"
         problems = []
         for name in ("top_k", "max_new_tokens", "min_new_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                problems.append(f"{name} must be a whole number, got {value!r}")
+                problems.append(f"{flag(name)} must be a whole number, got {value!r}")
         for name in ("top_p", "temperature", "repetition_penalty", "guidance_first", "guidance_later"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                problems.append(f"{name} must be a finite number, got {value!r}")
+                problems.append(f"{flag(name)} must be a finite number, got {value!r}")
         if not isinstance(self.do_sample, bool):
-            problems.append(f"do_sample must be True or False, got {self.do_sample!r}")
+            problems.append(f"do_sample (--greedy switches it off) must be True or False, got {self.do_sample!r}")
         if problems:  # the range checks below need numbers
             raise ValueError("Invalid sampling settings: " + "; ".join(problems))
         if not 0.0 < self.top_p <= 1.0:
-            problems.append(f"top_p must be in (0, 1], got {self.top_p}")
+            problems.append(f"{flag('top_p')} must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
-            problems.append(f"top_k must be >= 0 (0 switches it off), got {self.top_k}")
+            problems.append(f"{flag('top_k')} must be >= 0 (0 switches it off), got {self.top_k}")
         if not self.temperature > 0.0:
-            problems.append(f"temperature must be > 0, got {self.temperature}")
+            problems.append(f"{flag('temperature')} must be > 0, got {self.temperature}")
         if not self.repetition_penalty > 0.0:
-            problems.append(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
+            problems.append(f"{flag('repetition_penalty')} must be > 0, got {self.repetition_penalty}")
         for name in ("guidance_first", "guidance_later"):
             if not getattr(self, name) >= 1.0:
-                problems.append(f"{name} must be >= 1.0 (1.0 switches guidance off), got {getattr(self, name)}")
+                problems.append(f"{flag(name)} must be >= 1.0 (1.0 switches guidance off), got {getattr(self, name)}")
         if not 2 <= self.max_new_tokens <= CONTEXT_TOKENS // 2:
-            problems.append(f"max_new_tokens must be between 2 and {CONTEXT_TOKENS // 2}, got {self.max_new_tokens}")
+            problems.append(f"{flag('max_new_tokens')} must be between 2 and {CONTEXT_TOKENS // 2}, "
+                            f"got {self.max_new_tokens}")
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
-            problems.append(f"min_new_tokens must be between 0 and max_new_tokens, got {self.min_new_tokens}")
+            problems.append(f"{flag('min_new_tokens')} must be between 0 and max_new_tokens (--max-new-tokens), "
+                            f"got {self.min_new_tokens}")
         if problems:
             raise ValueError("Invalid sampling settings: " + "; ".join(problems))
 

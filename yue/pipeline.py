@@ -12,7 +12,8 @@ import numpy as np
 from . import checks
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .eta import Eta
-from .text.prompt import build_prompt, check_context, check_genres, codes_to_stage1_ids, parse_lyrics
+from .text.prompt import (FRAMES_PER_SECOND, build_prompt, check_context, check_genres, codes_to_stage1_ids,
+                          parse_lyrics)
 from .song import Progress, Song, SongCodes, SongRequest
 from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
 from .lm import stage2
@@ -54,8 +55,9 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
                          f"{kept}")
     if tokenizer is not None:
         reference = None if request.reference is None else request.reference.ids()
+        rate = FRAMES_PER_SECOND * (1 if request.reference is None or request.reference.codes is not None else 2)
         check_context(tokenizer, request.genres, sections, reference,
-                      CONTEXT_TOKENS - request.sampling.max_new_tokens - 1)
+                      CONTEXT_TOKENS - request.sampling.max_new_tokens - 1, rate)
     return sections, lyrics.warnings
 
 

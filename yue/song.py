@@ -9,6 +9,7 @@ import numpy as np
 
 from . import checks
 from .arrays import ArrayFileError, Spec, read_npz
+from .files import replacing
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
@@ -26,6 +27,30 @@ BUNDLE_SPECS = {
     "vocal": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
     "instrumental": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
 }
+
+
+# The settings a bundle carries (SongRequest.settings and what the app and the CLI add), each with the JSON types it
+# may have: a bundle holding another type (`"lyrics": 5`) is refused on load, so nothing reading them later fails.
+SETTINGS_TYPES = {
+    "genres": (str,), "lyrics": (str,), "segments": (int, str, type(None)), "seed": (int, type(None)),
+    "takes": (int,), "take": (int,), "sampling": (dict,), "rescale": (bool,), "reference": (dict, type(None)),
+    "language": (str,), "mode": (str,), "precision": (str,), "continued_from": (dict,), "stems": (bool,),
+}
+
+
+def check_settings(settings: dict, name: str) -> None:
+    """Each known setting of a bundle has its type (a bool is no number), and mode and language are known ones;
+    raises ArrayFileError naming the file and the setting."""
+    for key, types in SETTINGS_TYPES.items():
+        value = settings.get(key)
+        if key in settings and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            wanted = " or ".join({str: "text", int: "a whole number", dict: "an object", bool: "true or false",
+                                  type(None): "null"}[kind] for kind in types)
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its setting {key!r} must be {wanted}; got "
+                                 f"{checks.shown(value)} ({type(value).__name__})")
+    for key, allowed in (("mode", MODES), ("language", LANGUAGES)):
+        if settings.get(key) is not None and settings[key] not in allowed:
+            raise ArrayFileError(f"{name}: its {key} {settings[key]!r} is not one of {', '.join(allowed)}")
 
 
 def check_codes(codes, name: str, ndim: int) -> None:
@@ -50,8 +75,9 @@ class Reference:
 
     def check(self) -> None:
         """Finite window, start >= 0, and codes of one track or of both stems (the window's fit: `ids`)."""
-        checks.number(self.start_s, "reference start (start_s, seconds)", 0)
-        checks.number(self.end_s, "reference end (end_s, seconds)", 0)
+        longest = Limits().max_reference_seconds
+        checks.number(self.start_s, "reference start (start_s, seconds)", 0, longest)
+        checks.number(self.end_s, "reference end (end_s, seconds)", 0, longest)
         tracks = {"codes": self.codes} if self.codes is not None else {
             "vocal_codes": self.vocal_codes, "instrumental_codes": self.instrumental_codes}
         for name, codes in tracks.items():
@@ -88,8 +114,10 @@ class SongCodes:
 
     def keep_sections(self, count: int) -> "SongCodes":
         """The first `count` sections (for "regenerate from section count + 1 on")."""
-        if not 0 <= count <= len(self.stage1.section_frames):
-            raise ValueError(f"the song has {len(self.stage1.section_frames)} sections; cannot keep {count}")
+        # One rule everywhere (CLI --keep-sections, the app, Python): keeping nothing would quietly start a new song
+        if not 1 <= count <= len(self.stage1.section_frames):
+            raise ValueError(f"the song has {len(self.stage1.section_frames)} sections; keep 1 to "
+                             f"{len(self.stage1.section_frames)} of them, not {count} (to start over, make a new song)")
         return self.cut(sum(self.stage1.section_frames[:count]))
 
     def cut(self, frames: int) -> "SongCodes":
@@ -116,7 +144,7 @@ class SongCodes:
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)  # as write_audio: the writer makes the folder it writes into
-        with open(path, "wb") as handle:
+        with replacing(path) as temporary, open(temporary, "wb") as handle:  # whole or not at all
             np.savez_compressed(handle, **arrays)
         return path
 
@@ -148,18 +176,18 @@ class SongCodes:
         data = read_npz(path, BUNDLE_SPECS, ("stage1_vocal", "stage1_instrumental", "section_frames", "meta"), BUNDLE)
         try:
             meta = json.loads(data["meta"].astype(np.uint8).tobytes().decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise ArrayFileError(f"{name} is not {BUNDLE}: its settings are not readable JSON") from None
-        if not isinstance(meta, dict) or meta.get("version") != BUNDLE_VERSION:
-            version = meta.get("version") if isinstance(meta, dict) else None
-            raise ArrayFileError(f"{name} is a bundle of version {version!r}; this app reads version "
+        if not isinstance(meta, dict):
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its metadata is a JSON {type(meta).__name__}, not the "
+                                 "object (version, labels, settings) this app writes")
+        if meta.get("version") != BUNDLE_VERSION:
+            raise ArrayFileError(f"{name} is a bundle of version {meta.get('version')!r}; this app reads version "
                                  f"{BUNDLE_VERSION}. Make the song again with this version.")
         settings, labels = meta.get("settings") or {}, meta.get("labels") or []
         if not (isinstance(settings, dict) and isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             raise ArrayFileError(f"{name} is not {BUNDLE}: its settings or section labels are malformed")
-        for key, allowed in (("mode", MODES), ("language", LANGUAGES)):
-            if settings.get(key) is not None and settings[key] not in allowed:
-                raise ArrayFileError(f"{name}: its {key} {settings[key]!r} is not one of {', '.join(allowed)}")
+        check_settings(settings, name)
         stage1 = Stage1Tokens(data["stage1_vocal"].astype(np.int64), data["stage1_instrumental"].astype(np.int64),
                               tuple(int(x) for x in data["section_frames"]), tuple(labels))
         codes = cls(stage1, *(data[k].astype(np.int64) if k in data else None for k in ("vocal", "instrumental")))
@@ -183,6 +211,14 @@ class SongRequest:
     previous: SongCodes | None = None  # continuation: its sections are kept and generation resumes after them
     rescale: bool = False  # official --rescale: scale the output to peak 0.99 instead of clipping
     takes: int = 1  # versions made at once in one batch; take t uses seed + t (so it equals a run with that seed)
+
+    def __post_init__(self):
+        # `previous` may be given as a bundle's path (str or Path): it is read (and checked) here
+        if isinstance(self.previous, (str, Path)):
+            object.__setattr__(self, "previous", SongCodes.load(self.previous)[0])
+        elif self.previous is not None and not isinstance(self.previous, SongCodes):
+            raise ValueError(f"previous must be a SongCodes or a bundle's path (SongCodes.load reads one); got "
+                             f"{checks.shown(self.previous)} ({type(self.previous).__name__})")
 
     def sections_total(self, lyric_sections: int) -> int:
         """How many sections the finished song has, for lyrics of `lyric_sections` sections (see `segments`)."""

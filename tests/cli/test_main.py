@@ -54,7 +54,7 @@ def test_stage2_command_matches_the_official_algorithm(tiny_lm_dir, tmp_path, st
 
 @pytest.mark.parametrize("args, message", [
     (["prompt", "--genre", "pop", "--lyrics", "no tags", "--out", "x.json"], "no section tags"),
-    (["stage2", "missing.npy", "--model", "m", "--out", "o.npy"], "codes file not found: missing.npy"),
+    (["stage2", "missing.npy", "--model", "m", "--out", "o.npy"], "codes file missing.npy: file not found"),
     (["generate", "--tiny", "nowhere", "--genre", "pop", "--lyrics", "[verse]\nx"], "holds no tiny checkpoints"),
     (["prompt", "--genre", "pop", "--out", "x.json"], "give the lyrics"),
 ])
@@ -167,7 +167,7 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
     (["generate", "--genre", "pop", "--lyrics", "[verse]\nla <EOA> la\n"], "Lyrics hold '<EOA>' on line 2: that is"),
     (["generate", "--genre", "pop <SOA>", "--lyrics", "[verse]\nla\n"], "Genre tags hold '<SOA>' on line 1"),
     (GOOD + ["--seed", str(2**64)], "seed must be a whole number from 0 to 9007199254740991 (2**53 - 1)"),
-    (GOOD + ["--temperature", "inf"], "temperature must be a finite number, got inf"),
+    (GOOD + ["--temperature", "inf"], "temperature (--temperature) must be a finite number, got inf"),
     (GOOD + ["--segments", "3"], "segments is 3 but the lyrics have only 1 sections"),
     (GOOD + ["--out", "{tmp}/file.txt"], "is a file; give a folder"),
     (GOOD + ["--out", "{tmp}/old"], "already holds a song (song.npz, settings.json); pass --overwrite"),
@@ -178,7 +178,18 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
     (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-end", "inf"], "--reference-end (seconds) must be a number"),
     (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-start", "nan"], "--reference-start (seconds) must be a"),
     (GOOD + ["--reference", "{tmp}/missing.wav"], "--reference {tmp}/missing.wav: file not found"),
-    (GOOD + ["--reference", "{tmp}/file.txt"], "is not an audio file this program can read"),
+    (GOOD + ["--reference", "{tmp}/file.txt"], "--reference {tmp}/file.txt: file.txt is not a readable audio file"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-end", "1e308"],
+     "--reference-end (seconds) must be a number from 0 to 600; got 1e+308"),
+    (GOOD + ["--reference", "{tmp}/ref.npy", "--reference-start", "5"],
+     "--reference-start must be below the reference's length (2.00 s); got 5"),
+    (GOOD + ["--reference", "{tmp}/blip.wav"], "blip.wav is 1.0 ms long; the codec needs at least 20 ms (320 samples"),
+    (GOOD + ["--reference", "{tmp}"], "--reference {tmp}: is a folder"),
+    (GOOD + ["--reference", "/dev/zero"], "--reference /dev/zero: is not a regular file (a device, pipe or socket)"),
+    (["generate", "--genre", "pop", "--lyrics-file", "{tmp}"], "--lyrics-file {tmp}: is a folder"),
+    (["generate", "--genre", "pop", "--lyrics", "[verse]\nla \udcff la\n"],
+     "Lyrics hold a character that is not text (U+DCFF, a lone surrogate) on line 2"),
+    (["generate", "--genre", "pop \udcff", "--lyrics", "[verse]\nla\n"], "Genre tags hold a character that is not"),
     (GOOD + ["--device", "gpu"], "device 'gpu' is not a device name: use cpu, cuda or cuda:N"),
     (["generate", "--genre", "pop", "--lyrics", "[verse]\nla\n[chorus]\nhey\n", "--continue-from", "{tmp}/song.npz",
       "--segments", "1"], "segments is 1 but the song to continue already has 1 sections"),
@@ -197,6 +208,9 @@ def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch,
         (tmp_path / "old" / name).write_text("an earlier song")
     np.save(tmp_path / "ref.npy", np.arange(100))
     np.save(tmp_path / "short.npy", np.arange(50))
+    import soundfile
+
+    soundfile.write(tmp_path / "blip.wav", np.full(16, 0.5, np.float32), 16000)  # the issue's 16-sample reference
     truncated_bundle(tmp_path), huge_bundle(tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--out" not in args:
@@ -205,6 +219,25 @@ def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert message.replace("{tmp}", str(tmp_path)) in err and "Traceback" not in err and "allow_pickle" not in err
     assert not (tmp_path / "new").exists() and (tmp_path / "old" / "song.npz").read_text() == "an earlier song"
+
+
+def test_invalid_utf8_in_argv_is_refused_before_loading(tmp_path):
+    """Lyrics typed in a shell of another encoding (byte 0xff) are refused with the field and line, exit 2, no
+    traceback; the check runs before any model is loaded (no --tiny: loading would need the Hub)."""
+    args = [sys.executable, "-m", "yue", "generate", "--genre", "pop", "--lyrics", "[verse]\nla \xff la\n",
+            "--device", "cpu", "--out", str(tmp_path / "o")]
+    done = subprocess.run([a.encode("latin-1") if "\xff" in a else a for a in args], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "Lyrics hold a character that is not text (U+DCFF, a lone surrogate) on line 2" in done.stderr
+    assert "loading models" not in done.stderr and not (tmp_path / "o").exists()
+
+
+def test_prompt_checks_the_text_before_loading_the_tokenizer(tmp_path, monkeypatch, capsys):
+    """`prompt` refused a lone surrogate only in the tokenizer (a cast error): now before anything is loaded."""
+    no_loading(monkeypatch)
+    assert main(["prompt", "--genre", "pop", "--lyrics", "[verse]\nla \udcff\n", "--out", str(tmp_path / "p.json")]) == 2
+    assert "Lyrics hold a character that is not text" in capsys.readouterr().err
 
 
 def test_cuda_on_a_machine_without_it_names_the_flag(tmp_path, capsys):
@@ -295,3 +328,120 @@ def test_continuing_without_segments_adds_the_official_two_sections(tiny_dir, tm
     assert len(more.stage1.section_frames) == 3
     assert more.stage1.section_frames[0] == first.stage1.section_frames[0]
     assert "3 of 4 lyric sections; --segments all for every section" in capsys.readouterr().out
+
+
+# -- outputs: never replaced silently, never over an input, checked before loading -------------------------------
+
+def no_loading(monkeypatch):
+    """Make any model or codec load fail the test: the commands' output checks must come first."""
+    import yue.weights.codec_loading
+    import yue.weights.loading
+
+    for module, name in ((yue.weights.loading, "load_lm"), (yue.weights.loading, "load_tokenizer"),
+                         (yue.weights.codec_loading, "load_codec")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("a model was loaded"))
+
+
+@pytest.mark.parametrize("command", [
+    ["stage2", "{tmp}/c.npy", "--model", "{tmp}/m"], ["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"],
+    ["encode", "{tmp}/a.wav", "--codec", "{tmp}/m"],
+    ["prompt", "--genre", "pop", "--lyrics", "[verse]\nla\n", "--tokenizer", "{tmp}/m"],
+])
+def test_file_commands_refuse_an_existing_out_without_overwrite(tmp_path, monkeypatch, capsys, command):
+    """decode, prompt, stage2 and encode replaced --out silently; now, as generate, they refuse an existing one
+    (kept as it was) before loading anything and name --overwrite."""
+    no_loading(monkeypatch)
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "old.wav").write_text("keep me")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command] + ["--out", str(tmp_path / "old.wav")]
+    assert main(args) == 2
+    assert f"--out {tmp_path / 'old.wav'} already exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert (tmp_path / "old.wav").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("command, given", [
+    (["prompt", "--genre", "pop", "--lyrics-file", "{tmp}/lyrics.txt", "--tokenizer", "{tmp}/m"], "lyrics.txt"),
+    (["stage2", "{tmp}/c.npy", "--model", "{tmp}/m"], "c.npy"),
+    (["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"], "c.npy"),
+])
+def test_no_command_writes_over_its_own_input_even_with_overwrite(tmp_path, monkeypatch, capsys, command, given):
+    """`prompt --lyrics-file L --out L` replaced the user's lyrics with JSON: refused, with or without --overwrite."""
+    no_loading(monkeypatch)
+    np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
+    (tmp_path / "lyrics.txt").write_text("[verse]\nmy only copy\n")
+    before = (tmp_path / given).read_bytes()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command] + ["--out", str(tmp_path / given), "--overwrite"]
+    assert main(args) == 2
+    assert "is an input of this command" in capsys.readouterr().err and (tmp_path / given).read_bytes() == before
+
+
+def test_generate_never_writes_over_the_song_it_continues(tiny_dir, tmp_path, capsys):
+    """--continue-from out/song.npz --out out --overwrite would replace the song being continued: refused."""
+    out = tmp_path / "song"
+    args = GOOD + ["--tiny", str(tiny_dir), "--max-new-tokens", "20", "--min-new-tokens", "4", "--out", str(out)]
+    assert main(args) == 0
+    before = (out / "song.npz").read_bytes()
+    assert main(args + ["--continue-from", str(out / "song.npz"), "--overwrite"]) == 2
+    assert "an input of this run" in capsys.readouterr().err and (out / "song.npz").read_bytes() == before
+
+
+def test_overwrite_replaces_the_file_of_a_file_command(tiny_lm_dir, tmp_path):
+    """With --overwrite, prompt replaces an existing --out (and writes exactly the name given)."""
+    out = tmp_path / "ids"
+    out.write_text("old")
+    assert main(["prompt", "--tiny", str(tiny_lm_dir), "--genre", "pop", "--lyrics", "[verse]\nhi\n", "--out", str(out),
+                 "--overwrite"]) == 0
+    assert json.loads(out.read_text())["labels"] == ["verse"] and sorted(p.name for p in tmp_path.iterdir()) == ["ids"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lyrics", "[verse]\nla\n", "--lyrics-file", "{tmp}/l.txt", "--genre", "pop"],
+     "give the lyrics once: --lyrics TEXT or --lyrics-file FILE, not both"),
+    (["--lyrics", "[verse]\nla\n", "--genre", "pop", "--genre-file", "{tmp}/l.txt"],
+     "give the genre once: --genre TEXT or --genre-file FILE, not both"),
+])
+def test_text_and_its_file_together_are_refused(tmp_path, monkeypatch, capsys, args, message):
+    """--lyrics with --lyrics-file silently sang the file: the pair is refused (the genre pair too)."""
+    no_loading(monkeypatch)
+    (tmp_path / "l.txt").write_text("[verse]\nfile\n")
+    for command in (["generate"], ["prompt"]):
+        out = str(tmp_path / ("o" if command == ["generate"] else "o.json"))
+        assert main(command + [a.replace("{tmp}", str(tmp_path)) for a in args] + ["--out", out]) == 2
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, out, message", [
+    (GOOD, "/proc/yue-song", "cannot write in /proc"),
+    (["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"], "/proc/x.wav", "cannot write in /proc"),
+    (["decode", "{tmp}/c.npy", "--codec", "{tmp}/m"], "{tmp}/x.ogg", "the name must end in .npy or .wav"),
+    (GOOD, "{tmp}/caf\udce9", "the name holds bytes that are not UTF-8 text"),
+    (["encode", "{tmp}/a.wav", "--codec", "{tmp}/m"], "{tmp}/caf\udce9.npy", "the name holds bytes that are not UTF-8"),
+])
+def test_an_out_that_cannot_be_written_is_refused_before_loading(tmp_path, monkeypatch, capsys, command, out, message):
+    """/proc, a format decode cannot write, a name that is not UTF-8: found before any model loads, not after the
+    run with half the files written."""
+    import yue.cli.main
+
+    no_loading(monkeypatch)
+    monkeypatch.setattr(yue.cli.main, "_load_pipeline", lambda *a: pytest.fail("a model was loaded"))
+    np.save(tmp_path / "c.npy", np.zeros((8, 5), dtype=np.int64))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command] + ["--out", out.replace("{tmp}", str(tmp_path))]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_write_error_leaves_no_half_written_song(tiny_dir, tmp_path, monkeypatch, capsys):
+    """A disk that fills up while the song is written: the error is one line and none of the run's files is left
+    (there were 8 of 11, one of 0 bytes)."""
+    import soundfile
+
+    def full(path, *args, **kwargs):
+        open(path, "wb").close()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(soundfile, "write", full)
+    out = tmp_path / "song"
+    assert main(GOOD + ["--tiny", str(tiny_dir), "--max-new-tokens", "20", "--min-new-tokens", "4",
+                        "--out", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err and list(out.iterdir()) == []

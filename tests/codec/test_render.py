@@ -129,3 +129,14 @@ def test_windowed_encoding_places_every_window_where_it_belongs(parts, monkeypat
         whole = codec.encode(torch.as_tensor(samples).reshape(1, 1, -1), 4)[0].numpy()
     np.testing.assert_array_equal(render.encode_codes(codec, samples, 4, window=40, context=30), whole)
     assert (render.encode_codes(codec, samples, 4, window=40, context=0) != whole).any()
+
+
+def test_audio_shorter_than_one_frame_is_refused_and_one_frame_encodes(parts):
+    """16 or 100 samples (the issue's 'Calculated padded input size …' from the codec's convolutions) are refused
+    naming the minimum, 320 samples (one frame); 320 samples give one frame."""
+    codec = parts[0]
+    for length in (16, 100):
+        with pytest.raises(ValueError, match=f"audio of {length} samples is too short to encode: the codec needs at "
+                                             "least 320 samples \\(20 ms, one frame\\)"):
+            render.encode_codes(codec, np.full(length, 0.1, np.float32))
+    assert render.encode_codes(codec, np.full(320, 0.1, np.float32)).shape == (1, 1)

@@ -96,3 +96,24 @@ def test_mcp_client_makes_a_song_and_continues_it(server):
     continued = SongCodes.load(download(url, server[1] / "mcp-longer.npz"))[0]
     assert continued.stage1.section_frames[:2] == first.stage1.section_frames  # the two sections kept as made
     assert refused.isError and "Lyrics hold '<EOA>' on line 2" in refused.content[0].text
+
+
+def test_genres_and_lyrics_are_required_with_no_default(server):
+    """lyrics_to_song with lyrics omitted sang the example lyrics (the page box's text was the schema's default): in
+    the API and MCP schemas genres and lyrics have no default and MCP lists them as required."""
+    import json
+    import urllib.request
+
+    info = json.load(urllib.request.urlopen(server[0] + "gradio_api/info"))
+    for name in ("/lyrics_to_song", "/style_transfer", "/continue_song"):
+        parameters = {p["parameter_name"]: p for p in info["named_endpoints"][name]["parameters"]}
+        assert not parameters["lyrics"]["parameter_has_default"] and not parameters["genres"]["parameter_has_default"]
+        assert parameters["sections"]["parameter_has_default"]
+
+    async def tools(session):
+        return (await session.list_tools()).tools
+
+    listed = {tool.name: tool for tool in mcp_session(server[0], tools)}
+    for tool in listed.values():
+        assert {"genres", "lyrics"} <= set(tool.inputSchema.get("required", [])), tool.name
+        assert "default" not in tool.inputSchema["properties"]["lyrics"]

@@ -148,3 +148,21 @@ def test_closing_section_events_stops_the_worker(tmp_path):
         asked = pipeline.asked
         time.sleep(0.5)
     assert asked < 1_000  # of 10_000: it stopped near where the client left, it did not run on
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--device", "cuda"], "sees no CUDA GPU: use device cpu"),
+    (["--device", "mps"], "device mps is not supported"),
+    (["--tiny", "auto", "--device", "cuda"], "--tiny runs on the cpu; --device cuda would be ignored"),
+])
+def test_the_app_checks_its_device_at_start_up(argv, message, capsys):
+    """`app.py --device cuda` on a CPU build started, then failed every request; --tiny ignored --device: both are
+    refused at start-up, exit code 2, before any model, page or server."""
+    import torch
+
+    import app
+
+    if torch.cuda.is_available() and argv == ["--device", "cuda"]:
+        pytest.skip("this machine has CUDA")
+    assert app.main(argv) == 2
+    assert message in capsys.readouterr().err

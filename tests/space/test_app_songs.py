@@ -37,8 +37,11 @@ def test_random_seed_is_reported_and_saved(client):
     (dict(lyrics="[verse]\n\n[chorus]\nla\n"), "Section 1 [verse] is empty"),
     (dict(lyrics="[verse]\n" + "la " * 3000), "the limit is 6000"),
     (dict(genres=" "), "Genre tags are empty"),
-    (dict(sections=3), "segments is 3 but the lyrics have only 2 sections"),
-    (dict(min_new_tokens=60), "min_new_tokens must be between 0 and max_new_tokens"),
+    (dict(sections=3), "Sections to generate (sections) is 3 but the lyrics have only 2 sections"),
+    (dict(min_new_tokens=60), "Min tokens per section (min_new_tokens) must be at most Max tokens per section"),
+    # a list or dict was turned into its Python repr and sung (lone surrogates: test_jobs; gradio_client cannot send)
+    (dict(genres=["pop", "rock"]), "genres must be text; got ['pop', 'rock'] (list)"),
+    (dict(lyrics={"verse": "la"}), "lyrics must be text; got {'verse': 'la'} (dict)"),
     (dict(top_p=0), "Top-p (top_p) must be a number from 0.05 to 1; got 0"),
     (dict(output_format="ogg"), "output_format must be one of wav, flac, mp3; got 'ogg'"),
     # raw API values: None or text for a slider, a fraction for a whole number (NaN: test_serving.py)

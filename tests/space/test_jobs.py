@@ -78,7 +78,8 @@ def test_lyrics_job_checks_the_request_before_any_model_is_loaded():
     shared = jobs.shared_settings(SMALL)
     for genres, lyrics, message in (("pop", "", "Lyrics are empty"), ("", LYRICS, "Genre tags are empty"),
                                     ("pop", LYRICS + "<stage_1>\n", "Lyrics hold '<stage_1>' on line"),
-                                    ("pop", "[verse]\nla\n", "segments is 2 but the lyrics have only 1")):
+                                    ("pop", "[verse]\nla\n", r"Sections to generate \(sections\) is 2 but the lyrics "
+                                                             r"have only 1 section: set it to 1")):
         with pytest.raises(ValueError, match=message):
             service.lyrics_job(genres, lyrics, shared)
 
@@ -144,8 +145,9 @@ def test_choose_start_end_section_and_time():
     ("section", 1.5, None, "got 1.5 \\(fractions are not rounded\\)"),
     ("time", None, float("nan"), r"cut time \(cut_seconds\) must be a number; got nan"),
     ("time", None, "1", r"cut time \(cut_seconds\) must be a number; got '1' \(str\)"),
-    ("time", None, 0, "between 0 and 3.0 s"),
-    ("time", None, 3.5, "between 0 and 3.0 s"),
+    ("time", None, 0, r"between 0.02 s \(one frame\) and 3.0 s"),
+    ("time", None, 0.001, r"cut time \(cut_seconds\) must be between 0.02 s \(one frame\) .* start over, use the"),
+    ("time", None, 3.5, r"between 0.02 s \(one frame\) and 3.0 s"),
     ("middle", None, None, "continue_from must be one of end, section, time"),
 ])
 def test_choose_start_refuses_what_cannot_be_kept(continue_from, keep, cut, message):
@@ -231,3 +233,95 @@ def test_keeping_a_take_that_has_every_section_says_where_to_add_more(tmp_path):
     with pytest.raises(ValueError, match=r"Take 1 already has every section of its lyrics \(1\). .* \(take1.npz\) "
                                          "in the Continue a song tab"):
         jobs.Jobs(Limits()).keep_job(made, 1, jobs.shared_settings(SMALL), None)
+
+
+@pytest.mark.parametrize("start, end, message", [
+    (0, 1e308, r"window end \(end_s\) must be a number from 0 to 600; got 1e\+308"),
+    (1e308, 2e308, r"window start \(start_s\) must be a number from 0 to 600; got 1e\+308"),
+    (5, 30, r"The window start \(start_s\) must be below the reference's length \(2.0 s\); got 5"),
+])
+def test_a_reference_window_outside_the_file_is_refused_naming_the_field(tmp_path, start, end, message):
+    """end_s=1e308 (an OverflowError in the app before), a start past the file's end: refused before encoding."""
+    import soundfile
+
+    soundfile.write(tmp_path / "mix.wav", 0.1 * np.ones(16000, dtype=np.float32), 8000)
+    with pytest.raises(ValueError, match=message):
+        jobs.Jobs(Limits()).style_job(str(tmp_path / "mix.wav"), None, None, start, end, "pop", LYRICS,
+                                      jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
+
+
+def test_uploads_too_short_to_encode_or_huge_once_decoded_are_refused_before_gpu_time(tmp_path):
+    """A 16-sample stem (the codec needs one 20 ms frame) and a FLAC whose header holds 8 channels at 192 kHz for
+    590 s: refused by check_upload, naming the input, before any GPU time is booked."""
+    import soundfile
+
+    from ..test_audio import claiming_flac
+
+    soundfile.write(tmp_path / "blip.wav", np.full(16, 0.5, np.float32), 16000)
+    with pytest.raises(ValueError, match="The vocal stem: blip.wav is 1.0 ms long; the codec needs at least 20 ms"):
+        jobs.check_upload(str(tmp_path / "blip.wav"), "vocal stem", Limits())
+    wide = claiming_flac(tmp_path / "wide.flac", 8, 192_000, 590)
+    with pytest.raises(ValueError, match="The reference track: wide.flac holds 8 channels at 192000 Hz"):
+        jobs.check_upload(str(wide), "reference track", Limits())
+
+
+def test_a_bundle_with_stems_is_refused_not_half_ignored(tmp_path):
+    """/continue_song with a bundle and stems silently ignored the stems: refused as style transfer refuses a mix
+    with stems, before anything is read or encoded."""
+    with pytest.raises(ValueError, match="Give either a song bundle .* or a vocal and an instrumental stem to "
+                                         "continue, not both"):
+        jobs.Jobs(Limits()).continue_job(str(tmp_path / "song.npz"), str(tmp_path / "v.wav"), None, "end", 1, 0, "pop",
+                                         LYRICS, None, jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_keeping_no_section_is_refused_everywhere(keep):
+    """--keep-sections 0 (CLI, Python) quietly started a new song while the app refused 0: one rule, in SongCodes."""
+    with pytest.raises(ValueError, match=f"keep 1 to 2 of them, not {keep} \\(to start over, make a new song\\)"):
+        codes(100, 50).keep_sections(keep)
+
+
+def test_too_many_sections_name_the_field_and_the_dropped_tag():
+    """The page's field is *Sections to generate*, not the pipeline's `segments`; a [pre-chorus] the official rule
+    drops is named in the same message, with the tag to write."""
+    lyrics = "[verse]\nla la\n\n[pre-chorus]\nup we go\n"
+    with pytest.raises(ValueError, match=r"^Sections to generate \(sections\) is 2 but the lyrics have only 1 "
+                                         r"section: set it to 1 or add sections\. Line 4: '\[pre-chorus\]' is not a "
+                                         r"section tag .* Write \[prechorus\] to keep them\."):
+        jobs.Jobs(Limits()).lyrics_job("pop", lyrics, jobs.shared_settings(SMALL))
+
+
+def test_a_lone_surrogate_from_raw_json_is_refused_before_any_model():
+    """Raw JSON "\\udcff" in lyrics or genre reached the tokenizer (a pybind11 cast error): refused by the precheck."""
+    service, shared = jobs.Jobs(Limits()), jobs.shared_settings(SMALL)
+    with pytest.raises(ValueError, match=r"Lyrics hold a character that is not text \(U\+DCFF, a lone surrogate\)"):
+        service.lyrics_job("pop", "[verse]\nla \udcff\n[chorus]\nhey\n", shared)
+    with pytest.raises(ValueError, match="Genre tags hold a character that is not text"):
+        service.lyrics_job("pop \udcff", LYRICS, shared)
+
+
+def test_bundles_are_read_one_at_a_time(tmp_path, monkeypatch):
+    """The page's upload helpers skip the queue (and with it Gradio's concurrency limits): two uploads at once took
+    the app to 7.5 GB. load_bundle reads one bundle at a time, so uploads at once cost what one does."""
+    import threading
+
+    path = codes(3, 2).save(tmp_path / "song.npz")
+    active, most, second = [0], [0], threading.Event()
+    real = jobs.SongCodes.load
+
+    def load(given):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        if active[0] > 1:
+            second.set()
+        second.wait(timeout=1.0)  # the first reader waits for a second one to come in beside it (it cannot)
+        active[0] -= 1
+        return real(given)
+
+    monkeypatch.setattr(jobs.SongCodes, "load", load)
+    threads = [threading.Thread(target=jobs.load_bundle, args=(str(path),)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

@@ -89,3 +89,22 @@ def test_the_bar_says_done_stopped_or_estimating():
     assert "40% of the song · stopped" in song_bar(SongState(0.4, None, ended=True))
     assert "0% of the song · estimating the time left<" in song_bar(SongState(0.0, None))
     assert "no run yet" in song_bar(None)
+
+
+def stopped_early():
+    @endpoint
+    def run():
+        """Stopped before the first section. {settings}"""
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Section 1 of 2: stage1 …", 42
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Stopped before the first section was finished.", gr.skip()
+
+    return run
+
+
+def test_after_an_early_stop_api_callers_get_none_for_the_files_and_the_page_keeps_its_own():
+    """Stopped before any section: the API's last values are None for the four files (they were
+    {'__type__': 'update'}), with the last text and seed; the page's players keep what they show."""
+    final = list(stopped_early()())[-1]
+    assert final == (None, None, None, None, "Stopped before the first section was finished.", 42)
+    page = list(on_page(stopped_early())())[-1]
+    assert page[:4] == (gr.skip(),) * 4 and page[4].startswith("Stopped")

@@ -81,3 +81,12 @@ def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_
     assert lyrics_status(LYRICS, kept=2) == ("⚠ 2 sections: verse, chorus, all kept from the song; add a new "
                                              "section after them")
     assert "status-ok'>✓ 2 sections" in lyrics_status(LYRICS, kept=1)
+
+
+def test_a_bundle_with_settings_of_the_wrong_type_is_a_status_line_not_a_server_error(tmp_path):
+    """`lyrics: 5` in a bundle's settings was an HTTP 500 from the Continue tab's upload helper ('int' object has no
+    attribute 'removeprefix'): it is refused on load and shown as the plan's error, fields left as they are."""
+    bundle = str(codes(3, 2).save(tmp_path / "odd.npz", {"lyrics": 5, "genres": "pop"}))
+    genres, lyrics, text, kept = continuation_plan(bundle, "end", 1, 0)
+    assert "odd.npz is not a song bundle saved by this app: its setting 'lyrics' must be text; got 5 (int)" in text
+    assert kept is None and text.startswith("<span class='status-error'>")

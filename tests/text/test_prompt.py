@@ -238,3 +238,52 @@ def test_text_near_the_control_names_keeps_its_official_prompt(official_tokenize
     ids = official_tokenizer.tokenize(prompt.header_text("pop <male> vocal", parsed.sections))
     assert all(3 <= i < EOD for i in ids)
     prompt.check_genres("pop <male> vocal")
+
+
+@pytest.mark.parametrize("text", ["[verse]\nla \udcff la\n", "[verse]\nla\ud800\n"])
+def test_lone_surrogates_are_refused_like_control_characters(text):
+    """A byte that was not UTF-8 (a shell's argv, raw JSON "\\udcff") reaches Python as a lone surrogate: refused with
+    the field and line, not a tokenizer cast error."""
+    with pytest.raises(prompt.LyricsError, match=r"Lyrics hold a character that is not text \(U\+D[C8]\w\w, a lone "
+                                                 r"surrogate\) on line 2"):
+        prompt.parse_lyrics(text)
+    with pytest.raises(prompt.LyricsError, match="Genre tags hold a character that is not text"):
+        prompt.check_genres("pop \udcff")
+
+
+def test_genre_line_breaks_are_alike_whichever_system_typed_them():
+    """CRLF and CR in genre tags are line breaks as LF is (not 'a terminal's colour codes'), in the prompt too."""
+    sections = prompt.split_lyrics("[verse]\nla\n")
+    assert prompt.check_genres("pop\r\nfemale") == prompt.check_genres("pop\rfemale") == "pop\nfemale"
+    assert prompt.header_text("pop\r\nfemale", sections) == prompt.header_text("pop\nfemale", sections)
+
+
+def test_a_window_ending_far_past_the_reference_ends_with_it():
+    """end 1e308 (an overflow before) takes the reference to its end."""
+    ids = prompt.single_reference_ids(np.zeros(100, dtype=np.int64), 1, 1e308)
+    assert ids.size == 50  # 1 s to 2 s, an id a frame
+
+
+def test_a_reference_window_too_long_for_short_lyrics_says_how_long_it_may_be(official_tokenizer):
+    """A 599 s reference with 2 short lyric lines said 'Lyrics are too long … only the first 0 of 2 sections fit':
+    the window is what is too long, and a window of the length the message gives does fit."""
+    import re
+
+    sections = prompt.split_lyrics("[verse]\nla la\n[chorus]\nhey\n")
+    codes = np.zeros(599 * 50, dtype=np.int64)
+    limit = 16384 - 3000 - 1
+    with pytest.raises(prompt.LyricsError, match=r"^The reference window is too long for these lyrics: its 599.0 s "
+                                                 r"take 29950 tokens.* at most (\d+) s long") as error:
+        prompt.check_context(official_tokenizer, "pop", sections, prompt.single_reference_ids(codes, 0, 599), limit)
+    most = int(re.search(r"at most (\d+) s", str(error.value)).group(1))
+    assert 200 < most < 270
+    prompt.check_context(official_tokenizer, "pop", sections, prompt.single_reference_ids(codes, 0, most), limit)
+
+
+@pytest.mark.parametrize("text, tag, line", [("[[verse]]\nla\n", "[[verse]]", 1), ("[verse]\nla\n[chorus]]\nhey\n",
+                                                                                    "[chorus]]", 3)])
+def test_doubled_brackets_are_refused_with_the_tag_to_write(text, tag, line):
+    """[[verse]] said "'[' has no closing ']'" and sang the ']': refused, naming the line and the tag to write."""
+    with pytest.raises(prompt.LyricsError, match=rf"^Lyrics hold '{re.escape(tag)}' on line {line}: a section tag "
+                                                 rf"has one pair of brackets .* Write \[{tag.strip('[]')}\]\."):
+        prompt.parse_lyrics(text)

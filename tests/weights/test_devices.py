@@ -18,6 +18,13 @@ def test_device_names_are_checked():
             check_device("cuda:1")
 
 
+@pytest.mark.parametrize("name", ["mps", "xpu", "meta"])
+def test_devices_the_models_never_ran_on_are_refused_by_name(name):
+    """--device mps said something about truncated downloads, much later: refused at once, naming what works."""
+    with pytest.raises(ModelLoadError, match=f"device {name} is not supported: this program runs on cpu or cuda"):
+        check_device(name)
+
+
 def test_nf4_on_the_cpu_needs_layers_64_wide(tiny_lm_dir):
     """bitsandbytes' CPU nf4 kernel works from 64 inputs (the tiny stage 1), not on the 32-wide tiny stage 2."""
     cpu = torch.device("cpu")

@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import checks
+from ..config import Limits
+from ..files import not_a_file, utf8_name, writable_folder
 from ..rates import CODEBOOKS as MAX_CODEBOOKS  # xcodec's RVQ depth: the most codebooks a codes file can hold
 from ..rates import FRAME_RATE
 # What `generate` writes into --out besides the three audio tracks; an --out holding any of them is a song.
@@ -14,9 +17,12 @@ SONG_FILES = ("stage1_vocal.npy", "stage1_instrumental.npy", "stage2_vocal.npy",
 
 
 def read_text(value: str | None, file: Path | None, what: str) -> str:
+    if value is not None and file is not None:
+        raise ValueError(f"give the {what} once: --{what} TEXT or --{what}-file FILE, not both (the text would be "
+                         "ignored)")
     if file is not None:
         if not file.is_file():
-            raise ValueError(f"{what} file not found: {file}")
+            raise ValueError(f"--{what}-file {file}: {not_a_file(file)}")
         try:
             return file.read_text(encoding="utf-8")
         except UnicodeDecodeError as error:
@@ -50,6 +56,25 @@ def check_models(args) -> None:
         raise ValueError(f"{args.tiny} holds no tiny checkpoints; write them with `python -m yue tiny {args.tiny}`")
 
 
+def check_out_file(out: Path, inputs, overwrite: bool, suffixes: tuple[str, ...] = ()) -> Path:
+    """--out FILE of prompt, stage2, decode and encode, before any model is loaded: not one of the command's
+    `inputs` (never replaced, even with --overwrite), not an existing file unless --overwrite, not a folder, one of
+    `suffixes` when given, in a folder that can be written."""
+    out = Path(out)
+    utf8_name(out, "--out")
+    for given in inputs:
+        if given is not None and Path(given).exists() and out.exists() and os.path.samefile(given, out):
+            raise ValueError(f"--out {out} is an input of this command ({given}); write the result to another file")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give a file name")
+    if out.exists() and not overwrite:
+        raise ValueError(f"--out {out} already exists; pass --overwrite to replace it, or choose another name")
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise ValueError(f"--out {out}: the name must end in {' or '.join(suffixes)}")
+    writable_folder(out.parent, f"--out {out}")
+    return out
+
+
 def check_out(out: Path, fmt: str, overwrite: bool) -> None:
     """Refuse, before any model is loaded, an --out that is a file, cannot be written, or already holds a song."""
     if out.exists() and not out.is_dir():
@@ -59,6 +84,7 @@ def check_out(out: Path, fmt: str, overwrite: bool) -> None:
         ancestor = ancestor.parent
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out}: no permission to write in {ancestor}; choose another folder")
+    writable_folder(out, f"--out {out}")
     names = SONG_FILES + tuple(f"{track}.{fmt}" for track in ("mix", "vocal", "instrumental"))
     existing = [name for name in names if (out / name).exists()]
     if existing and not overwrite:
@@ -69,22 +95,24 @@ def check_out(out: Path, fmt: str, overwrite: bool) -> None:
 def reference_seconds(path: str) -> float:
     """The length of a --reference: an audio file, or codes (.npy, 50 frames a second), checked to be readable."""
     if not Path(path).is_file():
-        raise ValueError(f"--reference {path}: file not found")
+        raise ValueError(f"--reference {path}: {not_a_file(Path(path))}")
     if path.endswith(".npy"):
-        return codes_file(Path(path)).shape[-1] / FRAME_RATE
-    import soundfile
+        frames = codes_file(Path(path)).shape[-1]
+        if frames < 1:
+            raise ValueError(f"--reference {path} holds no frames; encode a longer recording")
+        return frames / FRAME_RATE
+    from ..audio import check_audio
 
     try:
-        return soundfile.info(path).duration
-    except Exception:
-        raise ValueError(f"--reference {path} is not an audio file this program can read (wav, flac, mp3, ogg) nor "
-                         "codes (.npy)") from None
+        info = check_audio(path)
+    except ValueError as error:
+        raise ValueError(f"--reference {path}: {error}") from None
+    return info.frames / info.samplerate
 
 
 def check_reference(args) -> None:
-    """The reference flags, before any model is loaded: at most two tracks that exist, a finite window."""
-    from .. import checks
-
+    """The reference flags, before any model is loaded: at most two tracks that exist, a finite window that starts
+    within them."""
     if not args.reference:
         return
     if len(args.reference) > 2:
@@ -93,6 +121,11 @@ def check_reference(args) -> None:
     if len(seconds) == 2:
         checks.same_length((f"vocal reference {args.reference[0]}", seconds[0]),
                            (f"instrumental reference {args.reference[1]}", seconds[1]))
-    start = checks.number(args.reference_start, "--reference-start (seconds)", 0)
-    if not start < checks.number(args.reference_end, "--reference-end (seconds)", 0):
+    longest = min(seconds)  # a window past the end ends with the file; one starting after it is empty
+    start = checks.number(args.reference_start, "--reference-start (seconds)", 0, span=f" from 0 to below the "
+                          f"reference's length, {longest:.2f}")
+    if start >= longest:
+        raise ValueError(f"--reference-start must be below the reference's length ({longest:.2f} s); got {start:g}")
+    end = checks.number(args.reference_end, "--reference-end (seconds)", 0, Limits().max_reference_seconds)
+    if not start < end:
         raise ValueError(f"--reference-end must be after --reference-start ({start:g} s); about 30 s is recommended")

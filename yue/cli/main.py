@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import checks
-from .inputs import check_models, check_out, check_reference, codes_file, read_text
+from .inputs import SONG_FILES, check_models, check_out, check_out_file, check_reference, codes_file, read_text
 from .parser import build_parser
 from .progress import ProgressLine, is_terminal, summary
 from ..config import Limits, Sampling
@@ -88,6 +88,8 @@ def cmd_generate(args) -> None:
     folders = [out] if args.takes == 1 else [out / f"take{take + 1}" for take in range(args.takes)]
     for folder in folders:
         check_out(folder, args.format, args.overwrite)
+        _never_over_inputs(folder, args.format, [args.lyrics_file, args.genre_file, args.continue_from,
+                                                 *(args.reference or [])])
     previous, made_with = SongCodes.load(args.continue_from) if args.continue_from else (None, {})
     if previous is not None and args.keep_sections is not None:
         previous = previous.keep_sections(args.keep_sections)
@@ -130,23 +132,56 @@ def cmd_generate(args) -> None:
         print(line)
 
 
-def _write_song(folder: Path, song, settings: dict, fmt: str) -> None:
-    """The codes (stage1_*.npy, stage2_*.npy, song.npz), the audio and settings.json of one song in `folder`."""
+def _never_over_inputs(folder: Path, fmt: str, inputs) -> None:
+    """Refuse an --out folder where a file `generate` writes is one of its inputs (even with --overwrite)."""
+    names = SONG_FILES + tuple(f"{track}.{fmt}" for track in ("mix", "vocal", "instrumental"))
+    for given in inputs:
+        if given is not None and Path(given).is_file():
+            for name in names:
+                if (folder / name).exists() and (folder / name).samefile(given):
+                    raise ValueError(f"--out {folder} would replace {given}, an input of this run; choose another "
+                                     "folder")
+
+
+def _save_npy(path: Path, array) -> None:
+    """np.save to exactly `path` (np.save itself adds .npy to other names), whole or not at all."""
     import numpy as np
 
+    from ..files import replacing
+
+    with replacing(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, array)
+
+
+def _write_text(path: Path, text: str) -> None:
+    from ..files import replacing
+
+    with replacing(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def _write_song(folder: Path, song, settings: dict, fmt: str) -> None:
+    """The codes (stage1_*.npy, stage2_*.npy, song.npz), the audio and settings.json of one song in `folder`. Each
+    file is written whole or not at all; after a write error none of this song's new files is left behind."""
     folder.mkdir(parents=True, exist_ok=True)
-    codes = song.codes
+    codes, written = song.codes, []
     arrays = (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
               ("stage2_vocal", codes.vocal), ("stage2_instrumental", codes.instrumental))
-    for name, array in arrays:
-        np.save(folder / f"{name}.npy", array)
-    codes.save(folder / "song.npz", settings)
-    if song.mix.size:
-        from ..audio import write_audio
+    try:
+        for name, array in arrays:
+            _save_npy(folder / f"{name}.npy", array)
+            written.append(folder / f"{name}.npy")
+        written.append(codes.save(folder / "song.npz", settings))
+        if song.mix.size:
+            from ..audio import write_audio
 
-        for name, samples in (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental)):
-            write_audio(folder / f"{name}.{fmt}", samples, song.sample_rate)
-    (folder / "settings.json").write_text(json.dumps({**settings, "timings": song.timings}, indent=2))
+            for name, samples in (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental)):
+                written.append(write_audio(folder / f"{name}.{fmt}", samples, song.sample_rate))
+        _write_text(folder / "settings.json", json.dumps({**settings, "timings": song.timings}, indent=2))
+    except OSError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def _codec_folder(source):
@@ -172,37 +207,38 @@ def _encode_with(args, path: str):
 
 def cmd_prompt(args) -> None:
     from ..weights.loading import load_tokenizer
-    from ..pipeline import request_prompt
+    from ..pipeline import check_request, request_prompt
     from ..song import SongRequest
 
+    out = check_out_file(args.out, [args.lyrics_file, args.genre_file, *(args.reference or [])], args.overwrite)
     genres = read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
     check_reference(args)
+    check_request(SongRequest(genres, lyrics, "all"))  # the text, before the codec or the tokenizer is loaded
     tokenizer_source = args.tokenizer or (args.tiny / "s1" if args.tiny else "m-a-p/YuE-s1-7B-anneal-en-cot")
     # every section's prompt is built whatever the count to generate: segments="all" refuses none
     request = SongRequest(genres, lyrics, "all", reference=_reference(args, lambda path: _encode_with(args, path)))
     built = request_prompt(load_tokenizer(tokenizer_source), request)
     payload = {"uses_reference": built.uses_reference, "labels": list(built.labels),
                "sections": [list(piece) for piece in built.pieces]}
-    Path(args.out).write_text(json.dumps(payload))
-    print(f"{len(built.pieces)} section prompts, first {len(built.pieces[0])} ids -> {args.out}")
+    _write_text(out, json.dumps(payload))
+    print(f"{len(built.pieces)} section prompts, first {len(built.pieces[0])} ids -> {out}")
 
 
 def cmd_stage2(args) -> None:
-    import numpy as np
-
     from ..lm import stage2
     from ..weights.devices import check_stage2
     from ..config import Stage2Config
     from ..weights.loading import load_lm
 
+    out = check_out_file(args.out, [args.codes], args.overwrite)
     codes = codes_file(args.codes, rows=1)
     if (Path(args.model) / "config.json").is_file():
         check_stage2(Path(args.model))
     model = load_lm(args.model, args.device or "cpu")
     filled = stage2.generate(model, [codes.reshape(-1)], Stage2Config(max_batch=args.batch))[0]
-    np.save(args.out, filled)
-    print(f"{filled.shape} codes -> {args.out}")
+    _save_npy(out, filled)
+    print(f"{filled.shape} codes -> {out}")
 
 
 def cmd_decode(args) -> None:
@@ -213,32 +249,34 @@ def cmd_decode(args) -> None:
     from ..codec.render import decode_codes
     from ..weights.codec_loading import load_codec, load_vocoder
 
+    from ..audio import WRITE_FORMATS
+
+    out = check_out_file(args.out, [args.codes], args.overwrite, (".npy", *WRITE_FORMATS))
     codes = codes_file(args.codes)
     device = check_device(args.device or "cpu")
     folder = _codec_folder(args.codec)
     codec = load_codec(folder, device, decode_only=True)
     vocoder = load_vocoder(folder, args.upsampler, device) if args.upsampler else None
     samples, rate = decode_codes(codec, codes, vocoder)
-    if str(args.out).endswith(".npy"):
-        np.save(args.out, samples.astype(np.float32))
+    if out.suffix.lower() == ".npy":
+        _save_npy(out, samples.astype(np.float32))
     else:
-        write_audio(args.out, samples, rate)
-    print(f"{samples.shape[-1] / rate:.2f} s at {rate} Hz -> {args.out}")
+        write_audio(out, samples, rate)
+    print(f"{samples.shape[-1] / rate:.2f} s at {rate} Hz -> {out}")
 
 
 def cmd_encode(args) -> None:
-    import numpy as np
-
     from ..audio import read_audio
     from ..weights.devices import check_device
     from ..weights.codec_loading import load_codec
     from ..codec.render import encode_codes
 
+    out = check_out_file(args.out, [args.audio], args.overwrite)
     samples = read_audio(args.audio)
     codec = load_codec(_codec_folder(args.codec), check_device(args.device or "cpu"))
     codes = encode_codes(codec, samples, args.codebooks)
-    np.save(args.out, codes)
-    print(f"{codes.shape} codes -> {args.out}")
+    _save_npy(out, codes)
+    print(f"{codes.shape} codes -> {out}")
 
 
 COMMANDS = {"generate": cmd_generate, "prompt": cmd_prompt, "stage2": cmd_stage2, "decode": cmd_decode,
@@ -251,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         set_cpu_threads(args.threads)  # here, once: not at import, and before any work
         COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        # a path from argv may hold bytes that are not UTF-8 (lone surrogates): shown as \udce9, never a crash
+        print(f"error: {error}".encode("utf-8", "backslashreplace").decode("utf-8"), file=sys.stderr)
         return 2
     return 0

@@ -155,6 +155,14 @@ def _generate(commands) -> None:
     _model_flags(gen)
 
 
+def _out_file(parser, metavar: str, help: str) -> None:
+    """--out FILE and --overwrite: an existing file is kept unless --overwrite says to replace it."""
+    parser.add_argument("--out", required=True, type=Path, metavar=metavar, help=help)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if it exists (default: refuse, the file is kept); an input of the same "
+                             "command is never replaced")
+
+
 def _prompt(commands) -> None:
     prompt = _command(commands, "prompt", "save the stage-1 prompt ids of every section as JSON (no model is loaded "
                       "unless a reference audio file must be encoded)",
@@ -168,8 +176,8 @@ def _prompt(commands) -> None:
     prompt.add_argument("--codec", metavar="DIR_OR_ID",
                         help="xcodec_mini_infer folder or Hub id, to encode reference audio (default: DIR/"
                              "xcodec_mini_infer with --tiny)")
-    prompt.add_argument("--out", required=True, metavar="FILE.json",
-                        help="JSON file to write: uses_reference, labels (section tags) and sections (ids per section)")
+    _out_file(prompt, "FILE.json",
+              "JSON file to write: uses_reference, labels (section tags) and sections (ids per section)")
     _reference_flags(prompt)
 
 
@@ -181,7 +189,7 @@ def _stage2(commands) -> None:
                          "stage1_instrumental.npy that `generate` writes")
     s2.add_argument("--model", required=True, metavar="DIR_OR_ID",
                     help=f"stage-2 checkpoint, e.g. {STAGE2_REPO} or DIR/s2 of `yue tiny DIR`")
-    s2.add_argument("--out", required=True, metavar="FILE.npy", help="where to save the (8, T) codes")
+    _out_file(s2, "FILE.npy", "where to save the (8, T) codes")
     s2.add_argument("--batch", type=int, metavar="ROWS",
                     help="6-second rows decoded at once (default: as many as half the free memory holds)")
     _device_flag(s2)
@@ -204,8 +212,7 @@ def _decode(commands) -> None:
     dec.add_argument("--upsampler", choices=["vocal", "instrumental"],
                      help=f"the codec's Vocos upsampler for this kind of track, to {OUTPUT_RATE / 1000:g} kHz as "
                           f"`generate` renders (default: none, the codec's own {CODEC_RATE // 1000} kHz)")
-    dec.add_argument("--out", required=True, metavar="FILE",
-                     help=".npy (float32 samples), .wav, .flac or .mp3")
+    _out_file(dec, "FILE", ".npy (float32 samples), .wav, .flac or .mp3")
     _device_flag(dec)
 
 
@@ -217,8 +224,7 @@ def _encode(commands) -> None:
     _codec_flag(enc)
     enc.add_argument("--codebooks", type=int, default=1, metavar="N",
                      help=f"codebooks to keep, 1 to {CODEBOOKS}: 1 for stage-1 references (default %(default)s)")
-    enc.add_argument("--out", required=True, metavar="FILE.npy",
-                     help=f"where to save the (N, T) codes, {FRAME_RATE} frames a second")
+    _out_file(enc, "FILE.npy", f"where to save the (N, T) codes, {FRAME_RATE} frames a second")
     _device_flag(enc)
 
 

@@ -110,6 +110,9 @@ def encode_codes(codec, samples: np.ndarray, codebooks: int = 1, window: int = E
     piece's frames are frames of the whole file."""
     samples = np.asarray(samples, dtype=np.float32).reshape(-1)
     hop, pieces, start = codec.config.hop, [], 0
+    if samples.size < hop:  # no frame: the codec's convolutions would fail with a message about padding
+        raise ValueError(f"audio of {samples.size} samples is too short to encode: the codec needs at least {hop} "
+                         f"samples ({1000 * hop / codec.config.sample_rate:.0f} ms, one frame)")
     while True:
         lo, hi = max(0, start - context), start + window + context
         wav = torch.as_tensor(samples[lo * hop:hi * hop], device=_device(codec)).reshape(1, 1, -1)

@@ -45,7 +45,12 @@ class Lyrics:
 
 def normalize_lyrics(lyrics: str) -> str:
     """Line endings as the official code reads a lyrics file (text mode: CRLF and CR become LF), no UTF-8 BOM."""
-    return lyrics.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return unix_lines(lyrics.removeprefix("\ufeff"))
+
+
+def unix_lines(text: str) -> str:
+    """CRLF and CR line breaks as LF: a line break is one thing whichever system typed it."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def split_lyrics(lyrics: str) -> list[Section]:
@@ -115,9 +120,14 @@ def check_text(text: str, what: str) -> None:
     prompt puts between sections (`[start_of_segment]` …). All other text is tokenized exactly as the official code
     does."""
     for index, char in enumerate(text):
-        if unicodedata.category(char) == "Cc" and char not in "\n\t":
+        kind = unicodedata.category(char)
+        if kind == "Cc" and char not in "\n\t":
             raise LyricsError(f"{what} hold a control character (U+{ord(char):04X}) on line {_line(text, index)}, "
                               "e.g. from a terminal's colour codes or a binary file: remove it.")
+        if kind == "Cs":  # a lone surrogate: Python's stand-in for a byte that was not UTF-8 (argv, raw JSON)
+            raise LyricsError(f"{what} hold a character that is not text (U+{ord(char):04X}, a lone surrogate) on "
+                              f"line {_line(text, index)}: a byte that is not UTF-8, e.g. from a shell or file in "
+                              "another encoding. Type it again, or save the text as UTF-8.")
     piece = CONTROL_PIECE.search(text)
     if piece:
         raise LyricsError(f"{what} hold {piece.group()!r} on line {_line(text, piece.start())}: that is the name of "
@@ -137,6 +147,11 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
         raise LyricsError(f"Lyrics are {len(lyrics)} characters long; the limit is {limits.max_lyrics_chars}. Shorten them.")
     lyrics = normalize_lyrics(lyrics)
     check_text(lyrics, "Lyrics")
+    doubled = next((m for m in re.finditer(r"\[+(\w+)\]+", lyrics) if len(m.group()) > len(m.group(1)) + 2), None)
+    if doubled:  # the official rule reads [[verse]] as a '[' dropped, then [verse] whose lyrics start with ']'
+        raise LyricsError(f"Lyrics hold {doubled.group()!r} on line {_line(lyrics, doubled.start())}: a section tag "
+                          f"has one pair of brackets (the extra ones would be sung or drop lines). Write "
+                          f"[{doubled.group(1)}].")
     sections, warnings = split_lyrics(lyrics), lyric_warnings(lyrics)
     dropped = "".join(f"\n{w}" for w in warnings if " dropped: " in w)
     if not sections:
@@ -154,7 +169,7 @@ def parse_lyrics(lyrics: str, limits: Limits = Limits()) -> Lyrics:
 
 
 def check_genres(genres: str, limits: Limits = Limits()) -> str:
-    genres = (genres or "").strip()
+    genres = unix_lines(genres or "").strip()
     check_text(genres, "Genre tags")
     if not genres:
         raise LyricsError("Genre tags are empty. Give a few space-separated tags, e.g. 'pop female bright vocal piano'.")
@@ -164,7 +179,7 @@ def check_genres(genres: str, limits: Limits = Limits()) -> str:
 
 
 def header_text(genres: str, sections) -> str:
-    return INSTRUCTION + genres.strip() + "\n" + "\n".join(s.text for s in sections)
+    return INSTRUCTION + unix_lines(genres).strip() + "\n" + "\n".join(s.text for s in sections)
 
 
 def section_text(section: Section) -> str:
@@ -174,7 +189,8 @@ def section_text(section: Section) -> str:
 def reference_window(codes_or_ids, start_s: float, end_s: float, ids_per_second: int) -> np.ndarray:
     """The official slice `ids[int(start * rate) : int(end * rate)]`, refusing an empty window."""
     ids = np.asarray(codes_or_ids).reshape(-1)
-    lo, hi = int(start_s * ids_per_second), int(end_s * ids_per_second)
+    length_s = ids.size / ids_per_second  # a window reaching past the end ends with it (and 1e308 cannot overflow)
+    lo, hi = int(min(start_s, length_s) * ids_per_second), int(min(end_s, length_s) * ids_per_second)
     window = ids[lo:hi]
     if start_s < 0 or window.size == 0:
         seconds = ids.size / ids_per_second
@@ -235,19 +251,32 @@ def build_prompt(
                         reference_ids is not None, tuple(s.label for s in sections))
 
 
-def check_context(tokenizer: Tokenizer, genres: str, sections, reference_ids, max_context: int) -> None:
-    """Refuse lyrics whose first prompt (the header repeats all lyrics) would be cut by the context limit."""
+def check_context(tokenizer: Tokenizer, genres: str, sections, reference_ids, max_context: int,
+                  reference_ids_per_second: int = FRAMES_PER_SECOND) -> None:
+    """Refuse lyrics whose first prompt (the header repeats all lyrics) would be cut by the context limit. When the
+    lyrics fit without the reference, the reference window is what is too long: the message says how long it may
+    be (`reference_ids_per_second`: 50 for one track, 100 for a vocal + instrumental pair)."""
     sections = list(sections)
-    first = lambda count: len(build_prompt(tokenizer, genres, sections[:count], reference_ids).pieces[0])
-    if first(len(sections)) <= max_context:
+    first = lambda count, ids=reference_ids: len(build_prompt(tokenizer, genres, sections[:count], ids).pieces[0])
+    needed = first(len(sections))
+    if needed <= max_context:
         return
+    if reference_ids is not None and first(len(sections), None) <= max_context:
+        window = len(reference_ids) / reference_ids_per_second
+        room = max(0, max_context - (needed - len(reference_ids))) // reference_ids_per_second
+        raise LyricsError(
+            f"The reference window is too long for these lyrics: its {window:.1f} s take {len(reference_ids)} "
+            f"tokens, and the first prompt needs {needed} of the {max_context} that fit beside a section's new tokens. "
+            f"Make the window (end minus start) at most {room} s long (about 30 s is recommended), or lower the "
+            "tokens per section (max_new_tokens, --max-new-tokens).")
     fit = 0
     while fit < len(sections) and first(fit + 1) <= max_context:
         fit += 1
     raise LyricsError(
-        f"Lyrics are too long: the first prompt needs {first(len(sections))} tokens but only {max_context} fit in the "
+        f"Lyrics are too long: the first prompt needs {needed} tokens but only {max_context} fit in the "
         f"{CONTEXT_TOKENS}-token context beside a section's new tokens; only the first {fit} of {len(sections)} "
-        "sections fit. Shorten the lyrics or the reference window, or lower max_new_tokens.")
+        "sections fit. Shorten the lyrics or the reference window, or lower the tokens per section (max_new_tokens, "
+        "--max-new-tokens).")
 
 
 def split_output(ids, uses_reference: bool) -> tuple[np.ndarray, np.ndarray]:

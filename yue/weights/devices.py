@@ -22,6 +22,8 @@ def check_device(device=None) -> torch.device:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     except (RuntimeError, TypeError):
         raise ModelLoadError(f"device {device!r} is not a device name: use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):  # mps, xpu …: the models were never run there (failures came much later)
+        raise ModelLoadError(f"device {device} is not supported: this program runs on cpu or cuda (cuda:N)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(f"device {device} was asked for, but this PyTorch ({torch.__version__}) sees no CUDA GPU: "
                              "use device cpu (--device cpu), or a CUDA build of torch on a machine with an NVIDIA GPU.")
