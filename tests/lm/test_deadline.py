@@ -40,7 +40,7 @@ def section_ids(sections):
     return [codes_to_stage1_ids(s.vocal, s.instrumental).tolist() for s in sections]
 
 
-def stage1_in_steps(model, prompt, settings, seed, takes, done=None):
+def stage1_in_steps(model, prompt, settings, seed, takes, done=None, segments=None):
     """Stage 1 made one decode step per call: each call gets the sections finished so far (`done`, per take) and
     the last call's state, pickled. Returns (sections per take, calls)."""
     finished = [[] for _ in range(takes)]
@@ -50,7 +50,7 @@ def stage1_in_steps(model, prompt, settings, seed, takes, done=None):
         kept = done if not finished[0] else [tuple(done[t] if done else ()) + tuple(
             codes_to_stage1_ids(s.vocal, s.instrumental) for s in finished[t]) for t in range(takes)]
         try:
-            for made in stage1.generate_takes(model, prompt, settings, seed, None, takes=takes, done=kept,
+            for made in stage1.generate_takes(model, prompt, settings, seed, segments, takes=takes, done=kept,
                                               deadline=PASSED, resume=resume):
                 if made[0].generated:
                     for take, section in enumerate(made):
@@ -97,3 +97,28 @@ def test_stage2_cut_at_every_frame_makes_the_uncut_codes(stage2_model):
     for got, expected in zip(cut, whole):
         np.testing.assert_array_equal(got, expected)
     assert calls == 4  # the two 4-frame tails batched together: one frame per call
+
+
+def test_stage1_cut_at_every_step_after_the_16k_left_truncation(stage1_model, tiny_tokenizer):
+    """Kept sections long enough that the model sees only the last 16384 - max_new_tokens - 1 ids: each call
+    re-prefills the same truncated window, so the sampled sections cut at every step equal the uncut ones."""
+    import copy
+
+    import torch
+
+    from yue.text import tokens
+
+    model = copy.deepcopy(stage1_model)
+    with torch.no_grad():  # <EOA> likely: sections stop soon after min_new_tokens
+        model.lm_head.weight[tokens.EOA] = model.lm_head.weight[tokens.XCODEC_OFFSET + 3] * 4
+    rng = np.random.default_rng(0)
+    done = tuple(codes_to_stage1_ids(rng.integers(0, 1024, 2100), rng.integers(0, 1024, 2100)) for _ in range(2))
+    lyrics = LYRICS + "\n[bridge]\noh oh\n\n[outro]\nbye now\n"
+    base = build_prompt(tiny_tokenizer, "pop", parse_lyrics(lyrics).sections)
+    prompt = stage1.Stage1Prompt(base.pieces, done, False, base.labels)
+    settings = Sampling(max_new_tokens=8192, min_new_tokens=4)
+    assert sum(len(p) for p in prompt.pieces[:3]) + sum(map(len, done)) > 16384 - 8192 - 1  # truncated
+    whole = [made for made in stage1.generate_takes(model, prompt, settings, 9, 3) if made[0].generated]
+    cut, calls = stage1_in_steps(model, prompt, settings, 9, 1, done=[done], segments=3)
+    assert section_ids(cut[0]) == section_ids([made[0] for made in whole]) and len(cut[0]) == 1
+    assert calls == len(section_ids(cut[0])[0]) + 1  # a call per step: one per id, one for the <EOA>
