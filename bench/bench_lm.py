@@ -155,10 +155,10 @@ def cut_case(model, case: str, frames: int, new_tokens: int):
 
 
 def cut_table(frames: int, new_tokens: int, quick: bool) -> None:
-    """The cost of cutting: extra seconds per extra call against the uncut run, as a share of a call's work."""
-    print(f"\nthe cost of cutting a run into calls at a deadline (Deadline, yue/lm/deadline.py): stage 1 = 3 sections x "
-          f"{new_tokens} tokens, official sampling; stage 2 = 2 tracks x {frames} frames (rows of 300); each call "
-          "re-prefills and goes on from the last call's pickled state\n")
+    """The cost of cutting: what each extra call spends before its first step (re-prefill), against the uncut run."""
+    print(f"\nthe cost of cutting a run into calls at a deadline (Deadline, yue/lm/deadline.py): stage 1 = 3 "
+          f"sections x {new_tokens} tokens, official sampling; stage 2 = 2 tracks x {frames} frames (rows of 300); "
+          "each call re-prefills and goes on from the last call's pickled state\n")
     print("| step | calls a section (or row) | calls | s (uncut) | re-prefill s per extra call | ms per step (frame) "
           "| ids re-fed per stage-1 call | ms to hand a state over | same output |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -169,7 +169,8 @@ def cut_table(frames: int, new_tokens: int, quick: bool) -> None:
                                                                                    new_tokens)
             refed_text = f"{refed / max(1, calls - 1):.0f}" if step == "stage1" else "-"
             print(f"| {step} | {per} | {calls} | {seconds:.1f} ({base[0]:.1f}) | {prefill:.3f} | {1000 * step_s:.1f} "
-                  f"| {refed_text} | {1000 * handover / max(1, calls - 1):.2f} | {'yes' if digest == base[3] else 'NO'} |")
+                  f"| {refed_text} | {1000 * handover / max(1, calls - 1):.2f} "
+                  f"| {'yes' if digest == base[3] else 'NO'} |")
 
 
 def measure(case: str, frames: int, new_tokens: int):

@@ -122,7 +122,6 @@ def app_case(section_seconds: float, threads: int) -> dict:
         write_tiny(Path(folder) / "tiny")
         pipeline = Pipeline.tiny(Path(folder) / "tiny")
         service = Service(lambda choice: pipeline, OutputStore(Path(folder) / "out"), Limits())
-        service.clock = lambda: 0.0  # one call per section (no deadline cuts on a busy CPU): the render work compared
         for name, pass_states in (("render states dropped (before)", False), ("render states passed on (now)", True)):
             run = []
 

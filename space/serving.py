@@ -250,8 +250,8 @@ class Service(Jobs):
             songs, takes, timings, started, stopped = None, None, {}, time.perf_counter(), False
             text = f"Section {kept + 1} of {total}"  # the last progress text
             audio_s = 0.0 if request.previous is None else request.previous.frames / FRAMES_PER_SECOND
-            precision = gpu_precision(job.choice)
-            if gpu_time.on_zero_gpu():
+            precision, zero_gpu = gpu_precision(job.choice), gpu_time.on_zero_gpu()
+            if zero_gpu:
                 minutes = gpu_time.song_seconds(request.sampling, precision, request.takes, total - kept) / 60
                 yield Update(f"Loading the models… This song will use about {minutes:.0f} GPU-minutes of your "
                              "ZeroGPU quota.", request.seed)
@@ -262,9 +262,11 @@ class Service(Jobs):
                 unfinished, call = None, 0
                 while True:  # a section's calls: each stops at its deadline, the next goes on from its Unfinished
                     call += 1
-                    booked = gpu_time.call_seconds(request.sampling, precision, request.takes, unfinished)
+                    # only ZeroGPU kills a call at its booking: elsewhere a section is one call without a deadline
+                    booked = gpu_time.call_seconds(request.sampling, precision, request.takes, unfinished) \
+                        if zero_gpu else None
                     calls = call - 1 + len(gpu_time.planned_calls(request.sampling, precision, request.takes,
-                                                                  unfinished))
+                                                                  unfinished)) if zero_gpu else 1
                     phrase = call_phrase(call, calls, index)
                     if call > 1:  # a new call may wait for a GPU: say which, under the last progress
                         yield Update(f"{text}\n{phrase}", request.seed, call=(call, calls))

@@ -197,7 +197,6 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
 
     pipeline = Pipeline.tiny(tiny_dir)
     service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
-    service.clock = lambda: 0.0  # a clock that stands still: one call per section, however busy the machine
     lyrics = "[verse]\nsmall lights\n\n[chorus]\nrise and shine\n\n[outro]\ngood night\n"
     job = service.lyrics_job("pop", lyrics, shared_settings({**SMALL, "sections": 3, "max_new_tokens": 600,
                                                              "min_new_tokens": 600, "takes": 2}))
@@ -214,7 +213,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
 
     updates = list(service.run(job, "wav", "session", forked_call))
     assert updates[-1].text.startswith("Done: 3 of 3 sections")
-    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]
+    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]  # off ZeroGPU: a call a section
     for take, song in enumerate(songs[-1]):
         assert song.codes.frames == 900
         decoded = [section[take].render_state.decoded_frames for section in songs]
@@ -225,7 +224,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
             assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-5
 
 
-# -- deadlines and quota ------------------------------------------------------------------------------------------------
+# -- deadlines and quota ---------------------------------------------------------------------------------------------
 
 def service_on(pipeline, tmp_path, clock=None, every: int = 1):
     service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
@@ -234,15 +233,16 @@ def service_on(pipeline, tmp_path, clock=None, every: int = 1):
     return service
 
 
-def test_a_section_in_calls_cut_at_their_deadline_is_the_song_of_uncut_calls(tmp_path, tiny_lm_dir):
-    """A clock always past every call's deadline: each call makes one step (a stage-1 token or a stage-2 frame) and
-    hands back an Unfinished, pickled as a ZeroGPU call's results are; the sections take many calls, the progress
-    says which call of how many of which section, and the songs equal those of calls that never stop early."""
+def test_a_section_in_calls_cut_at_their_deadline_is_the_song_of_uncut_calls(tmp_path, tiny_lm_dir, monkeypatch):
+    """On ZeroGPU, a clock always past every call's deadline: each call makes one step (a stage-1 token or a stage-2
+    frame) and hands back an Unfinished, pickled as a ZeroGPU call's results are; the sections take many calls, the
+    progress says which call of how many of which section, and the songs equal those of calls that never stop."""
     import pickle
 
     from yue import Pipeline
     from yue.weights.loading import load_models
 
+    monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
     pipeline = Pipeline(load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2", codec=False))
     bundles, calls = [], []
     for name, clock in (("uncut", lambda: 0.0), ("cut", lambda: float("inf"))):
@@ -302,4 +302,5 @@ def test_on_zero_gpu_the_page_says_how_many_gpu_minutes_the_song_uses(tmp_path, 
     monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
     minutes = gpu_time.song_seconds(Sampling(max_new_tokens=3000, min_new_tokens=4), "bf16", 1, 2) / 60
     texts = [u.text for u in service.run(job, "wav", "session", service.run_section)]
-    assert texts[1] == f"Loading the models… This song will use about {minutes:.0f} GPU-minutes of your ZeroGPU quota."
+    assert texts[1] == (f"Loading the models… This song will use about {minutes:.0f} GPU-minutes of your ZeroGPU "
+                        "quota.")
