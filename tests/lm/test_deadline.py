@@ -122,3 +122,16 @@ def test_stage1_cut_at_every_step_after_the_16k_left_truncation(stage1_model, ti
     cut, calls = stage1_in_steps(model, prompt, settings, 9, 1, done=[done], segments=3)
     assert section_ids(cut[0]) == section_ids([made[0] for made in whole]) and len(cut[0]) == 1
     assert calls == len(section_ids(cut[0])[0]) + 1  # a call per step: one per id, one for the <EOA>
+
+
+def test_a_state_goes_on_only_on_its_kind_of_device(stage1_model, tiny_tokenizer):
+    """A sampler state taken on one kind of device (here said to be CUDA) is refused on another, with what to do."""
+    from dataclasses import replace
+
+    prompt = build_prompt(tiny_tokenizer, "pop", parse_lyrics(LYRICS).sections)
+    settings = Sampling(max_new_tokens=8, min_new_tokens=8)
+    with pytest.raises(OutOfTime) as stop:
+        list(stage1.generate_takes(stage1_model, prompt, settings, 1, None, deadline=PASSED))
+    elsewhere = replace(stop.value.state, device_type="cuda")
+    with pytest.raises(ValueError, match="was sampled on cuda: go on with it on cuda, not cpu"):
+        list(stage1.generate_takes(stage1_model, prompt, settings, 1, None, resume=elsewhere))

@@ -180,6 +180,9 @@ def generate_takes(
         active = [True] * takes
         first = 0
         if resume is not None and resume.section == index:  # go on where an earlier call stopped
+            if resume.device_type != device.type:  # a sampler's state is only meaningful on its kind of device
+                raise ValueError(f"this unfinished section was sampled on {resume.device_type}: go on with it on "
+                                 f"{resume.device_type}, not {device.type}, or make the section again")
             new_ids, active, first = [[int(i) for i in ids] for ids in resume.ids], list(resume.active), resume.step
             for generator, state in zip(generators, resume.generators):
                 _restore(generator, state)
