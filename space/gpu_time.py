@@ -112,9 +112,17 @@ def deadline_seconds(booked: float, takes: int = 1) -> float:
     return booked - STARTUP_SECONDS - stop_seconds(takes)
 
 
-def request_seconds(booked: float) -> float:
-    """The duration to give spaces.GPU for a booking of `booked` visitor seconds (spaces multiplies it back)."""
-    return booked / duration_factor()
+def granted(booked: float) -> int:
+    """The visitor seconds spaces really books when we ask for `booked`: it takes whole requested seconds
+    (timedelta.seconds) times its factor, rounded; never more than `booked`. A call's deadline starts from this."""
+    factor = duration_factor()
+    return round(math.floor(booked / factor) * factor)
+
+
+def request_seconds(booked: int) -> int:
+    """The duration to give spaces.GPU for a booking of `booked` visitor seconds (a `granted` value): spaces
+    multiplies it by its factor and rounds, which gives `booked` back."""
+    return round(booked / duration_factor())
 
 
 def work_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1,

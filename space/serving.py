@@ -150,12 +150,13 @@ def section_gpu_seconds(choice: ModelChoice, request: SongRequest, stop_file: st
     seconds the call booked (`booked`, from `Service.run`; else gpu_time.call_seconds of the work left), divided by
     spaces' own duration_factor, which spaces multiplies back."""
     if booked is None:
-        booked = gpu_time.call_seconds(request.sampling, gpu_precision(choice), request.takes, unfinished)
+        booked = gpu_time.granted(gpu_time.call_seconds(request.sampling, gpu_precision(choice), request.takes,
+                                                        unfinished))
     return gpu_time.request_seconds(booked)
 
 
-def encode_gpu_seconds(choice: ModelChoice, paths: list[str]) -> float:
-    return gpu_time.request_seconds(ENCODE_GPU_SECONDS)
+def encode_gpu_seconds(choice: ModelChoice, paths: list[str]) -> int:
+    return gpu_time.request_seconds(gpu_time.granted(ENCODE_GPU_SECONDS))
 
 
 def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
@@ -263,8 +264,8 @@ class Service(Jobs):
                 while True:  # a section's calls: each stops at its deadline, the next goes on from its Unfinished
                     call += 1
                     # only ZeroGPU kills a call at its booking: elsewhere a section is one call without a deadline
-                    booked = gpu_time.call_seconds(request.sampling, precision, request.takes, unfinished) \
-                        if zero_gpu else None
+                    booked = gpu_time.granted(gpu_time.call_seconds(request.sampling, precision, request.takes,
+                                                                    unfinished)) if zero_gpu else None
                     calls = call - 1 + len(gpu_time.planned_calls(request.sampling, precision, request.takes,
                                                                   unfinished)) if zero_gpu else 1
                     phrase = call_phrase(call, calls, index)
