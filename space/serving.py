@@ -1,5 +1,5 @@
-"""Serving the pipeline to many users, without a UI: model choice, per-request output folders, stop flags, and one
-GPU call per section for every take of a run.
+"""Serving the pipeline to many users, without a UI: model choice, per-request output folders, stop flags, and GPU
+calls per section for every take of a run, each stopping at its own deadline on ZeroGPU (space/gpu_time.py).
 
 `app.py` is the Gradio layer over this module: it maps widgets to these calls, applies `spaces.GPU` to
 `Service.run_section` and `Service.encode_tracks`, and shows each `Update` of `Service.run`. The endpoints' checks
@@ -232,8 +232,9 @@ class Service(Jobs):
         return [pipeline.encode(path) for path in paths]
 
     def run(self, job: Job, fmt: str, session: str, run_section: Callable[..., Iterator]) -> Iterator[Update]:
-        """Load, check, then one `run_section` call per new section for every take; after each, write every take's
-        files and yield them."""
+        """Load, check, then `run_section` calls for each new section of every take (on ZeroGPU as many as its
+        deadlines take, each going on from the last one's `Unfinished`); after each section, write every take's files
+        and yield them. A call ZeroGPU refuses for quota ends the run with what is finished and how to go on."""
         folder = self.store.new_folder()
         flag = self.stops.start(session, folder)
         try:
