@@ -2,6 +2,7 @@
 
     python -m bench.bench_lm            # a 30 s song (the issue's target), about 10 minutes on 2 CPU cores
     python -m bench.bench_lm --quick    # a 6 s song, about a minute
+    python -m bench.bench_lm --only cut # what cutting a run into calls at a deadline costs (re-prefill per call)
 
 Each measurement runs in its own process (so peak memory is its own); outputs are compared for equality.
 Model: the `bench` preset (hidden 256, 4 layers, 8 heads / 2 KV heads, official vocab), float32, CPU, 1 thread.
@@ -85,6 +86,8 @@ def run_case(case: str, frames: int, new_tokens: int):
         sections = list(stage1.generate_takes(model, _stage1_prompt(new_tokens), sampled, seed=1, takes=takes))
         outputs = [list(s.vocal) + list(s.instrumental) for section in sections for s in section]
         work = sum(2 * section[0].frames for section in sections)  # decode steps (one token of every take each)
+    elif case.startswith(("stage1-cut", "stage2-cut")):
+        return cut_case(model, case, frames, new_tokens)
     elif case == "stage1-transformers":
         ids = official.stage1_generate(model, _stage1_prompt(new_tokens), settings)
         import numpy as np
@@ -101,6 +104,75 @@ def run_case(case: str, frames: int, new_tokens: int):
     return seconds, peak, work, _digest(outputs)
 
 
+def cut_case(model, case: str, frames: int, new_tokens: int):
+    """A run cut into calls at a deadline (`stage1-cutN`: every section in N calls, official sampling; `stage2-cutN`:
+    every 300-frame row in N calls), each call going on from the last one's pickled state as the Space's calls do.
+    Returns (seconds, peak MiB, calls, digest, seconds spent handing states over, ids re-fed per stage-1 call)."""
+    import pickle
+
+    from yue.config import Sampling
+    from yue.lm import stage1, stage2
+    from yue.lm.deadline import Deadline, OutOfTime
+    from yue.text.prompt import codes_to_stage1_ids
+
+    calls = int(case[len("stage1-cut"):])
+    sampled = Sampling(max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+    steps = new_tokens if case.startswith("stage1") else 300 * 8  # decode steps in a section / in a row
+    deadline = Deadline(-1.0, every=-(-steps // calls)) if calls > 1 else None  # passed: a call stops every `every`
+    finished, state, handover, count, refed = [], None, 0.0, 0, 0
+    prompt = _stage1_prompt(new_tokens)
+    ticks: list[list[float]] = []  # per call: its start, then the time of every step (stage 2: frame) it made
+    tick = lambda _: ticks[-1].append(time.perf_counter())
+    start = time.perf_counter()
+    while True:
+        count += 1
+        ticks.append([time.perf_counter()])
+        try:
+            if case.startswith("stage2"):
+                outputs = stage2.generate(model, _tracks(frames), on_progress=tick, deadline=deadline,
+                                          made=state or ())
+            else:
+                done = [tuple(codes_to_stage1_ids(s.vocal, s.instrumental) for s in finished)]
+                if state is not None:  # what this call feeds again: every section so far and the one under way
+                    refed += sum(map(len, prompt.pieces[:state.section + 1])) + sum(map(len, done[0])) + state.tokens
+                for made in stage1.generate_takes(model, prompt, sampled, 1, None, tick, done=done,
+                                                  deadline=deadline, resume=state):
+                    if made[0].generated:
+                        finished.append(made[0])
+                outputs = [list(s.vocal) + list(s.instrumental) for s in finished]
+            break
+        except OutOfTime as stop:
+            began = time.perf_counter()
+            state = pickle.loads(pickle.dumps(stop.state))
+            handover += time.perf_counter() - began
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # a resumed call's re-prefill: from its start to its first step, less one step's median time
+    steps = sorted(b - a for times in ticks for a, b in zip(times[1:], times[2:]))
+    step = steps[len(steps) // 2] if steps else 0.0
+    prefill = [times[1] - times[0] - step for times in ticks[1:] if len(times) > 1]
+    return seconds, peak, count, _digest(outputs), handover, refed, sum(prefill) / max(1, len(prefill)), step
+
+
+def cut_table(frames: int, new_tokens: int, quick: bool) -> None:
+    """The cost of cutting: what each extra call spends before its first step (re-prefill), against the uncut run."""
+    print(f"\nthe cost of cutting a run into calls at a deadline (Deadline, yue/lm/deadline.py): stage 1 = 3 "
+          f"sections x {new_tokens} tokens, official sampling; stage 2 = 2 tracks x {frames} frames (rows of 300); "
+          "each call re-prefills and goes on from the last call's pickled state\n")
+    print("| step | calls a section (or row) | calls | s (uncut) | re-prefill s per extra call | ms per step (frame) "
+          "| ids re-fed per stage-1 call | ms to hand a state over | same output |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for step in ("stage1", "stage2"):
+        base = measure(f"{step}-cut1", frames, new_tokens)
+        for per in (2, 4) if quick else (2, 4, 8):
+            seconds, _, calls, digest, handover, refed, prefill, step_s = measure(f"{step}-cut{per}", frames,
+                                                                                   new_tokens)
+            refed_text = f"{refed / max(1, calls - 1):.0f}" if step == "stage1" else "-"
+            print(f"| {step} | {per} | {calls} | {seconds:.1f} ({base[0]:.1f}) | {prefill:.3f} | {1000 * step_s:.1f} "
+                  f"| {refed_text} | {1000 * handover / max(1, calls - 1):.2f} "
+                  f"| {'yes' if digest == base[3] else 'NO'} |")
+
+
 def measure(case: str, frames: int, new_tokens: int):
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(run_case, (case, frames, new_tokens))
@@ -109,12 +181,15 @@ def measure(case: str, frames: int, new_tokens: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a 6 s song and shorter sections")
-    parser.add_argument("--only", choices=["stage1", "stage2", "takes"], help="run one of the comparisons")
+    parser.add_argument("--only", choices=["stage1", "stage2", "takes", "cut"], help="run one of the comparisons")
     args = parser.parse_args()
     seconds_of_audio = 6 if args.quick else 30
     frames = 50 * seconds_of_audio
     new_tokens = 200 if args.quick else 1000
 
+    if args.only == "cut":
+        cut_table(frames, new_tokens, args.quick)
+        return
     rows = []
     for ours, theirs, unit in (("stage2-ours", "stage2-official", "frame"),
                                ("stage1-ours", "stage1-transformers", "token")):

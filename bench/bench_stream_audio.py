@@ -125,9 +125,9 @@ def app_case(section_seconds: float, threads: int) -> dict:
         for name, pass_states in (("render states dropped (before)", False), ("render states passed on (now)", True)):
             run = []
 
-            def forked_call(choice, request, stop_file, previous=None, render_states=None):
+            def forked_call(choice, request, stop_file, previous=None, render_states=None, *rest):
                 states = render_states if pass_states else None
-                args = pickle.loads(pickle.dumps((choice, request, stop_file, previous, states)))
+                args = pickle.loads(pickle.dumps((choice, request, stop_file, previous, states, *rest)))
                 for event in service.run_section(*args):
                     event = pickle.loads(pickle.dumps(event))
                     if isinstance(event, list):

@@ -105,14 +105,35 @@ def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float
             f"elapsed{whole}")
 
 
+def call_phrase(call: int, calls: int, section: int) -> str:
+    """'GPU call 2 of 3 of section 2' when a section takes several ZeroGPU calls (`calls`: an estimate, at least
+    `call`), else nothing."""
+    return f"GPU call {call} of {calls} of section {section + 1}" if calls > 1 else ""
+
+
+def quota_text(reason: str, done: int, total: int, audio_s: float, partial: bool, kept: bool) -> str:
+    """ZeroGPU refused a call for quota (`reason`: spaces' message): what is finished and how to go on later."""
+    lines = [f"ZeroGPU refused the next GPU call: {reason.strip()}"]
+    if kept:
+        lines.append(f"{done} of {plural(total, 'section')} are finished ({audio_s:.0f} s of audio) and kept: download "
+                     "the song bundle (.npz) and continue this song later in the Continue a song tab.")
+    else:
+        lines.append("No section was finished yet, so there is nothing to keep: try again when your quota is back.")
+    if partial:
+        lines.append(f"The part of section {done + 1} made so far is not kept: continuing makes it again.")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Update:
-    """What a run shows next: always a text; the seed once it is known; every take's files when a section is done."""
+    """What a run shows next: always a text; the seed once it is known; every take's files when a section is done;
+    (call, calls) of the section's ZeroGPU calls while it takes several."""
 
     text: str
     seed: int | None = None
     takes: list[TakeFiles] | None = None
     song: SongState | None = None  # the whole song's share done and time left (None: not started yet)
+    call: tuple[int, int] | None = None  # (k, n): GPU call k of the n this section takes
 
     @property
     def files(self) -> list[str | None] | None:

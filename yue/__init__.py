@@ -12,10 +12,11 @@ from importlib import import_module
 # public name -> the module that defines it
 _WHERE = {"Limits": "config", "Sampling": "config", "Stage2Config": "config", "Pipeline": "pipeline",
           "Progress": "song", "Reference": "song", "Song": "song", "SongCodes": "song", "SongRequest": "song",
-          "Cancelled": "lm.stage1", "Stage1Tokens": "lm.stage1"}
+          "Cancelled": "lm.stage1", "Stage1Tokens": "lm.stage1", "Deadline": "lm.deadline", "OutOfTime": "lm.deadline",
+          "Unfinished": "song"}
 
-__all__ = ["Cancelled", "Limits", "Pipeline", "Progress", "Reference", "Sampling", "Song", "SongCodes", "SongRequest",
-           "Stage1Tokens", "Stage2Config"]
+__all__ = ["Cancelled", "Deadline", "Limits", "OutOfTime", "Pipeline", "Progress", "Reference", "Sampling", "Song",
+           "SongCodes", "SongRequest", "Stage1Tokens", "Stage2Config", "Unfinished"]
 
 
 def __getattr__(name: str):

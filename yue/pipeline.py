@@ -14,7 +14,8 @@ from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Samp
 from .eta import Eta
 from .text.prompt import (FRAMES_PER_SECOND, build_prompt, check_context, check_genres, codes_to_stage1_ids,
                           parse_lyrics)
-from .song import Progress, Song, SongCodes, SongRequest
+from .song import Progress, Song, SongCodes, SongRequest, Unfinished
+from .lm.deadline import Deadline, OutOfTime
 from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
 from .lm import stage2
 from .weights.loading import Models
@@ -80,6 +81,16 @@ def kept_ids(song: SongCodes) -> tuple[np.ndarray, ...]:
     return tuple(done)
 
 
+def kept_sections(song: SongCodes | None) -> list[SectionTokens]:
+    """The sections of a song to continue, as stage 1 yields kept sections."""
+    if song is None:
+        return []
+    tokens, ends = song.stage1, np.cumsum((0, *song.stage1.section_frames))
+    labels = tokens.labels or ("",) * len(tokens.section_frames)
+    return [SectionTokens(index, label, tokens.vocal[a:b], tokens.instrumental[a:b], False)
+            for index, (label, a, b) in enumerate(zip(labels, ends[:-1], ends[1:]))]
+
+
 def check_takes_songs(takes: int, previous: list[SongCodes]) -> None:
     """Songs that continue take by take: one per take, the same number of sections each, each a song."""
     if len(previous) != takes:
@@ -89,6 +100,14 @@ def check_takes_songs(takes: int, previous: list[SongCodes]) -> None:
         raise ValueError(f"The takes' songs to continue have {counts} sections: each take must keep as many")
     for take, song in enumerate(previous):
         song.check(f"take {take + 1}'s song to continue")
+
+
+def _cut_stage1(sections: Iterator[list[SectionTokens]]) -> Iterator[list[SectionTokens]]:
+    """Stage 1's sections; a stop at the deadline is raised again with an `Unfinished` of the section under way."""
+    try:
+        yield from sections
+    except OutOfTime as stop:
+        raise OutOfTime(Unfinished(stop.state.section, stage1=stop.state)) from None
 
 
 class _Rate:
@@ -197,7 +216,8 @@ class Pipeline:
                      cancel: Callable[[], bool] | None = None, audio: bool = True,
                      keep: Callable[[list[SectionTokens]], int | None] | None = None,
                      previous: list[SongCodes] | None = None,
-                     render_states: list | None = None) -> Iterator[list[Song]]:
+                     render_states: list | None = None, deadline: Deadline | None = None,
+                     resume: Unfinished | None = None) -> Iterator[list[Song]]:
         """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
         section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
         `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
@@ -209,6 +229,10 @@ class Pipeline:
         on from that state, decoding only frames whose codes differ from the state's, so a song made one call per
         section costs O(song) audio work in all. Every yielded Song carries its own `render_state` for the next call.
         A state of another song is safe (its codes differ, so more is decoded); the audio is the same either way.
+        `deadline` (a GPU call's): once it has passed, stage 1 or stage 2 stops within `deadline.every` decode steps
+        and this raises `yue.lm.deadline.OutOfTime` whose `state` is an `Unfinished` (the section under way; the
+        songs yielded before stay valid); rendering a finished section's audio is not cut. `resume`: such a state,
+        given with the songs so far (`previous`, `render_states`): the section goes on exactly where it stopped.
         """
         if previous is not None:  # the request's checks look at take 1's song
             request = replace(request, previous=previous[0] if previous else None)
@@ -237,10 +261,20 @@ class Pipeline:
                 raise Cancelled("stopped by the user")
             rate.report("stage1", step.section, total, step.new_tokens, step.max_new_tokens)
 
+        kept = len(prompt.done if done is None else done[0])
+        if resume is not None and (resume.section != kept or resume.sections and total != kept + 1):
+            raise ValueError(f"this unfinished section is section {resume.section + 1} of the song: go on with the "
+                             f"songs its call was given ({kept} sections here) and segments = {resume.section + 1}")
         started = time.perf_counter()
-        self.models.prepare("stage1")
-        for made in generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes, keep,
-                                   done):
+        if resume is not None and resume.sections:  # stage 1 of this section is done: on to stage 2
+            made_sections = [[replace(section, label=prompt.labels[index]) for section in taken]
+                             for index, taken in enumerate(zip(*map(kept_sections, songs)))]
+            made_sections.append(list(resume.sections))
+        else:
+            self.models.prepare("stage1")
+            made_sections = generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes,
+                                           keep, done, deadline, None if resume is None else resume.stage1)
+        for made in _cut_stage1(made_sections):
             for take, section in enumerate(made):
                 finished[take].append(section)
             index = made[0].index
@@ -248,7 +282,11 @@ class Pipeline:
                 continue  # kept sections are context: render once the first new section is in
             timings["stage1_s"] += time.perf_counter() - started
             tokens = [Stage1Tokens.from_sections(sections) for sections in finished]
-            codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings)
+            rows = resume.rows if resume is not None and resume.section == index else ()
+            try:
+                codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings, deadline, rows)
+            except OutOfTime as stop:
+                raise OutOfTime(Unfinished(index, sections=tuple(made), rows=stop.state)) from None
             known = [[c.vocal, c.instrumental] for c in codes]
             yield [self._song(c, request, seed + take, index + 1, total, timings, warnings, renderers[take])
                    for take, c in enumerate(codes)]
@@ -266,7 +304,7 @@ class Pipeline:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _stage2(self, tokens: list[Stage1Tokens], known: list[list], section: int, total: int, on_progress, cancel,
-                timings) -> list[SongCodes]:
+                timings, deadline: Deadline | None = None, made: tuple = ()) -> list[SongCodes]:
         """Stage 2 of every take's tracks in one batched call (rows computed before are reused)."""
         start = time.perf_counter()
         self.models.prepare("stage2")
@@ -279,7 +317,7 @@ class Pipeline:
 
         tracks = [track for t in tokens for track in (t.vocal, t.instrumental)]
         filled = stage2.generate(self.models.stage2, tracks, self.stage2_config, frame_progress,
-                                 [codes for pair in known for codes in pair])
+                                 [codes for pair in known for codes in pair], deadline, made)
         timings["stage2_s"] += time.perf_counter() - start
         return [SongCodes(t, filled[2 * take], filled[2 * take + 1]) for take, t in enumerate(tokens)]
 

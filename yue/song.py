@@ -14,7 +14,8 @@ from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Samp
 from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
 from .weights.registry import LANGUAGES, MODES
-from .lm.stage1 import Stage1Tokens
+from .lm.stage1 import SectionTokens, Stage1Partial, Stage1Tokens
+from .lm.stage2 import RowCodes
 
 BUNDLE_VERSION = 1
 # The longest song a bundle may hold: the most sections, each at the largest token budget (two ids a frame).
@@ -237,6 +238,23 @@ class SongRequest:
 
     def with_seed(self, seed: int) -> "SongRequest":
         return replace(self, seed=seed)
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A section that a call stopped at its deadline (`Pipeline.stream_takes(deadline=)` raises
+    `yue.lm.deadline.OutOfTime` with this as its `state`): everything the next call needs to make exactly what one
+    uncut call makes, given as `stream_takes(resume=)` with the same songs so far (`previous`, `render_states`).
+    Picklable (numpy arrays, bytes, ints): on ZeroGPU it crosses a process boundary."""
+
+    section: int  # 0-based index of the section under way
+    stage1: Stage1Partial | None = None  # stage 1 stopped in the section: each take's ids and sampler state
+    sections: tuple[SectionTokens, ...] = ()  # stage 1 done: the section of each take
+    rows: tuple[RowCodes, ...] = ()  # stage 2 stopped: the rows made so far, whole or in part
+
+    @property
+    def stage(self) -> str:
+        return "stage2" if self.sections else "stage1"
 
 
 @dataclass(frozen=True)

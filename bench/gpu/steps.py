@@ -251,5 +251,24 @@ def step_takes(bench: Bench) -> dict:
     return out
 
 
+def step_prefill(bench: Bench) -> dict:
+    """What a GPU call cut at its deadline pays to go on: the re-prefill of the stage-1 window (one take, a cold
+    cache, as a resumed call builds it) at each context length, in seconds and ids per second."""
+    model = bench.lm("s1")
+    out = {"_note": "7B, one take: GuidedContext.feed of the whole window into a new cache (a resumed call)"}
+    for context in bench.contexts:
+        ids = list(bench.prompt(context).pieces[0])
+        GuidedContext(model, stage1.allowed_ids(bench.device), 1, context + 8).feed([ids[:256]], restart_uncond=True)
+        bench.sync()
+        start = time.perf_counter()
+        GuidedContext(model, stage1.allowed_ids(bench.device), 1, context + 8).feed([ids], restart_uncond=True)
+        bench.sync()
+        seconds = time.perf_counter() - start
+        out[f"refill_s@{context}"] = round(seconds, 3)
+        out[f"refill_ids_per_s@{context}"] = round(context / seconds)
+    return out
+
+
 STEPS = {"stage1": step_stage1, "agree": step_agree, "stage2": step_stage2, "codec": step_codec,
-         "pipeline": step_pipeline, "nan": step_nan, "quantized": step_quantized, "takes": step_takes}
+         "pipeline": step_pipeline, "nan": step_nan, "quantized": step_quantized, "takes": step_takes,
+         "prefill": step_prefill}

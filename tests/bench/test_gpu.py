@@ -15,7 +15,8 @@ def test_gpu_bench_smoke_runs_every_step(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "gpu-smoke.json").read_text())
-    steps = ("stage1", "agree", "stage2", "codec", "pipeline", "nan", "quantized", "takes", "fusion", "compile")
+    steps = ("stage1", "agree", "stage2", "codec", "pipeline", "nan", "quantized", "takes", "prefill", "fusion",
+             "compile")
     assert all(step in results and "error" not in results[step] for step in steps)
     agree = results["agree"]
     assert agree["graphs_vs_eager_fast_fp32_2b"] == agree["graphs_vs_eager_plain_fp32_2b"] == -1  # no graphs on a CPU

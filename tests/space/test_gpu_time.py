@@ -1,32 +1,96 @@
-"""space.gpu_time: ZeroGPU bookings come from the speeds bench/gpu measured, with a margin, and never pass the cap."""
+"""space.gpu_time: each call books a chunk of a visitor's quota (less when less work is left), spaces' own factor is
+applied once, and every call's deadline leaves room for what happens before and after it."""
+import numpy as np
+import pytest
+
 from space import gpu_time
 from yue.config import Sampling
+from yue.lm.stage1 import Stage1Partial
+from yue.lm.stage2 import Row, RowCodes
+from yue.song import Unfinished
 
 
-def test_a_full_section_books_more_than_it_took_on_the_measured_gpu():
-    """bf16, 3000 tokens (30 s): the H200 run took 41.5 s for the whole section; the booking covers that scaled to
-    ZeroGPU's slower card (an estimate) with the margin, and stays under ZeroGPU's 300 s."""
-    booked = gpu_time.section_seconds(Sampling(max_new_tokens=3000), "bf16")
-    assert 41.5 * gpu_time.ZEROGPU_SLOWDOWN * 1.3 < booked < gpu_time.MAX_SECONDS
+@pytest.fixture
+def blackwell(monkeypatch):
+    """spaces' factor of ZeroGPU's RTX PRO 6000 Blackwell (zero/configs.json): 1.5."""
+    monkeypatch.setattr(gpu_time, "duration_factor", lambda: 1.5)
 
 
-def test_short_sections_book_less_and_slow_precisions_more():
-    short, full = Sampling(max_new_tokens=200), Sampling(max_new_tokens=3000)
-    assert gpu_time.section_seconds(short) < gpu_time.section_seconds(full)
-    assert gpu_time.section_seconds(full, "bf16") < gpu_time.section_seconds(full, "nf4")
-    assert gpu_time.section_seconds(full, "int8") == gpu_time.MAX_SECONDS  # 3000 int8 tokens: longer than one call
+def test_a_30s_bf16_section_never_asks_a_visitor_for_more_than_90s_in_one_booking(blackwell):
+    """Every planned call of a 30 s section (1 to 4 takes, every precision) books at most CHUNK_SECONDS <= 90 visitor
+    seconds; spaces is asked for whole seconds (it reads timedelta.seconds) that its factor 1.5 turns back into what
+    the call counts on (`granted`, at most the booking): the visitor is charged once, the deadline never overshoots."""
+    for precision in ("bf16", "int8", "nf4"):
+        for takes in (1, 2, 3, 4):
+            bookings = gpu_time.planned_calls(Sampling(), precision, takes)
+            assert max(bookings) <= gpu_time.CHUNK_SECONDS <= 90
+            for booked in [*bookings, 61, 59, 20]:
+                requested = gpu_time.request_seconds(gpu_time.granted(booked))
+                assert isinstance(requested, int) and round(requested * 1.5) == gpu_time.granted(booked) <= booked
+    assert len(gpu_time.planned_calls(Sampling(), "bf16")) > 1  # a 30 s section takes several calls
+
+
+def test_every_call_has_time_to_work_before_its_deadline():
+    """The least and the most a call books, for 1 to 4 takes, leave a positive time to work once the startup and
+    the stop margin (K steps, the stage-2 queue, rendering every take) are taken off."""
+    for takes in (1, 2, 3, 4):
+        for booked in (gpu_time.MIN_CALL_SECONDS, gpu_time.CHUNK_SECONDS):
+            assert gpu_time.deadline_seconds(booked, takes) > 0
+    assert gpu_time.deadline_seconds(60, 1) == 60 - gpu_time.STARTUP_SECONDS - gpu_time.stop_seconds(1)
+
+
+def test_a_short_section_books_less_than_a_chunk_and_in_one_call():
+    """200 tokens (2 s of audio): the estimated work with its margin and fixed costs, under a chunk, one call."""
+    short = Sampling(max_new_tokens=200)
+    assert gpu_time.planned_calls(short) == [gpu_time.call_seconds(short)]
+    assert gpu_time.MIN_CALL_SECONDS <= gpu_time.call_seconds(short) < gpu_time.CHUNK_SECONDS
+
+
+def test_work_left_shrinks_as_a_section_goes_on():
+    """An unfinished section has less work left: halfway through stage 1 less than at the start; in stage 2 less
+    still, and less again once half of its rows' frames are made."""
+    full = gpu_time.work_seconds(Sampling(), "bf16")
+    ids = (np.zeros(1500, dtype=np.int64),)
+    half_stage1 = Unfinished(0, stage1=Stage1Partial(0, 1500, ids, (True,), (b"",), "cpu"))
+    row = Row(0, 0, 300)
+    begun = Unfinished(0, sections=("done",), rows=(RowCodes(row, np.zeros((8, 0), dtype=np.int64)),))
+    half_rows = Unfinished(0, sections=("done",), rows=(RowCodes(row, np.zeros((8, 150), dtype=np.int64)),))
+    left = [gpu_time.work_seconds(Sampling(), "bf16", 1, state) for state in (half_stage1, begun, half_rows)]
+    assert full > left[0] > left[1] > left[2] > 0
+
+
+def test_the_song_estimate_adds_up_its_sections_calls():
+    bookings = gpu_time.planned_calls(Sampling(), "bf16", 2)
+    assert gpu_time.song_seconds(Sampling(), "bf16", 2, 3) == 3 * sum(bookings)
 
 
 def test_unknown_precision_books_as_bf16():
-    assert gpu_time.section_seconds(Sampling(), "fp32") == gpu_time.section_seconds(Sampling(), "bf16")
+    assert gpu_time.call_seconds(Sampling(), "fp32") == gpu_time.call_seconds(Sampling(), "bf16")
 
 
-def test_takes_book_a_fraction_of_stage_1_and_all_of_stage_2_per_extra_take():
-    """2 takes of a 15 s bf16 section: stage 1 (1500 tokens at 112/s) x 1.15, stage 2 (13.7 s) x 2 and one more
-    render of 1 s, scaled to ZeroGPU's card, with the margin, on top of the fixed time; more than one take, less than
-    two separate calls; 4 takes of a 30 s section pass one call's limit and are capped."""
-    half = Sampling(max_new_tokens=1500)
-    one, two = gpu_time.section_seconds(half, "bf16"), gpu_time.section_seconds(half, "bf16", takes=2)
-    assert two == int(15 + 1.5 * gpu_time.ZEROGPU_SLOWDOWN * (1500 / 112 * 1.15 + 13.7 * 2 + 1))
-    assert one == gpu_time.section_seconds(half, "bf16", takes=1) < two < 2 * one
-    assert gpu_time.section_seconds(Sampling(), "bf16", takes=4) == gpu_time.MAX_SECONDS
+def test_duration_factor_is_spaces_own_on_zero_gpu_and_one_elsewhere(monkeypatch):
+    """Off ZeroGPU (this machine) the factor is 1; on ZeroGPU it is zero/configs.json's entry for the GPU (here
+    faked as the Blackwell's 1.5), and 1 for an 'xlarge' GPU, which spaces does not scale."""
+    import spaces.zero
+    from spaces.config import Config
+    from spaces.zero import config
+
+    assert gpu_time.duration_factor() == 1.0 and not gpu_time.on_zero_gpu()
+    monkeypatch.setattr(Config, "zero_gpu", True)
+    monkeypatch.setattr(config, "get_config", lambda: {"duration_factor": 1.5})
+    assert gpu_time.on_zero_gpu() and gpu_time.duration_factor() == 1.5
+    monkeypatch.setattr(spaces.zero, "_default_gpu_size", "xlarge")
+    assert gpu_time.duration_factor() == 1.0
+
+
+def test_quota_refusals_are_recognised_by_spaces_words():
+    """spaces' quota error (a gradio Error titled "ZeroGPU quota exceeded"), by its text or its title; other errors
+    are not."""
+
+    class Titled(Exception):
+        title = "ZeroGPU quota exceeded"
+
+    assert gpu_time.quota_refused(Exception("You have exceeded your free ZeroGPU quota (60s requested vs. 20s left). "
+                                            "Try again in 3:00:00."))
+    assert gpu_time.quota_refused(Titled("anything"))
+    assert not gpu_time.quota_refused(RuntimeError("CUDA out of memory"))

@@ -57,20 +57,15 @@ def test_finishing_an_old_run_keeps_the_newer_runs_flag(tmp_path):
 
 # -- GPU sizing ------------------------------------------------------------------------------------------------------
 
-def test_section_gpu_seconds_come_from_the_measured_speed_of_the_precision():
-    """Booked time = gpu_time.section_seconds of the request's settings; "auto" books as bf16 (ZeroGPU's H200)."""
-    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=1000))
-    seconds = lambda precision: serving.section_gpu_seconds(serving.ModelChoice(precision=precision), request, "STOP")
-    assert seconds("auto") == seconds("bf16") == gpu_time.section_seconds(request.sampling, "bf16")
-    assert seconds("bf16") < seconds("nf4") < seconds("int8") == serving.GPU_MAX_SECONDS
-
-
-def test_section_gpu_seconds_book_every_take():
-    """A section of 3 takes books gpu_time's time for 3 takes, more than one take (the per-take songs do not count)."""
-    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=3000), takes=3)
-    booked = serving.section_gpu_seconds(serving.ModelChoice(), request, "STOP", [None] * 3)
-    assert booked == gpu_time.section_seconds(request.sampling, "bf16", takes=3) > gpu_time.section_seconds(
-        request.sampling, "bf16")
+def test_section_gpu_seconds_ask_spaces_for_the_booking_divided_by_its_factor(monkeypatch):
+    """The duration given to spaces.GPU is the call's booking (Service.run's, else gpu_time.call_seconds of the
+    work left; "auto" books as bf16) divided by spaces' duration_factor, which spaces multiplies back."""
+    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=1000), takes=3)
+    seconds = lambda precision, *args: serving.section_gpu_seconds(serving.ModelChoice(precision=precision), request,
+                                                                   "STOP", *args)
+    assert seconds("auto") == seconds("bf16") == gpu_time.call_seconds(request.sampling, "bf16", 3)
+    monkeypatch.setattr(gpu_time, "duration_factor", lambda: 1.5)
+    assert seconds("auto", None, None, None, 45) == 30
 
 
 def test_encode_gpu_seconds_is_a_constant():
@@ -99,7 +94,7 @@ class FakePipeline:
     def check(self, request):
         return ["verse", "chorus"], []
 
-    def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
+    def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None, **deadline):
         self.calls.append(request.segments)
         self.previous.append(previous)
         if self.stop_after is not None and len(self.calls) > self.stop_after:
@@ -173,7 +168,7 @@ def test_section_events_raise_the_workers_error_on_the_callers_thread(tmp_path):
     """An error inside the pipeline's stream reaches whoever iterates the events, as the same exception."""
 
     class Broken:
-        def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None):
+        def stream_takes(self, request, on_progress, cancel, previous=None, render_states=None, **deadline):
             raise RuntimeError("out of memory")
             yield
 
@@ -213,7 +208,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
 
     def forked_call(*args):
         args = pickle.loads(pickle.dumps(args))
-        calls.append(args[-1])
+        calls.append(args[4])  # the render states
         for event in service.run_section(*args):
             event = pickle.loads(pickle.dumps(event))
             if isinstance(event, list):
@@ -222,7 +217,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
 
     updates = list(service.run(job, "wav", "session", forked_call))
     assert updates[-1].text.startswith("Done: 3 of 3 sections")
-    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]
+    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]  # off ZeroGPU: a call a section
     for take, song in enumerate(songs[-1]):
         assert song.codes.frames == 900
         decoded = [section[take].render_state.decoded_frames for section in songs]
@@ -231,3 +226,85 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
         mix, vocal, instrumental = pipeline.render(song.codes)
         for got, expected in ((song.mix, mix), (song.vocal, vocal), (song.instrumental, instrumental)):
             assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-5
+
+
+# -- deadlines and quota ---------------------------------------------------------------------------------------------
+
+def service_on(pipeline, tmp_path, clock=None, every: int = 1):
+    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    if clock is not None:
+        service.clock, service.check_every = clock, every
+    return service
+
+
+def test_a_section_in_calls_cut_at_their_deadline_is_the_song_of_uncut_calls(tmp_path, tiny_lm_dir, monkeypatch):
+    """On ZeroGPU, a clock always past every call's deadline: each call makes one step (a stage-1 token or a stage-2
+    frame) and hands back an Unfinished, pickled as a ZeroGPU call's results are; the sections take many calls, the
+    progress says which call of how many of which section, and the songs equal those of calls that never stop."""
+    import pickle
+
+    from yue import Pipeline
+    from yue.weights.loading import load_models
+
+    monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
+    pipeline = Pipeline(load_models(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2", codec=False))
+    bundles, calls = [], []
+    for name, clock in (("uncut", lambda: 0.0), ("cut", lambda: float("inf"))):
+        service = service_on(pipeline, tmp_path / name, clock)
+        job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 16, "takes": 2}))
+        count = [0]
+
+        def forked_call(*args):
+            count[0] += 1
+            for event in service.run_section(*pickle.loads(pickle.dumps(args))):
+                yield pickle.loads(pickle.dumps(event))
+
+        updates = list(service.run(job, "wav", "session", forked_call))
+        bundles.append([SongCodes.load(take.bundle)[0] for take in updates[-1].takes])
+        calls.append((count[0], [u.text for u in updates]))
+    (uncut_calls, _), (cut_calls, texts) = calls
+    assert uncut_calls == 2 and cut_calls > 2 * 16
+    assert any(re.search(r"\nGPU call 3 of \d+ of section 2$", text) for text in texts)
+    for cut, uncut in zip(*reversed(bundles)):
+        np.testing.assert_array_equal(cut.stage1.vocal, uncut.stage1.vocal)
+        np.testing.assert_array_equal(cut.vocal, uncut.vocal)
+        np.testing.assert_array_equal(cut.instrumental, uncut.instrumental)
+
+
+def test_a_refused_quota_keeps_the_finished_sections_and_says_how_to_go_on(tmp_path):
+    """ZeroGPU refuses section 2's call for quota (spaces' words): the run ends with section 1's files, and the text
+    says how much is finished and that the bundle continues it later; refused at once, it says nothing is kept."""
+    pipeline = FakePipeline()
+
+    def refusing(after: int):
+        calls = []
+
+        def run_section(*args):
+            calls.append(1)
+            if len(calls) > after:
+                raise RuntimeError("You have exceeded your free ZeroGPU quota (60s requested vs. 20s left). "
+                                   "Try again in 3:10:00.")
+            yield from service.run_section(*args)
+
+        return run_section
+
+    service = service_on(pipeline, tmp_path)
+    job = service.lyrics_job("pop", LYRICS, shared_settings(SMALL))
+    last = list(service.run(job, "wav", "session", refusing(1)))[-1]
+    assert last.text.startswith("ZeroGPU refused the next GPU call: You have exceeded your free ZeroGPU quota")
+    assert "1 of 2 sections are finished (0 s of audio) and kept: download the song bundle" in last.text
+    assert last.files[3].endswith("song-1of2.npz") and os.path.isfile(last.files[3])
+    first = list(service.run(job, "wav", "session", refusing(0)))[-1]
+    assert "nothing to keep" in first.text and first.files is None
+
+
+def test_on_zero_gpu_the_page_says_how_many_gpu_minutes_the_song_uses(tmp_path, monkeypatch):
+    """Before the first call, on ZeroGPU only: about the planned bookings of every new section, in minutes."""
+    service = service_on(FakePipeline(), tmp_path)
+    job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000}))
+    assert not any("GPU-minutes" in u.text for u in service.run(job, "wav", "session", service.run_section))
+    monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
+    minutes = gpu_time.song_seconds(Sampling(max_new_tokens=3000, min_new_tokens=4), "bf16", 1, 2) / 60
+    texts = [u.text for u in service.run(job, "wav", "session", service.run_section)]
+    assert texts[1] == (f"Loading the models… This song will use about {minutes:.0f} GPU-minutes of your ZeroGPU "
+                        "quota.")

@@ -57,18 +57,20 @@ class GuidedContext:
         if restart_uncond:
             self.decoder.visible[1::2] = False
             self.positions[1::2] = 0
-        hidden = torch.empty(2 * self.takes, self.decoder.step_hidden.shape[1], dtype=self.decoder.dtype,
-                             device=self.device)
+        hidden = torch.zeros(2 * self.takes, self.decoder.step_hidden.shape[1], dtype=self.decoder.dtype,
+                             device=self.device)  # a take fed nothing keeps zeros: its caller does not use them
         if all(ids == per_take[0] for ids in per_take):  # the usual case: one prefill for every take
             self._prefill_rows(per_take[0], slice(0, None), self.slot, restart_uncond, hidden)
         else:  # different windows after a refill: each take right-aligned to the longest
             for take, ids in enumerate(per_take):
+                if not ids:
+                    continue
                 rows = slice(2 * take, 2 * take + 2)
                 self._prefill_rows(ids, rows, self.slot + longest - len(ids), restart_uncond, hidden[rows])
         self.slot += longest
         for take, ids in enumerate(per_take):
             self.histories[take].extend(ids)
-            self.seen[take] |= torch.isin(self.subset, torch.as_tensor(ids, device=self.device))
+            self.seen[take] |= torch.isin(self.subset, torch.as_tensor(ids, dtype=torch.long, device=self.device))
         logits = full_logits(self.head, hidden)
         return logits[0::2], logits[1::2]
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..config import CONTEXT_TOKENS, Sampling
+from .deadline import Deadline, OutOfTime, stop_now
 from .guided import GuidedContext
 from ..text.prompt import Stage1Prompt
 from .sampling import guided_scores, penalize_repeats, pick
@@ -72,6 +73,30 @@ class Stage1Tokens:
         )
 
 
+@dataclass(frozen=True)
+class Stage1Partial:
+    """A section cut at its call's deadline (picklable: numpy arrays, bytes and ints cross a ZeroGPU process): after
+    `step` decode steps, take t has made `ids[t]` (interleaved audio ids, int64), is still going when `active[t]`, and
+    its sampler's random state is `generators[t]` (torch.Generator.get_state() bytes, of a generator on a device of
+    type `device_type`). `generate_takes(..., resume=)` re-prefills and goes on to make what an uncut run makes."""
+
+    section: int
+    step: int
+    ids: tuple[np.ndarray, ...]
+    active: tuple[bool, ...]
+    generators: tuple[bytes, ...]
+    device_type: str
+
+    @property
+    def tokens(self) -> int:
+        """New ids made so far in the section, over every take."""
+        return sum(int(ids.size) for ids in self.ids)
+
+
+def _restore(generator: torch.Generator, state: bytes) -> None:
+    generator.set_state(torch.frombuffer(bytearray(state), dtype=torch.uint8))
+
+
 def section_seed(seed: int, index: int) -> int:
     return (seed + 7919 * index) % 2**63
 
@@ -104,6 +129,8 @@ def generate_takes(
     takes: int = 1,
     keep: Callable[[list[SectionTokens]], int | None] | None = None,
     done: list[tuple[np.ndarray, ...]] | None = None,
+    deadline: Deadline | None = None,
+    resume: Stage1Partial | None = None,
 ) -> Iterator[list[SectionTokens]]:
     """Run stage 1 for `takes` independent samples at once (rows of one batch) and yield each section as soon as
     every take has finished it: a list with one SectionTokens per take (already-made sections first, the same for
@@ -117,6 +144,8 @@ def generate_takes(
     continuing that song with seed `seed + t` does.
     model: a transformers causal LM; prompt: from `prompt.build_prompt`; segments: how many sections to run in all
     (None = every section of the lyrics).
+    `deadline`: once it has passed, a clock read (every `deadline.every` steps) raises `OutOfTime(Stage1Partial)`;
+    `resume`: such a state, to go on with its section (the sections before it given in `done` or `prompt.done`).
     """
     sampling.check()
     device = model.device
@@ -149,7 +178,20 @@ def generate_takes(
         scale = sampling.guidance(index)
         new_ids: list[list[int]] = [[] for _ in range(takes)]
         active = [True] * takes
-        for step in range(max_new):
+        first = 0
+        if resume is not None and resume.section == index:  # go on where an earlier call stopped
+            if resume.device_type != device.type:  # a sampler's state is only meaningful on its kind of device
+                raise ValueError(f"this unfinished section was sampled on {resume.device_type}: go on with it on "
+                                 f"{resume.device_type}, not {device.type}, or make the section again")
+            new_ids, active, first = [[int(i) for i in ids] for ids in resume.ids], list(resume.active), resume.step
+            for generator, state in zip(generators, resume.generators):
+                _restore(generator, state)
+            cond, uncond = _feed_made(context, new_ids, cond, uncond)
+        for step in range(first, max_new):
+            if stop_now(deadline, step, first, deadline.every if deadline else 1):
+                raise OutOfTime(Stage1Partial(index, step, tuple(np.asarray(ids, dtype=np.int64) for ids in new_ids),
+                                              tuple(active), tuple(bytes(g.get_state().numpy()) for g in generators),
+                                              device.type))
             scores = guided_scores(cond, uncond, scale, subset)
             scores = penalize_repeats(scores, context.seen, sampling.repetition_penalty)
             if step < sampling.min_new_tokens or step % 2:
@@ -177,6 +219,16 @@ def generate_takes(
             context.adopt(chosen)
             sections = [sections[chosen]] * takes
         yield sections
+
+
+def _feed_made(context: GuidedContext, made: list[list[int]], cond: torch.Tensor, uncond: torch.Tensor):
+    """Feed each take's ids made so far in this section to both of its rows (as the uncut run's steps did); returns
+    the (cond, uncond) logits after them (a take with none keeps the prompt's)."""
+    if not any(made):
+        return cond, uncond
+    fed_cond, fed_uncond = context.feed(made)
+    has = torch.tensor([bool(ids) for ids in made], device=cond.device)[:, None]
+    return torch.where(has, fed_cond, cond), torch.where(has, fed_uncond, uncond)
 
 
 def _kept_section(index: int, label: str, ids: list[int]) -> SectionTokens:

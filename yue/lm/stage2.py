@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..config import Stage2Config
+from .deadline import Deadline, OutOfTime, stop_now
 from .decoder import StaticDecoder
 from .lmhead import CodebookHeads
 from ..text.tokens import CODEBOOK_SIZE, SOA, STAGE_1, STAGE_2, XCODEC_OFFSET
@@ -29,6 +30,19 @@ class Row:
     track: int
     start: int
     length: int
+
+
+@dataclass(frozen=True)
+class RowCodes:
+    """The codes (codebooks, f) of the first f frames of a row, made before a call stopped at its deadline
+    (f == row.length: the row is done). Picklable: a row and a numpy array."""
+
+    row: Row
+    codes: np.ndarray
+
+    @property
+    def frames(self) -> int:
+        return int(self.codes.shape[1])
 
 
 @dataclass(frozen=True)
@@ -77,10 +91,13 @@ def memory_batch_size(model, row_tokens: int, fraction: float = 0.5) -> int:
 
 @torch.inference_mode()
 def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: int,
-               on_frame: Callable[[int], None]) -> torch.Tensor:
+               on_frame: Callable[[int], None], made: torch.Tensor | None = None,
+               deadline: Deadline | None = None) -> torch.Tensor:
     """Greedy teacher-forced decode of rows of equal length.
 
-    codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L] codes (row 0 = the input).
+    codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L'] codes (row 0 = the input), L' = L unless the
+    deadline passed (then the frames done, L' < L). made: LongTensor[B, codebooks, f], the first f frames made by an
+    earlier call: they are fed in the prefill and the loop goes on at frame f.
     Nothing here waits for the device: every chosen code stays on it and feeds the next step.
     """
     batch, frames = codebook0.shape
@@ -90,11 +107,17 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
     offsets = XCODEC_OFFSET + CODEBOOK_SIZE * torch.arange(codebooks, device=device)
     codes = torch.empty(batch, codebooks, frames, dtype=torch.long, device=device)
     codes[:, 0] = codebook0
+    first = 0 if made is None else made.shape[2]
+    if first:
+        codes[:, :, :first] = made
     decoder = StaticDecoder(model, batch, 3 + frames * (codebooks + 1))
 
     # The prompt plus frame 0's codebook-0 id go in one prefill; then one decode step per fed id: the codebook-k
-    # code just chosen (k = 1..7), then the next frame's codebook-0 id.
-    prompt = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, codebook0[:, :1] + XCODEC_OFFSET], dim=1)
+    # code just chosen (k = 1..7), then the next frame's codebook-0 id. A resumed row's frames made so far are fed
+    # in the prefill, each as its 8 ids in that order.
+    done = (codes[:, :, :first] + offsets[:, None]).transpose(1, 2).reshape(batch, first * codebooks)
+    prompt = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, done,
+                        codebook0[:, first:first + 1] + XCODEC_OFFSET], dim=1)
     slot = prompt.shape[1]
     hidden = decoder.prefill(prompt, torch.arange(slot, device=device).expand(batch, slot), 0)
 
@@ -105,7 +128,10 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
         slot += 1
         return hidden
 
-    for frame in range(frames):
+    every = deadline.stage2_every() if deadline is not None else 1
+    for frame in range(first, frames):
+        if stop_now(deadline, frame, first, every):
+            return codes[:, :, :frame]
         for k in range(1, codebooks):
             codes[:, k, frame] = heads.argmax(hidden, k)
             if k + 1 < codebooks:
@@ -128,12 +154,16 @@ def reusable(row: Row, known: np.ndarray | None, codebook0: np.ndarray, chunk_fr
 
 def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Config(),
              on_progress: Callable[[FrameProgress], None] | None = None,
-             known: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
+             known: list[np.ndarray | None] | None = None, deadline: Deadline | None = None,
+             made: tuple[RowCodes, ...] = ()) -> list[np.ndarray]:
     """Fill codebooks 1..7 for every track at once.
 
     tracks: codebook-0 codes, each (T,) or (1, T) in 0..1023 -> list of (codebooks, T) int64 code arrays.
     known: codes from an earlier call on a prefix of the same tracks (a song growing section by section); its rows
     are copied instead of recomputed.
+    deadline: once it has passed, a clock read (on frame boundaries) raises `OutOfTime` with a tuple of `RowCodes`,
+    every row made so far in whole or in part; `made`: such a tuple, to go on from (rows done are copied, rows begun
+    go on from their last frame made).
     """
     tracks = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tracks]
     for number, track in enumerate(tracks):
@@ -146,8 +176,16 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
     for row in [r for r in rows if reusable(r, known[r.track], tracks[r.track], config.chunk_frames)]:
         outputs[row.track][:, row.start:row.start + row.length] = known[row.track][:, row.start:row.start + row.length]
         rows.remove(row)
+    begun = {part.row: part.codes for part in made if part.row in rows}
+    finished: list[RowCodes] = []  # rows done, in this call or an earlier one: carried on if this call stops too
+    for row, row_codes in list(begun.items()):
+        if row_codes.shape[1] == row.length:  # done in an earlier call
+            outputs[row.track][:, row.start:row.start + row.length] = row_codes
+            finished.append(RowCodes(row, row_codes))
+            rows.remove(row)
+            del begun[row]
     total = sum(r.length for r in rows)
-    done = 0
+    done = sum(codes.shape[1] for codes in begun.values())
     heads = CodebookHeads(model.get_output_embeddings(), config.codebooks)
 
     def frame_done(batch: int) -> None:
@@ -156,15 +194,23 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
         if on_progress is not None:
             on_progress(FrameProgress(done, total))
 
-    for length in sorted({r.length for r in rows}, reverse=True):
-        group = [r for r in rows if r.length == length]
+    # Rows of one length batch together; rows an earlier call began go first, in batches of rows begun as far.
+    starts = {row: begun[row].shape[1] if row in begun else 0 for row in rows}
+    for length, start in sorted({(r.length, starts[r]) for r in rows}, key=lambda g: (-g[1], -g[0])):
+        group = [r for r in rows if r.length == length and starts[r] == start]
         row_tokens = 3 + length * config.codebooks
         limit = config.max_batch or memory_batch_size(model, row_tokens)
         for first in range(0, len(group), limit):
             batch = group[first:first + limit]
             codebook0 = torch.tensor(np.stack([tracks[r.track][r.start:r.start + length] for r in batch]),
                                      device=model.device)
-            filled = _fill_rows(model, heads, codebook0, config.codebooks, frame_done).cpu().numpy()
-            for row, row_codes in zip(batch, filled):
-                outputs[row.track][:, row.start:row.start + length] = row_codes
+            earlier = torch.tensor(np.stack([begun.pop(r) for r in batch]), device=model.device) if start else None
+            filled = _fill_rows(model, heads, codebook0, config.codebooks, frame_done, earlier,
+                                deadline).cpu().numpy()
+            parts = [RowCodes(row, row_codes) for row, row_codes in zip(batch, filled)]
+            if filled.shape[2] < length:  # stopped at the deadline: hand back every row made, whole or in part
+                raise OutOfTime(tuple(finished + parts + [RowCodes(r, c) for r, c in begun.items()]))
+            for part in parts:
+                outputs[part.row.track][:, part.row.start:part.row.start + length] = part.codes
+            finished += parts
     return outputs
