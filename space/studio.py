@@ -41,7 +41,8 @@ SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantones
             repetition_penalty: penalty on audio tokens already used (official 1.1).
             seed: a whole number from 0 to 2**53 - 1, used as given unless random_seed is true (the seed is returned).
             random_seed: true to draw a fresh seed for this run.
-            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
+            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8", "int4", "nf4" or "bnb-int8"
+                (less memory, lower quality; docs/models.md).
             output_format: audio file format: "wav", "flac" or "mp3".
             takes: how many versions to make at once in one batch (1 to 4); take t has seed + t - 1; /takes lists them.
 

@@ -4,13 +4,14 @@ Why not the transformers forward: a decode step there rebuilds masks and cache v
 thousands of tokens, which on a GPU costs more than the 7B's weights take to read. Here (as in gpt-fast):
 * the cache is preallocated once (`rows` x `capacity` slots per layer) and written in place;
 * a decode step attends over a fixed bucket of slots (a multiple of BUCKET) with a boolean mask, so its shapes are
-  static and, on CUDA with plain (unquantized) weights, it is captured once per bucket as a CUDA graph and replayed;
+  static and, on CUDA with graph-safe weights (plain, or torchao int8/int4: no host syncs), it is captured once per
+  bucket as a CUDA graph and replayed;
 * prefill runs eagerly, in chunks chosen by the caller;
 * with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, then captured as above.
 
 The weights (and so the checkpoint files) are the model's own: the embedding, output and down projections are called
-as they are (bitsandbytes layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul for each
-group over the same weights made row blocks of one tensor (yue/lm/fusion.py); attention, the cache and (in "fast"
+as they are (bitsandbytes and torchao layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul
+for each group of plain weights made row blocks of one tensor (yue/lm/fusion.py; quantized groups stay separate); attention, the cache and (in "fast"
 kernels) the norm are ours:
 * prefill attention is PyTorch's SDPA with `repeat_kv`, as transformers does;
 * decode attention ("fast", the default) is transformers' eager formula (bf16 scores, fp32 softmax) on the grouped
@@ -37,6 +38,9 @@ from .fusion import compile_mode, compiled, fusion_enabled, layer_projections
 log = logging.getLogger(__name__)
 
 BUCKET = 256  # decode attends over a multiple of this many slots (one CUDA graph per bucket)
+# torchao's weight-only tensor subclasses (yue/weights/quantize.py makes them): their matmul has no host sync and no
+# data-dependent shape (tests/lm/test_decoder.py checks a step's ops), so they run in graphs and compile.
+GRAPH_SAFE_WEIGHTS = ("Int8Tensor", "Int4TilePackedTo4dTensor", "Int4OpaqueTensor")
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -49,18 +53,19 @@ def fast_kernels() -> bool:
 
 
 def graphs_possible(model) -> bool:
-    """CUDA graphs need a CUDA model whose linear layers are plain (bitsandbytes layers sync with the host) and
+    """CUDA graphs need a CUDA model whose linear layers are graph-safe (bitsandbytes layers sync with the host) and
     may be switched off with YUE_CUDA_GRAPHS=0."""
     if os.environ.get("YUE_CUDA_GRAPHS", "1") == "0" or model.device.type != "cuda":
         return False
-    return plain_weights(model)
+    return graph_safe_weights(model)
 
 
-def plain_weights(model) -> bool:
-    """Whether the linear layers are plain `nn.Linear` (not bitsandbytes)."""
+def graph_safe_weights(model) -> bool:
+    """Whether the linear layers are `nn.Linear` with plain or torchao int8/int4 weights (not bitsandbytes)."""
     layer = model.get_decoder().layers[0]
     linears = [layer.self_attn.q_proj, layer.mlp.down_proj, model.get_output_embeddings()]
-    return all(type(module) is torch.nn.Linear for module in linears)
+    return all(type(module) is torch.nn.Linear and type(module.weight).__name__ in ("Parameter",) + GRAPH_SAFE_WEIGHTS
+               for module in linears)
 
 
 class StaticDecoder:
@@ -89,7 +94,7 @@ class StaticDecoder:
         # Built once per decoder (fusing the model's weights the first time): a model moved afterwards needs a new one.
         self.projections = [layer_projections(layer, fusion_enabled()) for layer in self.layers]
         mode = compile_mode()  # YUE_COMPILE (dedicated GPUs): the decode step compiled, inside our graphs
-        self.decode = compiled(self._decode, mode) if mode and plain_weights(model) else self._decode
+        self.decode = compiled(self._decode, mode) if mode and graph_safe_weights(model) else self._decode
         self.capacity = 0
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
