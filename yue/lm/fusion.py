@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 
 # YUE_COMPILE values -> torch.compile modes. Only modes without their own CUDA graphs: the decoder captures its own.
-COMPILE_MODES = {"1": "default", "default": "default", "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs"}
+# "aot": the step exported and compiled ahead of time with AOTInductor (yue/lm/compiled.py).
+COMPILE_MODES = {"1": "default", "default": "default", "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs",
+                 "aot": "aot"}
 
 
 # Off until a GPU run shows it faster. On the CPU (bench/bench_fusion.py, 2 runs of 3 rounds) it is no win: stage 1
@@ -156,9 +158,9 @@ def compile_mode() -> str | None:
     if value == "0":
         return None
     if value not in COMPILE_MODES:
-        raise ValueError(f"YUE_COMPILE={value!r} is not a setting here: use 0 (off), 1 (torch.compile's default mode) "
-                         "or max-autotune-no-cudagraphs; modes with their own CUDA graphs (reduce-overhead, "
-                         "max-autotune) clash with the decoder's graphs.")
+        raise ValueError(f"YUE_COMPILE={value!r} is not a setting here: use 0 (off), 1 (torch.compile's default mode), "
+                         "max-autotune-no-cudagraphs or aot (AOTInductor packages); modes with their own CUDA "
+                         "graphs (reduce-overhead, max-autotune) clash with the decoder's graphs.")
     return COMPILE_MODES[value]
 
 
