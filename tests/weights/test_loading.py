@@ -264,8 +264,8 @@ def test_failed_load_frees_what_was_loaded(tiny_lm_dir, monkeypatch):
 
 @pytest.mark.parametrize("precision, layer", [("bnb-int8", "Linear8bitLt"), ("nf4", "Linear4bit")])
 def test_bitsandbytes_quantizes_on_load_on_cpu(tiny_lm_dir, song_prompt, precision, layer):
-    """bnb-int8/nf4 quantize-on-load works on this CPU: decoder Linears become bitsandbytes layers, lm_head stays a plain
-    nn.Linear, the weights shrink as computed, and both decode loops run on it (stage 1 with full logits, stage 2
+    """bnb-int8/nf4 quantize-on-load works on this CPU: decoder Linears become bitsandbytes layers, lm_head stays a
+    plain nn.Linear, the weights shrink as computed, and both decode loops run on it (stage 1 with full logits, stage 2
     with per-codebook head slices). The tiny stage-1 LM stands in for stage 2 too: bitsandbytes' CPU nf4 kernel
     needs in_features >= 64 (its block size), which the hidden-32 tiny stage 2 does not have."""
     bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed")

@@ -12,8 +12,8 @@ thousands of tokens, which on a GPU costs more than the 7B's weights take to rea
 
 The weights (and so the checkpoint files) are the model's own: the embedding, output and down projections are called
 as they are (bitsandbytes and torchao layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul
-for each group of plain weights made row blocks of one tensor (yue/lm/fusion.py; quantized groups stay separate); attention, the cache and (in "fast"
-kernels) the norm are ours:
+for each group of plain weights made row blocks of one tensor (yue/lm/fusion.py; quantized groups stay separate);
+attention, the cache and (in "fast" kernels) the norm are ours:
 * prefill attention is PyTorch's SDPA with `repeat_kv`, as transformers does;
 * decode attention ("fast", the default) is transformers' eager formula (bf16 scores, fp32 softmax) on the grouped
   queries: the query heads of one KV head are that head's query rows, so the GQA cache is never copied, and cuBLAS

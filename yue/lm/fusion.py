@@ -12,8 +12,8 @@ clones disjoint views of one storage) behave as before, and the memory is the sa
 Only plain `nn.Linear` layers with plain floating weights on a real device and no hooks are fused (bitsandbytes layers
 are subclasses with their own weight formats; accelerate's offload hooks swap weights in on call). torchao int8/int4
 weights (tensor subclasses in a plain nn.Linear) are left unfused too: concatenating them would need a new quantized
-tensor per group, not views of the layers' own, and compiling the step fuses their dequantization anyway. Biases are fused too
-when every layer of the group has one; a group mixing biased and unbiased layers stays as it is. A group whose
+tensor per group, not views of the layers' own, and compiling the step fuses their dequantization anyway. Biases are
+fused too when every layer of the group has one; a group mixing biased and unbiased layers stays as it is. A group whose
 weights are already row blocks of one tensor is not copied again (fusing is idempotent), and one that stopped being
 (`model.to(...)` or a deepcopy gives each parameter its own tensor) is fused again the next time.
 """
