@@ -81,7 +81,10 @@ def _load_lm_folder(folder: Path, device: torch.device, precision: str) -> tuple
         log.info("%s is stored as %s; loading it as stored (asked for %s)", folder, stored, precision)
     precision = stored or precision
     dtype = compute_dtype(precision, device)
-    kwargs = dict(dtype=dtype, device_map={"": device},
+    # torchao: read on the CPU, then each layer goes to the device and is quantized there, so the device never holds
+    # more than the quantized model and one unquantized layer (a 12 GB card can load the 7B as int4).
+    staging = torch.device("cpu") if precision in TORCHAO_PRECISIONS else device
+    kwargs = dict(dtype=dtype, device_map={"": staging},
                   attn_implementation="sdpa")  # sdpa, not the official hard-coded flash_attention_2
     if precision in registry.BITSANDBYTES and not stored:
         kwargs["quantization_config"] = quantization_config(precision)
@@ -90,7 +93,8 @@ def _load_lm_folder(folder: Path, device: torch.device, precision: str) -> tuple
             return load_bitsandbytes_int8(folder, device, dtype), precision
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
         if precision in TORCHAO_PRECISIONS:
-            quantize(model, precision)
+            quantize(model, precision, device)
+            model.to(device)
     except ModelLoadError:
         raise
     except ImportError as e:

@@ -55,16 +55,18 @@ def _torchao():
     return quantization
 
 
-def quantize(model, precision: str) -> None:
-    """Quantize `model`'s decoder linears in place (weights already on their device, in the compute dtype)."""
+def quantize(model, precision: str, device: torch.device | None = None) -> None:
+    """Quantize `model`'s decoder linears in place, in the compute dtype; with `device`, each layer is moved there
+    just before it is quantized (the rest of the model stays where it is: move it after)."""
     quantization = _torchao()
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     if precision == "int8":
         quantization.quantize_(model, quantization.Int8WeightOnlyConfig(set_inductor_config=False),
-                               filter_fn=lambda m, name: quantized_linear(name, m))
+                               filter_fn=lambda m, name: quantized_linear(name, m), device=device)
         return
     if precision != "int4":
         raise ValueError(f"torchao precisions are {TORCHAO_PRECISIONS}, got {precision!r}")
-    on_cuda = next(model.parameters()).device.type == "cuda"
+    on_cuda = device.type == "cuda"
     if not on_cuda:
         from torchao.prototype.quantization.int4 import PrototypeInt4WeightOnlyConfig
     for size in INT4_GROUP_SIZES:  # one pass per group size (quantize_ takes one config per call)
@@ -73,7 +75,7 @@ def quantize(model, precision: str) -> None:
                                                        set_inductor_config=False)
         else:
             config = PrototypeInt4WeightOnlyConfig(group_size=size, set_inductor_config=False)
-        quantization.quantize_(model, config, filter_fn=lambda m, name, size=size: (
+        quantization.quantize_(model, config, device=device, filter_fn=lambda m, name, size=size: (
             quantized_linear(name, m) and type(m.weight).__name__ not in TORCHAO_WEIGHTS
             and int4_group_size(m.in_features) == size))
 
