@@ -55,8 +55,8 @@ def _check_int4(folder: Path, device: torch.device) -> None:
     if device.type == "cuda" and torch.cuda.get_device_capability(device) < INT4_CUDA_CAPABILITY:
         major, minor = torch.cuda.get_device_capability(device)
         raise ModelLoadError(f"int4 needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere: A10, A100, "
-                             f"RTX 30xx and later) running bf16; {torch.cuda.get_device_name(device)} is {major}.{minor}. Use "
-                             "precision nf4 (4-bit, bitsandbytes) or int8.")
+                             f"RTX 30xx and later) running bf16; {torch.cuda.get_device_name(device)} is "
+                             f"{major}.{minor}. Use precision nf4 (4-bit, bitsandbytes) or int8.")
     if device.type not in ("cuda", "cpu"):
         raise ModelLoadError(f"int4 runs on CUDA GPUs and the CPU, not on {device.type}: use precision bf16 or int8.")
     narrow = [w for w in _layer_widths(folder) if int4_group_size(w) is None]

@@ -171,7 +171,8 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
     stage1, stage2, codec: a local folder or Hub id; None = the registry's choice for mode/language/precision;
     codec=False: no codec (a token-only pipeline). precision: "auto" (from the GPU's free memory; fp32 on CPU),
     one of registry.PRECISIONS (docs/models.md), or a (stage1, stage2) pair. device: default CUDA when present, else
-    CPU. offload: "auto" | True | False (see registry.plan_memory). cache_dir: the Hugging Face cache (default HF_HUB_CACHE).
+    CPU. offload: "auto" | True | False (see registry.plan_memory). cache_dir: the Hugging Face cache (default
+    HF_HUB_CACHE).
     Raises ModelLoadError; on failure nothing stays loaded.
     """
     device = check_device(device)
