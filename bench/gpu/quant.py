@@ -117,6 +117,7 @@ def step_quant(bench: Bench, compiled: bool = False) -> dict:
         from yue.lm.compiled import REPORTS
 
         out["packages_built"] = len(REPORTS)
+        out["packages_holding_a_weight_copy"] = sum(r.weights_inside for r in REPORTS)
         out["compile_s_mean"] = round(sum(r.compile_s for r in REPORTS) / max(len(REPORTS), 1), 1)
         out["package_mb_max"] = round(max((r.package_bytes for r in REPORTS), default=0) / 1e6, 2)
     bench.release()

@@ -52,6 +52,18 @@ def test_compiled_step_gives_the_eager_tokens_with_torchao_int8(tiny_lm_dir, tin
 
     model = load_lm(tiny_lm_dir / "s1", precision="int8")
     eager, result, reports = eager_and_compiled(model, lambda m: stage1_tokens(m, tiny_tokenizer), monkeypatch)
-    assert result == eager and len(reports) == 1
+    assert result == eager and len(reports) == 1 and not reports[0].weights_inside
     assert compiled._constant(compiled._Step(StaticDecoder(model, 1, BUCKET), BUCKET),
                               "decoder.layers.0.mlp.up_proj.parametrizations.weight.original0").dtype == torch.int8
+
+
+def test_compiled_int4_step_on_the_cpu_packages_its_repacked_weights(tiny_lm_dir, monkeypatch):
+    """Inductor's CPU int4 matmul repacks the weights into constants of its own, which the model cannot hand over:
+    the package is compiled again with the weights inside, and gives the eager int4 stage 2's codes."""
+    pytest.importorskip("torchao", reason="torchao is not installed")
+    from yue.weights.loading import load_lm
+
+    model = load_lm(tiny_lm_dir / "s2", precision="int4")
+    eager, result, reports = eager_and_compiled(model, stage2_tokens, monkeypatch)
+    assert all(np.array_equal(a, b) for a, b in zip(result, eager))
+    assert len(reports) == 1 and reports[0].weights_inside

@@ -10,7 +10,8 @@ and one attention bucket (`length` slots). Its inputs are the decoder's own stat
 and every layer's key and value cache; the caches and `visible` are written in place by the package, as by the
 eager step. The weights are not copied into the package: they are handed to it as "user managed" constants, the
 model's own tensors (torchao weights as their inner int8/int4 data and scales), so a package is small and the
-memory is the model's. A new bucket (every BUCKET slots), capacity or row count compiles another package, once per
+memory is the model's. (Where the compiler derives constants of its own, as its CPU int4 matmul does by repacking
+the weights, the package is compiled again with the weights inside: a copy, on the CPU only so far.) A new bucket (every BUCKET slots), capacity or row count compiles another package, once per
 model (shared by every decoder of it). On CUDA the decoder captures the package's call in its CUDA graphs as it
 does the eager step (not yet run on a GPU: bench/gpu measures it).
 
@@ -41,10 +42,11 @@ REPORTS: list = []  # every package built in this process (CompileReport), for l
 class CompileReport:
     """One package built: for logs and bench/gpu."""
 
-    key: tuple  # (rows, capacity, length, dtype)
+    key: tuple  # (rows, capacity, length, dtype, fast kernels, device)
     export_s: float
     compile_s: float
     package_bytes: int
+    weights_inside: bool = False  # True: the package holds a copy of the weights (see _build)
 
 
 class _Step(torch.nn.Module):
@@ -62,9 +64,10 @@ class _Step(torch.nn.Module):
                                             list(caches[half:]), self.length, (cos, sin))
 
 
-def _constant(root: torch.nn.Module, name: str) -> torch.Tensor:
+def _constant(root: torch.nn.Module, name: str) -> torch.Tensor | None:
     """The tensor AOTInductor calls `name`: a parameter or buffer of `root`, or (`<module>.parametrizations.<attr>.
-    original<i>`) the i-th inner tensor of a tensor-subclass weight such as torchao's Int8Tensor."""
+    original<i>`) the i-th inner tensor of a tensor-subclass weight such as torchao's Int8Tensor; None for a constant
+    the compiler derived itself (its CPU int4 matmul repacks the weights into new ones)."""
     if ".parametrizations." in name:
         owner, rest = name.split(".parametrizations.")
         attr, index = rest.split(".original")
@@ -72,9 +75,13 @@ def _constant(root: torch.nn.Module, name: str) -> torch.Tensor:
         inner_names, _ = weight.__tensor_flatten__()
         return getattr(weight, inner_names[int(index)])
     tensors = dict(root.named_parameters()) | dict(root.named_buffers())
-    if name not in tensors:
-        raise RuntimeError(f"the compiled decode step wants a constant {name!r} the model does not have")
-    return tensors[name]
+    return tensors.get(name)
+
+
+def _compile(program, path: Path, weights_inside: bool):
+    torch._inductor.aoti_compile_and_package(program, package_path=str(path),
+                                             inductor_configs={"aot_inductor.package_constants_in_so": weights_inside})
+    return torch._inductor.aoti_load_package(str(path))
 
 
 def _fake_like(tensors) -> tuple:
@@ -119,13 +126,16 @@ class AotStep:
             d.projections = fused
         exported = time.perf_counter()
         path = self.folder / f"step-{d.rows}x{d.capacity}-{length}-{len(REPORTS)}.pt2"
-        torch._inductor.aoti_compile_and_package(program, package_path=str(path),
-                                                 inductor_configs={"aot_inductor.package_constants_in_so": False})
-        runner = torch._inductor.aoti_load_package(str(path))
-        # The model's own tensors, not copies: the package reads the weights where they are.
-        runner.load_constants({name: _constant(step, name) for name in runner.get_constant_fqns()},
-                              check_full_update=True, user_managed=True)
-        report = CompileReport(key, exported - start, time.perf_counter() - exported, path.stat().st_size)
+        runner = _compile(program, path, weights_inside=False)
+        constants = {name: _constant(step, name) for name in runner.get_constant_fqns()}
+        derived = sorted(name for name, tensor in constants.items() if tensor is None)
+        if derived:  # the compiler made constants of its own from the weights: they must travel in the package
+            log.info("the compiled step derives constants %s from the weights: packaging the weights", derived[:3])
+            runner = _compile(program, path, weights_inside=True)
+        else:  # the model's own tensors, not copies: the package reads the weights where they are
+            runner.load_constants(constants, check_full_update=True, user_managed=True)
+        report = CompileReport(key, exported - start, time.perf_counter() - exported, path.stat().st_size,
+                               weights_inside=bool(derived))
         REPORTS.append(report)
         log.info("compiled decode step %s: export %.1f s, compile %.1f s, package %.1f MB", key, report.export_s,
                  report.compile_s, report.package_bytes / 1e6)
