@@ -40,13 +40,15 @@ class MeasuredSpeed:
 
 
 # Pipeline step of bench/gpu: a 30 s section took 25.9-26.7 s of stage 1 (3000 tokens, prefill included) and
-# 13.5 s of stage 2 (10 rows of 300 frames, bf16). int8 / nf4 stage 1: the quantized step (8.8 / 25.1 tokens/s);
-# their stage 2 stays bf16 on a card of ZeroGPU's size.
+# 13.5 s of stage 2 (10 rows of 300 frames, bf16). bitsandbytes int8 / nf4 stage 1: the quantized step (8.8 / 25.1
+# tokens/s); their stage 2 stays bf16 on a card of ZeroGPU's size. torchao int8 / int4 are NOT measured yet (bench/gpu
+# `quant` step): booked at bitsandbytes' speeds for the same bits until it runs (their path has no host syncs).
 MEASURED = {
     "bf16": MeasuredSpeed(stage1_tokens_per_s=112.0, stage2_row_s=13.7),
-    "int8": MeasuredSpeed(stage1_tokens_per_s=8.8, stage2_row_s=13.7),
+    "bnb-int8": MeasuredSpeed(stage1_tokens_per_s=8.8, stage2_row_s=13.7),
     "nf4": MeasuredSpeed(stage1_tokens_per_s=25.1, stage2_row_s=13.7),
 }
+MEASURED["int8"], MEASURED["int4"] = MEASURED["bnb-int8"], MEASURED["nf4"]
 MARGIN = 1.5  # a section's last call books this much more than its work's estimate: a shared slice, longer contexts
 # ESTIMATE until bench/gpu runs on ZeroGPU's card: a bf16 7B decode step took 8.6 ms on the H200, ~3 ms of it
 # reading the weights at the measured 4.2 TB/s and the rest kernel latency; half an RTX PRO 6000 Blackwell has about

@@ -17,9 +17,11 @@ from yue.pipeline import check_request
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.song import Reference, SongCodes, SongRequest
 from yue.lm.stage1 import Stage1Tokens
+from yue.weights import registry
 
 LANGUAGES = ("en", "zh", "jp-kr")
-PRECISIONS = ("auto", "bf16", "int8", "nf4")
+# The shared list (fp32 left out: a GPU Space runs bf16 or less); "auto" is bf16 on ZeroGPU's card.
+PRECISIONS = ("auto",) + tuple(p for p in registry.PRECISIONS if p != "fp32")
 FORMATS = ("wav", "flac", "mp3")
 CONTINUE_FROM = ("end", "section", "time")
 MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB

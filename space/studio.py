@@ -43,7 +43,8 @@ SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantones
             repetition_penalty: penalty on audio tokens already used (official 1.1).
             seed: a whole number 0 to 9007199254740991, used as given unless random_seed is true (the seed is returned).
             random_seed: true to draw a fresh seed for this run.
-            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8" or "nf4" (less memory, lower quality).
+            precision: model weights: "auto" (bf16 on a GPU), "bf16", "int8", "int4", "nf4" or "bnb-int8"
+                (less memory, lower quality; docs/models.md).
             output_format: audio file format: "wav", "flac" or "mp3".
             takes: versions made at once in one batch (1 to 4): take 1 has the seed, take 2 the next …; see /takes.
 

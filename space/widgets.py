@@ -219,7 +219,7 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
         slider("repetition_penalty"),
         raw(gr.Number(42, label="Seed", info="a whole number, 0 to 9007199254740991", **hidden)),
         gr.Checkbox(False, label="Random seed", **hidden),
-        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/nf4 need less GPU memory",
+        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/int4/nf4 need less GPU memory",
                      **hidden)),
         raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
         raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",

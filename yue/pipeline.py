@@ -141,7 +141,8 @@ class Pipeline:
 
         stage1 / stage2 / codec: a local folder or Hub id (None = the official checkpoint; codec=False = no audio);
         mode "cot" (lyrics to song) | "icl" (audio reference); language "en" | "zh" | "jp-kr"; precision "auto" |
-        "fp32" | "bf16" | "int8" | "nf4" or a (stage1, stage2) pair; device (default CUDA when present); offload
+        one of weights.registry.PRECISIONS (fp32, bf16, int8, int4, nf4, bnb-int8; docs/models.md) or a (stage1,
+        stage2) pair; device (default CUDA when present); offload
         "auto" | True | False; cache_dir (default HF_HUB_CACHE). What was chosen: `pipeline.models.report`.
         Raises loading.ModelLoadError with a message that says what to do.
         """

@@ -2,15 +2,17 @@
 
     python -m bench.gpu                 # on a CUDA GPU: about 7 minutes on one H100/H200; table + gpu.json
     python -m bench.gpu --smoke         # every step at tiny sizes on the CPU (a few minutes): catches typos
-    python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | quantized | takes
-                                        # | fusion | compile); repeatable
+    python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | takes | quant
+                                        # | quant_compiled | fusion | compile); repeatable
     python -m bench.gpu --only compile  # torch.compile'd decode step: only run when named (compiling takes minutes)
+    python -m bench.gpu --only quant --only quant_compiled   # precisions (bench/gpu/quant.py), ~10 min together
 
 Models: stage 1 from the official config (SPEC §7.1, 6.22 B); stage 2 from the size ESTIMATE (its config is not
 public: hidden 2048, intermediate 5504, 32 layers, 16 heads, vocab 83 968, about 1.96 B); the codec and both Vocos
 upsamplers from the official configs. bf16 LMs and an fp32 codec, as the pipeline loads them on CUDA.
 Each step is timed after a warm-up, writes its numbers into the JSON as soon as it ends, and a failing step is
-recorded with its error while the others still run. int8 / nf4 need bitsandbytes (see README: carry the wheel).
+recorded with its error while the others still run. int8 / int4 need torchao, bnb-int8 / nf4 bitsandbytes (see
+README: carry the wheels).
 """
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ import torch
 
 from bench.gpu.bench import Bench
 from bench.gpu.fusion import FUSION_STEPS, ONLY_WHEN_NAMED
+from bench.gpu.quant import ONLY_WHEN_NAMED_QUANT, QUANT_STEPS
 from bench.gpu.steps import STEPS
 from yue.weights.devices import check_device
 
-ALL_STEPS = {**STEPS, **FUSION_STEPS}
+ALL_STEPS = {**STEPS, **QUANT_STEPS, **FUSION_STEPS}
 
 
 def environment(device: torch.device) -> dict:
@@ -100,7 +103,7 @@ def main() -> None:
         bench = Bench(device, args.smoke, Path(scratch), results)
         if args.official_frames is not None:
             bench.official_frames = args.official_frames
-        default = [name for name in ALL_STEPS if args.smoke or name not in ONLY_WHEN_NAMED]
+        default = [name for name in ALL_STEPS if args.smoke or name not in ONLY_WHEN_NAMED + ONLY_WHEN_NAMED_QUANT]
         for name in args.only or default:
             start = time.perf_counter()
             print(f"--- {name}", flush=True)

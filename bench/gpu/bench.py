@@ -89,11 +89,13 @@ SWITCHES = ("YUE_CUDA_GRAPHS", "YUE_DECODE", "YUE_FUSED", "YUE_COMPILE")
 
 
 @contextmanager
-def decoding(graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool = False):
+def decoding(graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool | str = False):
     """Decode with or without CUDA graphs, "fast" or "plain" kernels, fused or separate projections (None: the
-    library's default), a compiled or an eager step (yue/lm/decoder.py, yue/lm/fusion.py), for one measurement."""
+    library's default), a compiled (True: torch.compile; "aot": AOTInductor packages) or an eager step
+    (yue/lm/decoder.py, yue/lm/fusion.py, yue/lm/compiled.py), for one measurement."""
     saved = {name: os.environ.get(name) for name in SWITCHES}
-    os.environ.update(YUE_CUDA_GRAPHS="1" if graphs else "0", YUE_DECODE=kernels, YUE_COMPILE="1" if compiled else "0")
+    compile_setting = compiled if isinstance(compiled, str) else "1" if compiled else "0"
+    os.environ.update(YUE_CUDA_GRAPHS="1" if graphs else "0", YUE_DECODE=kernels, YUE_COMPILE=compile_setting)
     os.environ.pop("YUE_FUSED", None) if fused is None else os.environ.update(YUE_FUSED="1" if fused else "0")
     try:
         yield
@@ -103,7 +105,7 @@ def decoding(graphs: bool = True, kernels: str = "fast", fused: bool | None = No
 
 
 def ours_stage1(model, prompt: Stage1Prompt, tokens: int, sampling: Sampling, bench: Bench,
-                graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool = False):
+                graphs: bool = True, kernels: str = "fast", fused: bool | None = None, compiled: bool | str = False):
     """(tokens/s of the decode loop, ids); time from the first to the last token, so prefill is left out."""
     stamps = []
     settings = replace(sampling, max_new_tokens=tokens, min_new_tokens=tokens)

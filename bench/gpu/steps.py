@@ -213,28 +213,6 @@ def step_nan(bench: Bench) -> dict:
             "ours_logits_finite": all(finite), "ours_cache_finite": context.decoder.finite()}
 
 
-def step_quantized(bench: Bench) -> dict:
-    """Stage-1 tokens/s and peak memory in bf16, int8 and nf4 (bitsandbytes, quantized on load as the app does)."""
-    from yue.weights.loading import load_lm
-
-    out = {"_note": f"7B, context {bench.contexts[0]}, official sampling"}
-    folder = bench.scratch / "s1"
-    bench.lm("s1").save_pretrained(folder)
-    bench.release()
-    prompt = bench.prompt(bench.contexts[0])
-    tokens = 32 if not bench.smoke else 8  # bitsandbytes int8 decodes at a few tokens/s
-    for precision in ("bf16", "int8", "nf4"):
-        bench.reset_peak()
-        model = load_lm(folder, bench.device, precision=precision)
-        out[f"{precision}_weights_gib"] = round(model.get_memory_footprint() / 2**30, 2)
-        ours_stage1(model, prompt, 4, OFFICIAL, bench)
-        out[f"{precision}_tok_s"] = round(ours_stage1(model, prompt, tokens, OFFICIAL, bench)[0], 1)
-        out[f"{precision}_peak_gib"] = bench.peak_gib()
-        del model
-        bench.release()
-    return out
-
-
 def step_takes(bench: Bench) -> dict:
     """Stage-1 time per decode step with 1, 2 and 4 takes in one batch (official sampling, graphs)."""
     model = bench.lm("s1")
@@ -270,5 +248,4 @@ def step_prefill(bench: Bench) -> dict:
 
 
 STEPS = {"stage1": step_stage1, "agree": step_agree, "stage2": step_stage2, "codec": step_codec,
-         "pipeline": step_pipeline, "nan": step_nan, "quantized": step_quantized, "takes": step_takes,
-         "prefill": step_prefill}
+         "pipeline": step_pipeline, "nan": step_nan, "takes": step_takes, "prefill": step_prefill}

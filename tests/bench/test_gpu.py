@@ -15,8 +15,8 @@ def test_gpu_bench_smoke_runs_every_step(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "gpu-smoke.json").read_text())
-    steps = ("stage1", "agree", "stage2", "codec", "pipeline", "nan", "quantized", "takes", "prefill", "fusion",
-             "compile")
+    steps = ("stage1", "agree", "stage2", "codec", "pipeline", "nan", "takes", "prefill", "quant", "quant_compiled",
+             "fusion", "compile")
     assert all(step in results and "error" not in results[step] for step in steps)
     agree = results["agree"]
     assert agree["graphs_vs_eager_fast_fp32_2b"] == agree["graphs_vs_eager_plain_fp32_2b"] == -1  # no graphs on a CPU
@@ -26,4 +26,9 @@ def test_gpu_bench_smoke_runs_every_step(tmp_path):
     fusion, compiled = results["fusion"], results["compile"]  # fp32 on the CPU: fusing or compiling changes no token
     assert fusion["fp32_2b_first_differing_token"] == -1 and fusion["stage2_fp32_codes_differing"].startswith("0 of")
     assert compiled["graphs_compiled_in_all"] >= 2 and compiled["decoder_warnings"] == "none"
+    quant = results["quant"]  # every precision measured against the CPU's fp32; quantizing int8 drifts least
+    for precision in ("int8", "int4", "bnb-int8", "nf4"):
+        assert quant[f"{precision}_mean_kl_vs_fp32@200"] > 0 and f"{precision}_first_differing_token@700" in quant
+    assert quant["int8_mean_kl_vs_fp32@200"] < quant["int4_mean_kl_vs_fp32@200"]
+    assert results["quant_compiled"]["packages_built"] == 1 and "int8_compiled_tok_s@200" in results["quant_compiled"]
     assert "| stage1 | ours_graphs_fast_tok_s@" in done.stdout  # the table is printed last

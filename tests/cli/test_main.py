@@ -178,3 +178,16 @@ def test_continuing_without_segments_adds_the_official_two_sections(tiny_dir, tm
     assert len(more.stage1.section_frames) == 3
     assert more.stage1.section_frames[0] == first.stage1.section_frames[0]
     assert "3 of 4 lyric sections; --segments all for every section" in capsys.readouterr().out
+
+
+def test_int4_on_the_tiny_models_generates_and_an_unknown_precision_is_refused(tiny_dir, tmp_path, capsys):
+    """--precision takes the shared list (int4 included: torchao on the CPU) and argparse refuses names not in it."""
+    pytest.importorskip("torchao", reason="torchao is not installed")
+    args = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n", "--tiny", str(tiny_dir), "--max-new-tokens",
+            "20", "--min-new-tokens", "10", "--segments", "1",
+                   "--out"]
+    assert main(args + [str(tmp_path / "int4"), "--precision", "int4"]) == 0
+    assert any((tmp_path / "int4").iterdir())
+    with pytest.raises(SystemExit):
+        main(args + [str(tmp_path / "fp8"), "--precision", "fp8"])
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """yue.lm.decoder: our static-cache pass over the model's own modules equals the transformers forward, grows without
 changing results, and never lets a query attend to nothing (the source of NaN on CUDA)."""
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,49 @@ def test_takes_that_end_a_section_early_never_attend_to_nothing(stage1_model, ti
     prompt = build_prompt(tiny_tokenizer, "pop", parse_lyrics("[verse]\nhello\n\n[chorus]\nla la\n\n[outro]\nbye").sections)
     sections = list(generate_takes(model, prompt, Sampling(max_new_tokens=30, min_new_tokens=4), seed=5, takes=3))
     assert len({2 * s.frames for s in sections[-1]}) > 1 or len({2 * s.frames for s in sections[0]}) > 1
+
+
+class HostSyncs(torch.utils._python_dispatch.TorchDispatchMode):
+    """Records the ops that make a CUDA stream wait for the host, or the host for the GPU: reading a value back
+    (`.item()`, `bool(tensor)`) and ops whose output size depends on the data. None may run in a captured graph."""
+
+    SYNCING = ("_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique2", "item")
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket.__name__ in self.SYNCING:
+            self.seen.append(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_host_sync_detector_sees_reads_and_data_dependent_shapes():
+    x = torch.arange(4.0)
+    with HostSyncs() as syncs:
+        x.sum().item()
+        bool(x.any())
+        x.nonzero()
+    assert syncs.seen == ["_local_scalar_dense", "_local_scalar_dense", "nonzero"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "int4"])
+@torch.inference_mode()
+def test_a_decode_step_with_torchao_weights_never_syncs_with_the_host(tiny_lm_dir, precision):
+    """The decode step's ops on plain and torchao int8/int4 weights include nothing that syncs, so CUDA graphs may
+    capture it and the decoder allows them (bitsandbytes layers are refused by type: their CUDA path syncs)."""
+    if precision != "fp32":
+        pytest.importorskip("torchao", reason="torchao is not installed")
+    from yue.weights.loading import load_lm
+
+    model = load_lm(tiny_lm_dir / "s1", precision=precision)
+    dec = StaticDecoder(model, 2, BUCKET)
+    dec.prefill(torch.tensor([[5, 6, 7]] * 2), torch.arange(3).expand(2, -1), 0)
+    dec.step_ids.fill_(8)
+    dec.step_positions.fill_(3)
+    with HostSyncs() as syncs:
+        dec.step(3)
+    assert syncs.seen == [] and decoder_module.graph_safe_weights(model)
+    if importlib.util.find_spec("bitsandbytes"):
+        assert not decoder_module.graph_safe_weights(load_lm(tiny_lm_dir / "s1", precision="bnb-int8"))

@@ -56,3 +56,11 @@ def test_gradio_matches_the_sdk_version_with_the_mcp_extra():
     """The Space's Gradio (sdk_version) is the one requirements.txt pins, with the MCP extra the app serves."""
     gradio = next(r for r in requirements() if r.name == "gradio")
     assert gradio.specifier.contains(front_matter()["sdk_version"]) and gradio.extras == {"mcp"}
+
+
+def test_torchao_is_pinned_to_a_release_the_space_torch_runs():
+    """torchao 0.18 (yue/weights/quantize.py) supports torch from 2.11.0 on: the Space's torch line admits only that."""
+    torchao = next(r for r in requirements() if r.name == "torchao")
+    assert torchao.specifier.contains("0.18.0") and not torchao.specifier.contains("0.19.0")
+    space_torch = torch_for(front_matter()["python_version"])[0]
+    assert all(Version(v) >= Version("2.11.0") for v in ZEROGPU_TORCH if space_torch.specifier.contains(v))

@@ -53,7 +53,7 @@ def folder_files(folder: Path, skip=()) -> dict[str, Path]:
 def int8_export(tiny_lm_dir, tmp_path_factory) -> Path:
     """The tiny stage 1 saved already quantized to int8, without tokenizer.model (like a community export)."""
     folder = tmp_path_factory.mktemp("int8_export")
-    load_lm(tiny_lm_dir / "s1", precision="int8").save_pretrained(folder)
+    load_lm(tiny_lm_dir / "s1", precision="bnb-int8").save_pretrained(folder)
     return folder
 
 
@@ -110,12 +110,16 @@ def test_codec_comes_from_its_pinned_revision(hub_cache, tmp_path):
         fetch(registry.codec_checkpoint(), "codec", tmp_path)
 
 
-def test_prequantized_export_loads_as_stored_with_the_official_tokenizer(hub_cache):
-    """precision int8 picks the community int8 export; it loads as stored, and its missing tokenizer.model comes
-    from the official repo of the same mode and language."""
-    models = load_models(codec=False, cache_dir=hub_cache, device="cpu", precision=("int8", "fp32"))
-    assert models.report.stage1 == f"{S1_INT8}@main" and models.report.precision == ("int8", "fp32")
-    assert type(models.stage1.model.layers[0].mlp.up_proj).__name__ == "Linear8bitLt"
+@pytest.mark.parametrize("precision, weight", [("int8", "Int8Tensor"), ("bnb-int8", "Int8Params")])
+def test_prequantized_export_loads_as_stored_with_the_official_tokenizer(hub_cache, precision, weight):
+    """precision int8 and bnb-int8 both pick the community int8 export; int8 carries its rows into torchao, bnb-int8
+    loads it with bitsandbytes; its missing tokenizer.model comes from the official repo of the same mode and
+    language."""
+    if precision == "bnb-int8":
+        pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed")
+    models = load_models(codec=False, cache_dir=hub_cache, device="cpu", precision=(precision, "fp32"))
+    assert models.report.stage1 == f"{S1_INT8}@main" and models.report.precision == (precision, "fp32")
+    assert type(models.stage1.model.layers[0].mlp.up_proj.weight).__name__ == weight
     assert models.tokenizer.vocab_size > 83000
 
 
@@ -258,10 +262,10 @@ def test_failed_load_frees_what_was_loaded(tiny_lm_dir, monkeypatch):
 
 # -- bitsandbytes on the CPU -----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("precision, layer", [("int8", "Linear8bitLt"), ("nf4", "Linear4bit")])
+@pytest.mark.parametrize("precision, layer", [("bnb-int8", "Linear8bitLt"), ("nf4", "Linear4bit")])
 def test_bitsandbytes_quantizes_on_load_on_cpu(tiny_lm_dir, song_prompt, precision, layer):
-    """int8/nf4 quantize-on-load works on this CPU: decoder Linears become bitsandbytes layers, lm_head stays a plain
-    nn.Linear, the weights shrink as computed, and both decode loops run on it (stage 1 with full logits, stage 2
+    """bnb-int8/nf4 quantize-on-load works on this CPU: decoder Linears become bitsandbytes layers, lm_head stays a
+    plain nn.Linear, the weights shrink as computed, and both decode loops run on it (stage 1 with full logits, stage 2
     with per-codebook head slices). The tiny stage-1 LM stands in for stage 2 too: bitsandbytes' CPU nf4 kernel
     needs in_features >= 64 (its block size), which the hidden-32 tiny stage 2 does not have."""
     bnb = pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed")

@@ -106,7 +106,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                             "and demos, the audio is noise (default: the official checkpoints)")
     group.add_argument("--stage1", metavar="DIR_OR_ID",
                        help="stage-1 checkpoint (default: m-a-p/YuE-s1-7B-anneal-LANGUAGE-cot, or -icl with "
-                            "--reference; a community int8/nf4 export when --precision asks for one)")
+                            "--reference; a community int8/nf4 export when --precision asks for int8, bnb-int8 or nf4)")
     group.add_argument("--stage2", metavar="DIR_OR_ID", help=f"stage-2 checkpoint (default: {STAGE2_REPO})")
     group.add_argument("--codec", metavar="DIR_OR_ID",
                        help=f"xcodec_mini_infer folder or Hub id: codec and upsamplers (default: {CODEC_REPO})")
@@ -114,7 +114,8 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
                        help="language set of the official stage-1 checkpoint (default %(default)s)")
     group.add_argument("--precision", default="auto", choices=("auto",) + PRECISIONS,
                        help="weights of the two LMs: auto picks from the GPU's free memory (fp32 on the cpu); int8 "
-                            "and nf4 need bitsandbytes (default %(default)s)")
+                            "and int4 (torchao, weight-only) are the fast quantized ones; nf4 and bnb-int8 need "
+                            "bitsandbytes; docs/models.md compares them (default %(default)s)")
     _device_flag(group)
 
 

@@ -4,14 +4,16 @@ Why not the transformers forward: a decode step there rebuilds masks and cache v
 thousands of tokens, which on a GPU costs more than the 7B's weights take to read. Here (as in gpt-fast):
 * the cache is preallocated once (`rows` x `capacity` slots per layer) and written in place;
 * a decode step attends over a fixed bucket of slots (a multiple of BUCKET) with a boolean mask, so its shapes are
-  static and, on CUDA with plain (unquantized) weights, it is captured once per bucket as a CUDA graph and replayed;
+  static and, on CUDA with graph-safe weights (plain, or torchao int8/int4: no host syncs), it is captured once per
+  bucket as a CUDA graph and replayed;
 * prefill runs eagerly, in chunks chosen by the caller;
-* with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, then captured as above.
+* with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, with YUE_COMPILE=aot
+  exported and compiled ahead of time by AOTInductor (yue/lm/compiled.py), then captured as above.
 
 The weights (and so the checkpoint files) are the model's own: the embedding, output and down projections are called
-as they are (bitsandbytes layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul for each
-group over the same weights made row blocks of one tensor (yue/lm/fusion.py); attention, the cache and (in "fast"
-kernels) the norm are ours:
+as they are (bitsandbytes and torchao layers included), and so are q/k/v and gate/up, or with YUE_FUSED=1 one matmul
+for each group of plain weights made row blocks of one tensor (yue/lm/fusion.py; quantized groups stay separate);
+attention, the cache and (in "fast" kernels) the norm are ours:
 * prefill attention is PyTorch's SDPA with `repeat_kv`, as transformers does;
 * decode attention ("fast", the default) is transformers' eager formula (bf16 scores, fp32 softmax) on the grouped
   queries: the query heads of one KV head are that head's query rows, so the GQA cache is never copied, and cuBLAS
@@ -32,11 +34,15 @@ import torch
 import torch.nn.functional as F
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
 
+from .compiled import AotStep
 from .fusion import compile_mode, compiled, fusion_enabled, layer_projections
 
 log = logging.getLogger(__name__)
 
 BUCKET = 256  # decode attends over a multiple of this many slots (one CUDA graph per bucket)
+# torchao's weight-only tensor subclasses (yue/weights/quantize.py makes them): their matmul has no host sync and no
+# data-dependent shape (tests/lm/test_decoder.py checks a step's ops), so they run in graphs and compile.
+GRAPH_SAFE_WEIGHTS = ("Int8Tensor", "Int4TilePackedTo4dTensor", "Int4OpaqueTensor")
 
 
 def _round_up(n: int, multiple: int) -> int:
@@ -49,18 +55,19 @@ def fast_kernels() -> bool:
 
 
 def graphs_possible(model) -> bool:
-    """CUDA graphs need a CUDA model whose linear layers are plain (bitsandbytes layers sync with the host) and
+    """CUDA graphs need a CUDA model whose linear layers are graph-safe (bitsandbytes layers sync with the host) and
     may be switched off with YUE_CUDA_GRAPHS=0."""
     if os.environ.get("YUE_CUDA_GRAPHS", "1") == "0" or model.device.type != "cuda":
         return False
-    return plain_weights(model)
+    return graph_safe_weights(model)
 
 
-def plain_weights(model) -> bool:
-    """Whether the linear layers are plain `nn.Linear` (not bitsandbytes)."""
+def graph_safe_weights(model) -> bool:
+    """Whether the linear layers are `nn.Linear` with plain or torchao int8/int4 weights (not bitsandbytes)."""
     layer = model.get_decoder().layers[0]
     linears = [layer.self_attn.q_proj, layer.mlp.down_proj, model.get_output_embeddings()]
-    return all(type(module) is torch.nn.Linear for module in linears)
+    return all(type(module) is torch.nn.Linear and type(module.weight).__name__ in ("Parameter",) + GRAPH_SAFE_WEIGHTS
+               for module in linears)
 
 
 class StaticDecoder:
@@ -89,7 +96,9 @@ class StaticDecoder:
         # Built once per decoder (fusing the model's weights the first time): a model moved afterwards needs a new one.
         self.projections = [layer_projections(layer, fusion_enabled()) for layer in self.layers]
         mode = compile_mode()  # YUE_COMPILE (dedicated GPUs): the decode step compiled, inside our graphs
-        self.decode = compiled(self._decode, mode) if mode and plain_weights(model) else self._decode
+        self.decode = self._decode
+        if mode and graph_safe_weights(model):
+            self.decode = AotStep(self) if mode == "aot" else compiled(self._decode, mode)
         self.capacity = 0
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
@@ -203,13 +212,20 @@ class StaticDecoder:
 
     def _decode(self, length: int) -> None:
         """The decode step on the static inputs, attending over slots [0, length)."""
-        self.visible.index_copy_(1, self.step_slot, self.step_sees[:, None])
-        mask = self.visible[:, None, None, :length]  # [rows, 1, 1, length]
+        self.step_hidden.copy_(self.step_function(self.step_ids, self.step_positions, self.step_slot, self.step_sees,
+                                                  self.visible, self.keys, self.values, length))
+
+    def step_function(self, ids, positions, slot, sees, visible, keys, values, length: int,
+                      tables: tuple | None = None) -> torch.Tensor:
+        """A decode step as a function of its tensors (what yue/lm/compiled.py exports): writes the new slot into
+        `visible` ([rows, capacity]) and each layer's `keys` / `values`, returns the hidden states [rows, H].
+        tables: the rotary (cos, sin) tables, default the decoder's own."""
+        visible.index_copy_(1, slot, sees[:, None])
+        mask = visible[:, None, None, :length]  # [rows, 1, 1, length]
         if self.fast:  # one additive mask per step, shared by every layer: [rows * kv_heads, 1, length]
             bias = torch.zeros(mask.shape, dtype=self.dtype, device=self.device).masked_fill_(~mask, float("-inf"))
             mask = bias.expand(self.rows, self.kv_heads, 1, length).reshape(self.rows * self.kv_heads, 1, length)
-        hidden = self._layers(self.step_ids, self.step_positions, self.step_slot, slice(None), length, mask)
-        self.step_hidden.copy_(hidden[:, -1])
+        return self._layers(ids, positions, slot, slice(None), length, mask, keys, values, tables)[:, -1]
 
     def _norm(self, module, x: torch.Tensor) -> torch.Tensor:
         """LlamaRMSNorm: float32 normalisation, cast back, times the weight (the module's own order of rounding)."""
@@ -218,11 +234,15 @@ class StaticDecoder:
         normed = F.rms_norm(x.float(), (x.shape[-1],), eps=module.variance_epsilon)
         return module.weight * normed.to(x.dtype)
 
-    def _layers(self, ids, positions, slots, rows: slice, length: int, mask) -> torch.Tensor:
+    def _layers(self, ids, positions, slots, rows: slice, length: int, mask, all_keys=None, all_values=None,
+                tables=None):
         batch, n = ids.shape
         x = self.decoder.embed_tokens(ids)
-        cos, sin = self.cos[positions], self.sin[positions]
-        for layer, projections, keys, values in zip(self.layers, self.projections, self.keys, self.values):
+        cos, sin = tables or (self.cos, self.sin)
+        cos, sin = cos[positions], sin[positions]
+        all_keys = self.keys if all_keys is None else all_keys
+        all_values = self.values if all_values is None else all_values
+        for layer, projections, keys, values in zip(self.layers, self.projections, all_keys, all_values):
             attention = layer.self_attn
             q, k, v = projections.qkv(self._norm(layer.input_layernorm, x))
             q = q.view(batch, n, self.heads, self.head_dim).transpose(1, 2)

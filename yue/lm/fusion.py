@@ -9,9 +9,11 @@ row block of the result: the parameters stay the same objects with the same name
 `state_dict()`, strict `load_state_dict` (it copies into the block, in place) and `save_pretrained` (transformers
 clones disjoint views of one storage) behave as before, and the memory is the same.
 
-Only plain `nn.Linear` layers with floating weights on a real device and no hooks are fused (bitsandbytes layers are
-subclasses with their own weight formats; accelerate's offload hooks swap weights in on call). Biases are fused too
-when every layer of the group has one; a group mixing biased and unbiased layers stays as it is. A group whose
+Only plain `nn.Linear` layers with plain floating weights on a real device and no hooks are fused (bitsandbytes layers
+are subclasses with their own weight formats; accelerate's offload hooks swap weights in on call). torchao int8/int4
+weights (tensor subclasses in a plain nn.Linear) are left unfused too: concatenating them would need a new quantized
+tensor per group, not views of the layers' own, and compiling the step fuses their dequantization anyway. Biases are
+fused too when every layer of the group has one; a group mixing biased and unbiased layers stays as it is. A group whose
 weights are already row blocks of one tensor is not copied again (fusing is idempotent), and one that stopped being
 (`model.to(...)` or a deepcopy gives each parameter its own tensor) is fused again the next time.
 """
@@ -24,7 +26,9 @@ import torch
 import torch.nn.functional as F
 
 # YUE_COMPILE values -> torch.compile modes. Only modes without their own CUDA graphs: the decoder captures its own.
-COMPILE_MODES = {"1": "default", "default": "default", "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs"}
+# "aot": the step exported and compiled ahead of time with AOTInductor (yue/lm/compiled.py).
+COMPILE_MODES = {"1": "default", "default": "default", "max-autotune-no-cudagraphs": "max-autotune-no-cudagraphs",
+                 "aot": "aot"}
 
 
 # Off until a GPU run shows it faster. On the CPU (bench/bench_fusion.py, 2 runs of 3 rounds) it is no win: stage 1
@@ -43,9 +47,9 @@ def fusion_enabled() -> bool:
 
 
 def fusable(linears) -> bool:
-    """Plain floating-point `nn.Linear`s on one real device and dtype, same input size, all with or all without bias,
-    and no hooks that a direct matmul would skip."""
-    if not all(type(m) is torch.nn.Linear for m in linears):
+    """Plain floating-point `nn.Linear`s (plain weight tensors, not quantized subclasses) on one real device and dtype,
+    same input size, all with or all without bias, and no hooks that a direct matmul would skip."""
+    if not all(type(m) is torch.nn.Linear and type(m.weight) is torch.nn.Parameter for m in linears):
         return False
     first = linears[0].weight
     if first.device.type == "meta" or not first.dtype.is_floating_point:
@@ -154,9 +158,9 @@ def compile_mode() -> str | None:
     if value == "0":
         return None
     if value not in COMPILE_MODES:
-        raise ValueError(f"YUE_COMPILE={value!r} is not a setting here: use 0 (off), 1 (torch.compile's default mode) "
-                         "or max-autotune-no-cudagraphs; modes with their own CUDA graphs (reduce-overhead, "
-                         "max-autotune) clash with the decoder's graphs.")
+        raise ValueError(f"YUE_COMPILE={value!r} is not a setting here: use 0 (off), 1 (torch.compile's default mode), "
+                         "max-autotune-no-cudagraphs or aot (AOTInductor packages); modes with their own CUDA "
+                         "graphs (reduce-overhead, max-autotune) clash with the decoder's graphs.")
     return COMPILE_MODES[value]
 
 

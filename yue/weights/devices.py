@@ -10,10 +10,17 @@ import torch
 
 from ..config import LLAMA_SIZES
 from .hub import ModelLoadError
+from .quantize import INT4_GROUP_SIZES, int4_group_size
 
 # bitsandbytes' CPU nf4 kernel quantizes a layer's inputs in blocks of 64: a narrower layer (the tiny stage 2 is 32
 # wide) loads, then fails at the first matmul, after stage 1 has run. CUDA has no such limit.
 NF4_CPU_MIN_WIDTH = 64
+INT4_CUDA_CAPABILITY = (8, 0)  # torch's _weight_int4pack_mm (tensor-core tiles) runs on Ampere and newer, in bf16
+
+
+def _layer_widths(folder: Path) -> tuple[int, int]:
+    config = json.loads((folder / "config.json").read_text())
+    return config.get("hidden_size", 0), config.get("intermediate_size", 0)
 
 
 def check_device(device=None) -> torch.device:
@@ -35,14 +42,29 @@ def check_device(device=None) -> torch.device:
 
 def check_precision(folder: Path, device: torch.device, precision: str) -> None:
     """Refuse, before loading, a precision this checkpoint cannot run at on this device."""
+    if precision == "int4":
+        _check_int4(folder, device)
     if precision != "nf4" or device.type == "cuda":
         return
-    config = json.loads((folder / "config.json").read_text())
-    width = min(config.get("hidden_size", 0), config.get("intermediate_size", 0))
+    width = min(_layer_widths(folder))
     if width < NF4_CPU_MIN_WIDTH:
         raise ModelLoadError(f"{folder} cannot run as nf4 on the {device.type}: bitsandbytes' CPU 4-bit kernel needs "
                              f"layers at least {NF4_CPU_MIN_WIDTH} wide and this model's are {width}. Use precision "
                              "int8 or fp32 (the CPU default), or a CUDA GPU.")
+
+
+def _check_int4(folder: Path, device: torch.device) -> None:
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) < INT4_CUDA_CAPABILITY:
+        major, minor = torch.cuda.get_device_capability(device)
+        raise ModelLoadError(f"int4 needs an NVIDIA GPU of compute capability 8.0 or newer (Ampere: A10, A100, "
+                             f"RTX 30xx and later) running bf16; {torch.cuda.get_device_name(device)} is "
+                             f"{major}.{minor}. Use precision nf4 (4-bit, bitsandbytes) or int8.")
+    if device.type not in ("cuda", "cpu"):
+        raise ModelLoadError(f"int4 runs on CUDA GPUs and the CPU, not on {device.type}: use precision bf16 or int8.")
+    narrow = [w for w in _layer_widths(folder) if int4_group_size(w) is None]
+    if narrow:
+        raise ModelLoadError(f"{folder} cannot run as int4: its layers are {narrow[0]} wide, not a multiple of any "
+                             f"int4 group size {INT4_GROUP_SIZES}. Use precision int8 or bf16.")
 
 
 def check_stage2(folder: Path) -> None:

@@ -1,5 +1,6 @@
-"""Language models and the tokenizer from a folder or the Hub: precision (bf16 / int8 / nf4, or as stored), device,
-strict loads of the official layouts. `loading.py` builds the whole set of models (and the memory plan) from these.
+"""Language models and the tokenizer from a folder or the Hub: precision (fp32 / bf16, torchao int8 / int4,
+bitsandbytes bnb-int8 / nf4, or as stored), device, strict loads of the official layouts. `loading.py` builds the
+whole set of models (and the memory plan) from these.
 """
 from __future__ import annotations
 
@@ -12,15 +13,24 @@ import torch
 from . import registry
 from .devices import check_device, check_precision
 from .hub import ModelLoadError, _checkpoint, fetch
+from .quantize import TORCHAO_PRECISIONS, load_bitsandbytes_int8, quantize
 from .registry import Checkpoint
 from ..text.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
 
 
-# Dtype of the unquantized weights and activations. int8: LLM.int8 casts every matmul input to fp16 anyway (and
-# logs a warning per call otherwise); nf4: the bf16 compute dtype of the official weights.
-COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16}
+# Dtype of the unquantized weights and activations. bnb-int8: LLM.int8 casts every matmul input to fp16 anyway (and
+# logs a warning per call otherwise); nf4: the bf16 compute dtype of the official weights. The torchao precisions
+# (int8, int4) compute in the device's default dtype (compute_dtype).
+COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "bnb-int8": torch.float16, "nf4": torch.bfloat16}
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype of a model's activations and unquantized weights at `precision` on `device`."""
+    if precision in TORCHAO_PRECISIONS:  # bf16 on CUDA (int4's CUDA kernel is bf16 only), fp32 on the CPU
+        return COMPUTE_DTYPES[default_precision(device)]
+    return COMPUTE_DTYPES[precision]
 
 
 def default_precision(device: torch.device) -> str:
@@ -33,14 +43,15 @@ def quantization_config(precision: str):
     slices `lm_head.weight` per codebook (lmhead.py)."""
     from transformers import BitsAndBytesConfig
 
-    if precision == "int8":
+    if precision == "bnb-int8":
         return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["lm_head"])
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=torch.bfloat16, llm_int8_skip_modules=["lm_head"])
 
 
 def stored_precision(folder: Path) -> str | None:
-    """int8/nf4 for a checkpoint exported already quantized with bitsandbytes, else None."""
+    """int8/nf4 for a checkpoint exported already quantized with bitsandbytes, else None. "int8" names how it is
+    stored (int8 rows and row scales): it loads as torchao int8, or as bitsandbytes when asked for bnb-int8."""
     quant = json.loads((folder / "config.json").read_text()).get("quantization_config") or {}
     if quant.get("load_in_8bit") or quant.get("_load_in_8bit"):
         return "int8"
@@ -53,20 +64,39 @@ def stored_precision(folder: Path) -> str | None:
     return None
 
 
+def loaded_precision(stored: str | None, asked: str) -> str | None:
+    """The precision a pre-quantized checkpoint loads at (None: not pre-quantized, it loads as asked). A
+    bitsandbytes int8 export loads as torchao int8 unless bitsandbytes is asked for (bnb-int8)."""
+    if stored == "int8" and asked == "bnb-int8":
+        return "bnb-int8"
+    return stored
+
+
 def _load_lm_folder(folder: Path, device: torch.device, precision: str) -> tuple[torch.nn.Module, str]:
     """(model in eval mode on `device`, the precision it really has)."""
     from transformers import AutoModelForCausalLM
 
-    stored = stored_precision(folder)
+    stored = loaded_precision(stored_precision(folder), precision)
     if stored and stored != precision:
         log.info("%s is stored as %s; loading it as stored (asked for %s)", folder, stored, precision)
     precision = stored or precision
-    kwargs = dict(dtype=COMPUTE_DTYPES[precision], device_map={"": device},
+    dtype = compute_dtype(precision, device)
+    # torchao: read on the CPU, then each layer goes to the device and is quantized there, so the device never holds
+    # more than the quantized model and one unquantized layer (a 12 GB card can load the 7B as int4).
+    staging = torch.device("cpu") if precision in TORCHAO_PRECISIONS else device
+    kwargs = dict(dtype=dtype, device_map={"": staging},
                   attn_implementation="sdpa")  # sdpa, not the official hard-coded flash_attention_2
-    if precision in registry.QUANTIZED and not stored:
+    if precision in registry.BITSANDBYTES and not stored:
         kwargs["quantization_config"] = quantization_config(precision)
     try:
+        if stored == "int8":  # bitsandbytes' int8 rows and scales, carried into torchao as they are
+            return load_bitsandbytes_int8(folder, device, dtype), precision
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
+        if precision in TORCHAO_PRECISIONS:
+            quantize(model, precision, device)
+            model.to(device)
+    except ModelLoadError:
+        raise
     except ImportError as e:
         raise ModelLoadError(f"{precision} precision needs bitsandbytes ({e}): pip install bitsandbytes, or use "
                              "precision='bf16'.") from e
@@ -78,7 +108,7 @@ def _load_lm_folder(folder: Path, device: torch.device, precision: str) -> tuple
 
 def load_lm(source: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None,
             precision: str | None = None, cache_dir=None) -> torch.nn.Module:
-    """A LlamaForCausalLM in eval mode on `device` from a folder or Hub id; precision fp32 | bf16 | int8 | nf4
+    """A LlamaForCausalLM in eval mode on `device` from a folder or Hub id; precision one of registry.PRECISIONS
     (default: from `dtype`, else bf16 on CUDA and fp32 on CPU). A checkpoint stored quantized loads as stored."""
     device = check_device(device)
     if precision is None and dtype is not None:
@@ -87,7 +117,7 @@ def load_lm(source: str | Path, device: str | torch.device = "cpu", dtype: torch
             raise ValueError(f"dtype must be torch.float32 or torch.bfloat16, got {dtype}")
     precision = precision or default_precision(device)
     folder = fetch(_checkpoint(source, Checkpoint("", files=registry.LM_FILES)), "lm", cache_dir)
-    check_precision(folder, device, stored_precision(folder) or precision)
+    check_precision(folder, device, loaded_precision(stored_precision(folder), precision) or precision)
     return _load_lm_folder(folder, device, precision)[0]
 
 

@@ -2,7 +2,7 @@
 
 Generation code never imports this module: it takes loaded modules. Downloads live in `hub.py`, the only
 other module that touches huggingface_hub; bitsandbytes is used only here and in `lm_loading.py` (through transformers),
-inside functions.
+torchao only in `quantize.py`, inside functions.
 """
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ from pathlib import Path
 import torch
 
 from . import registry
+from .quantize import is_torchao
 from .registry import Checkpoint, MemoryPlan
 from ..text.tokens import Tokenizer
 from .devices import check_device, check_precision, check_stage2
 from .hub import ModelLoadError, _checkpoint, fetch  # noqa: F401 (ModelLoadError: re-exported)
 # The language models and the tokenizer (lm_loading.py), re-exported: callers and tests know them from here.
 from .lm_loading import (  # noqa: F401
-    COMPUTE_DTYPES, _load_lm_folder, _tokenizer, default_precision, load_lm, load_tokenizer, quantization_config,
-    stored_precision,
+    COMPUTE_DTYPES, _load_lm_folder, _tokenizer, compute_dtype, default_precision, load_lm, load_tokenizer,
+    loaded_precision, quantization_config, stored_precision,
 )
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ STAGE_PARTS = {"stage1": ("stage1",), "stage2": ("stage2",),
 
 
 def is_quantized(module) -> bool:
-    return getattr(module, "hf_quantizer", None) is not None
+    """bitsandbytes (transformers' quantizer) or torchao weights: such a model stays where it was quantized."""
+    return getattr(module, "hf_quantizer", None) is not None or is_torchao(module)
 
 
 def free_device_cache(device: torch.device | None) -> None:
@@ -168,8 +170,9 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
 
     stage1, stage2, codec: a local folder or Hub id; None = the registry's choice for mode/language/precision;
     codec=False: no codec (a token-only pipeline). precision: "auto" (from the GPU's free memory; fp32 on CPU),
-    fp32 | bf16 | int8 | nf4, or a (stage1, stage2) pair. device: default CUDA when present, else CPU. offload:
-    "auto" | True | False (see registry.plan_memory). cache_dir: the Hugging Face cache (default HF_HUB_CACHE).
+    one of registry.PRECISIONS (docs/models.md), or a (stage1, stage2) pair. device: default CUDA when present, else
+    CPU. offload: "auto" | True | False (see registry.plan_memory). cache_dir: the Hugging Face cache (default
+    HF_HUB_CACHE).
     Raises ModelLoadError; on failure nothing stays loaded.
     """
     device = check_device(device)
@@ -185,7 +188,7 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
     folders = {name: fetch(ck, kinds[name], cache_dir) for name, ck in checkpoints.items()}
     check_stage2(folders["stage2"])
     for name, wanted in (("stage1", plan.stage1), ("stage2", plan.stage2)):
-        check_precision(folders[name], device, stored_precision(folders[name]) or wanted)
+        check_precision(folders[name], device, loaded_precision(stored_precision(folders[name]), wanted) or wanted)
     tokenizer = _tokenizer(folders["stage1"], checkpoints["stage1"], cache_dir)
     models = Models(None, None, tokenizer, device=device, offload=plan.offload)
     try:
@@ -193,7 +196,7 @@ def load_models(stage1=None, stage2=None, codec=None, mode: str = "cot", languag
         # bitsandbytes models, which are quantized where they will stay.
         start = lambda precision: device if not plan.offload or not registry.movable(precision) else models.home
         models.stage1, p1 = _load_lm_folder(folders["stage1"], device, plan.stage1)
-        stage2_precision = stored_precision(folders["stage2"]) or plan.stage2
+        stage2_precision = loaded_precision(stored_precision(folders["stage2"]), plan.stage2) or plan.stage2
         models.stage2, p2 = _load_lm_folder(folders["stage2"], start(stage2_precision), plan.stage2)
         if "codec" in folders:
             from .codec_loading import load_codec, load_vocoder

@@ -12,8 +12,13 @@ from ..config import CONTEXT_TOKENS, LLAMA_SIZES
 LANGUAGES = ("en", "zh", "jp-kr")  # the official stage-1 checkpoints come in these three language sets
 MODES = ("cot", "icl")  # cot: lyrics only; icl: an audio reference in the prompt
 TASK_MODES = {"lyrics_to_song": "cot", "style_transfer": "icl", "continuation": "icl"}
-PRECISIONS = ("fp32", "bf16", "int8", "nf4")
-QUANTIZED = ("int8", "nf4")  # bitsandbytes precisions
+# The weights' precision (docs/models.md): fp32/bf16 as the checkpoint is; int8 / int4 weight-only with torchao (fast:
+# CUDA graphs, compiled decode); bnb-int8 / nf4 with bitsandbytes (nf4: the only thing that holds the nf4 exports;
+# bnb-int8 kept for comparison, bench/gpu measures both). The one list: the CLI, the API and the app offer these.
+PRECISIONS = ("fp32", "bf16", "int8", "int4", "nf4", "bnb-int8")
+QUANTIZED = ("int8", "int4", "nf4", "bnb-int8")
+BITSANDBYTES = ("nf4", "bnb-int8")
+EXPORTS = {"int8": "int8", "bnb-int8": "int8", "nf4": "nf4"}  # precision -> the community export that holds it
 
 # The codec is pinned: its code and weights must match our re-implementation (SPEC §7.4).
 CODEC_REPO = "m-a-p/xcodec_mini_infer"
@@ -42,7 +47,7 @@ class Checkpoint:
     # have not verified their commit hashes; set this to pin them.
     revision: str | None = None
     files: tuple[str, ...] = ()  # allow_patterns: download only these (empty = everything)
-    stored: str = "bf16"  # how the weights are stored: bf16, or int8/nf4 when exported already quantized
+    stored: str = "bf16"  # how the weights are stored: bf16, or int8/nf4 when exported already quantized (bitsandbytes)
     tokenizer_repo: str | None = None  # where tokenizer.model comes from if `repo` lacks it (community exports)
 
 
@@ -58,18 +63,20 @@ def stage1_repo(mode: str = "cot", language: str = "en") -> str:
 
 def stage1_checkpoint(mode: str = "cot", language: str = "en", precision: str = "bf16") -> Checkpoint:
     """The stage-1 checkpoint to download: a pre-quantized export when one exists for this precision, else the
-    official bf16 repo (quantized on load for int8/nf4)."""
+    official bf16 repo (quantized on load). The int8 exports serve both int8 (carried into torchao) and bnb-int8."""
     official = stage1_repo(mode, language)
-    if (language, mode) in PREQUANTIZED_STAGE1.get(precision, ()):
+    export = EXPORTS.get(precision)
+    if (language, mode) in PREQUANTIZED_STAGE1.get(export, ()):
         name = official.split("/")[1]
-        return Checkpoint(f"Alissonerdx/{name}-{precision}", files=STAGE1_FILES, stored=precision,
+        return Checkpoint(f"Alissonerdx/{name}-{export}", files=STAGE1_FILES, stored=export,
                           tokenizer_repo=official)
     return Checkpoint(official, files=STAGE1_FILES)
 
 
 def stage2_checkpoint(precision: str = "bf16") -> Checkpoint:
-    if precision in PREQUANTIZED_STAGE2:
-        return Checkpoint(PREQUANTIZED_STAGE2[precision], files=LM_FILES, stored=precision)
+    export = EXPORTS.get(precision)
+    if export in PREQUANTIZED_STAGE2:
+        return Checkpoint(PREQUANTIZED_STAGE2[export], files=LM_FILES, stored=export)
     return Checkpoint(STAGE2_REPO, files=LM_FILES)
 
 
@@ -85,7 +92,8 @@ def pinned_revision(repo: str) -> str | None:
 # -- sizes ----------------------------------------------------------------------------------------------------------
 
 GB = 1e9
-BYTES = {"fp32": 4, "bf16": 2}  # compute dtype of unquantized weights; int8 keeps them in fp16, nf4 in bf16
+BYTES = {"fp32": 4, "bf16": 2}  # compute dtype of unquantized weights; the quantized precisions keep them in 2 bytes
+INT4_GROUP = 128  # inputs per int4 scale + zero point (quantize.INT4_GROUP_SIZE; this module imports no torch)
 NF4_BLOCK = 64  # bitsandbytes 4-bit block size: one absmax per 64 weights
 NF4_NESTED_BLOCK = 256  # double quant: absmax quantized to 8 bit, one fp32 scale per 256 of them
 
@@ -94,7 +102,7 @@ NF4_NESTED_BLOCK = 256  # double quant: absmax quantized to 8 bit, one fp32 scal
 class LmSize:
     """Parameter counts of a LLaMA, split by what bitsandbytes does with them."""
 
-    linear: int  # decoder nn.Linear weights: quantized by int8/nf4
+    linear: int  # decoder nn.Linear weights: quantized by int8/int4/nf4
     other: int  # embeddings, lm_head (kept unquantized: full logits, per-codebook slices) and norms
     out_rows: int  # sum of the quantized layers' output rows: int8 keeps one fp32 scale per row
     kv_bytes_per_token: int  # keys + values of all layers for one token, 2-byte dtype
@@ -104,11 +112,15 @@ class LmSize:
         return self.linear + self.other
 
     def weight_bytes(self, precision: str) -> int:
-        """Bytes of the weights as loaded (fp32/bf16 whole; int8/nf4 quantized linears + 2-byte rest)."""
+        """Bytes of the weights as loaded (fp32/bf16 whole; quantized linears + 2-byte rest). int4: half a byte per
+        weight and a 2-byte scale and zero point per group (CUDA pads each layer's inputs to a multiple of 1024:
+        ~1% more for the 7B, not counted)."""
         if precision in BYTES:
             return self.parameters * BYTES[precision]
-        if precision == "int8":
+        if precision in ("int8", "bnb-int8"):
             return self.linear + 4 * self.out_rows + 2 * self.other
+        if precision == "int4":
+            return self.linear // 2 + 4 * (self.linear // INT4_GROUP) + 2 * self.other
         if precision == "nf4":
             blocks = self.linear // NF4_BLOCK
             return self.linear // 2 + blocks + 4 * (blocks // NF4_NESTED_BLOCK) + 2 * self.other
@@ -172,8 +184,9 @@ class MemoryPlan:
         return self.stage1, self.stage2
 
 
-# Tried in order until one fits: best quality first; bf16 with offload beats int8 kept resident (bitsandbytes
-# int8 is also slower than bf16 at batch 1), and stage 2 (small) is quantized only as a last resort.
+# Tried in order until one fits: best quality first; bf16 with offload beats int8 kept resident, and stage 2 (small)
+# is quantized only as a last resort. The 4-bit choice is nf4, not int4: int4's CUDA kernel needs an sm80+ GPU and
+# this plan knows only the free memory (int4 is there when asked for).
 AUTO_CHOICES = (("bf16", "bf16"), ("int8", "bf16"), ("nf4", "bf16"), ("nf4", "int8"))
 
 
