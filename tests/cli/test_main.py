@@ -184,8 +184,7 @@ def test_int4_on_the_tiny_models_generates_and_an_unknown_precision_is_refused(t
     """--precision takes the shared list (int4 included: torchao on the CPU) and argparse refuses names not in it."""
     pytest.importorskip("torchao", reason="torchao is not installed")
     args = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n", "--tiny", str(tiny_dir), "--max-new-tokens",
-            "20", "--min-new-tokens", "10", "--segments", "1",
-                   "--out"]
+            "20", "--min-new-tokens", "10", "--segments", "1", "--out"]
     assert main(args + [str(tmp_path / "int4"), "--precision", "int4"]) == 0
     assert any((tmp_path / "int4").iterdir())
     with pytest.raises(SystemExit):
