@@ -1,3 +1,4 @@
-"""The Space: endpoints (studio) and widgets (Gradio), the model cache and one GPU call per section (serving), input
-checks and jobs (jobs), the files and words a run shows (results), ZeroGPU bookings (gpu_time). Built on the `yue`
-pipeline; `yue` never imports this package."""
+"""The Space: endpoints (studio) and widgets (Gradio), the model cache and the GPU calls that stop at their deadline
+(serving), input checks and jobs (jobs), the files and words a run shows (results), the whole song's progress
+(song_progress), one row per take (take_rows), the song history kept in the browser (history, history_panel), ZeroGPU
+bookings (gpu_time). Built on the `yue` pipeline; `yue` never imports this package."""
