@@ -13,7 +13,7 @@ from typing import Callable
 from yue import checks
 from yue.audio import check_audio, check_finite
 from yue.config import Limits, Sampling
-from yue.pipeline import check_request
+from yue.request import check_request
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.song import Reference, SongCodes, SongRequest
 from yue.lm.stage1 import Stage1Tokens

@@ -12,11 +12,12 @@ FLOORS = {
     "yue.text": 1, "yue.codec": 1,  # prompts from lyrics; codes to sound and back
     "yue.lm": 2,  # the language models at work
     "yue.weights": 3,  # checkpoints, loading, devices
-    "yue.audio": 4, "yue.song": 4,  # files at the edges, the typed request and song
-    "yue.pipeline": 5,  # the one API
-    "yue.cli": 6,  # python -m yue
-    "yue": 7, "yue.__main__": 7,
-    "space": 8,  # the Space, over the pipeline
+    "yue.audio": 4, "yue.song": 4,  # audio files, the typed request and song
+    "yue.request": 5,  # a request's checks and stage-1 prompt
+    "yue.pipeline": 6,  # the one API
+    "yue.cli": 7,  # python -m yue
+    "yue": 8, "yue.__main__": 8,
+    "space": 9,  # the Space, over the pipeline
 }
 PACKAGES = ("yue", "yue/text", "yue/lm", "yue/codec", "yue/weights", "yue/cli", "space")
 
@@ -79,10 +80,10 @@ def test_every_import_runs_down_the_floors():
 
 
 def test_the_floors_are_real():
-    """The check above reads real imports: the pipeline imports the four packages, and a made-up upward import in a
+    """The check above reads real imports: the pipeline imports the request checks and three packages, and a made-up upward import in a
     lower package would be caught (the space package imports yue, never the other way)."""
     pipeline = {group(target) for _, target in imports(ROOT / "yue/pipeline.py")}
-    assert {"yue.text", "yue.lm", "yue.codec", "yue.weights"} <= pipeline
+    assert {"yue.request", "yue.lm", "yue.codec", "yue.weights"} <= pipeline
     assert FLOORS[group("yue.lm.stage1")] < FLOORS[group("yue.weights.loading")] < FLOORS[group("space.serving")]
 
 
@@ -92,7 +93,7 @@ def test_each_package_says_what_it_is_and_the_old_flat_modules_are_gone():
         assert doc and len(doc.splitlines()) >= 2, f"{package}/__init__.py needs a docstring saying what it holds"
     flat = {path.stem for path in (ROOT / "yue").glob("*.py")}
     assert flat == {"__init__", "__main__", "arrays", "audio", "checks", "config", "eta", "files", "pipeline", "rates",
-                    "song"}
+                    "request", "song"}
     assert not [path.name for path in ROOT.glob("*.py") if path.name != "app.py"]
 
 

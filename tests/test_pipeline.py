@@ -117,7 +117,7 @@ def test_bad_requests_are_refused_before_any_model_work(token_pipeline, request_
 def test_no_request_puts_a_control_id_into_the_prompt_text(official_tokenizer):
     """With the official tokenizer, '<SOA>' in lyrics (id 32001) or '<EOA>' in a genre (id 32002) is refused by the
     request check every entry point runs (Pipeline.check, the CLI's generate and prompt, the app's jobs)."""
-    from yue.pipeline import check_request, request_prompt
+    from yue.request import check_request, request_prompt
     from yue.text.tokens import EOA, SOA
 
     for genres, lyrics, message in (("pop", "[verse]\nhold <SOA> on\n", "Lyrics hold '<SOA>' on line 2"),

@@ -75,7 +75,7 @@ def cmd_tiny(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from ..pipeline import check_request
+    from ..request import check_request
     from ..song import SongCodes, SongRequest
 
     started = time.perf_counter()
@@ -207,7 +207,7 @@ def _encode_with(args, path: str):
 
 def cmd_prompt(args) -> None:
     from ..weights.loading import load_tokenizer
-    from ..pipeline import check_request, request_prompt
+    from ..request import check_request, request_prompt
     from ..song import SongRequest
 
     out = check_out_file(args.out, [args.lyrics_file, args.genre_file, *(args.reference or [])], args.overwrite)
