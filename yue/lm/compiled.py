@@ -43,7 +43,7 @@ REPORTS: list = []  # every package built in this process (CompileReport), for l
 class CompileReport:
     """One package built: for logs and bench/gpu."""
 
-    key: tuple  # (rows, capacity, length, dtype, fast kernels, device)
+    key: tuple  # (rows, capacity, dtype, fast kernels, device)
     export_s: float
     compile_s: float
     package_bytes: int
@@ -51,18 +51,21 @@ class CompileReport:
 
 
 class _Step(torch.nn.Module):
-    """The decode step as a module whose only parameters are the decoder's (names as in the checkpoint)."""
+    """The decode step as a module whose only parameters are the decoder's (names as in the checkpoint).
 
-    def __init__(self, decoder, length: int):
+    The attention length is an input's shape, not a constant: `blocks` is an empty tensor [length / bucket, 0], so
+    one exported program (one package) serves every bucket of a cache; its first dimension is exported dynamic."""
+
+    def __init__(self, decoder, bucket: int):
         super().__init__()
         self.decoder = decoder.decoder  # the transformers LlamaModel: its parameters become the package's constants
         self.static = [decoder]  # a list: not a submodule
-        self.length = length
+        self.bucket = bucket
 
-    def forward(self, ids, positions, slot, sees, visible, cos, sin, *caches):
+    def forward(self, ids, positions, slot, sees, visible, cos, sin, blocks, *caches):
         half = len(caches) // 2
         return self.static[0].step_function(ids, positions, slot, sees, visible, list(caches[:half]),
-                                            list(caches[half:]), self.length, (cos, sin))
+                                            list(caches[half:]), blocks.shape[0] * self.bucket, (cos, sin))
 
 
 def _constant(root: torch.nn.Module, name: str) -> torch.Tensor | None:
@@ -93,28 +96,41 @@ def _fake_like(tensors) -> tuple:
 
 
 class AotStep:
-    """Replaces `StaticDecoder._decode(length)`: runs the package for this shape, compiling it the first time."""
+    """Replaces `StaticDecoder._decode(length)`: runs the package of this (rows, capacity), compiling it the first
+    time; every attention length (a multiple of `bucket` up to the capacity) runs the same package."""
 
-    def __init__(self, decoder, folder: str | Path | None = None):
+    def __init__(self, decoder, bucket: int, folder: str | Path | None = None):
         self.decoder = decoder
+        self.bucket = bucket
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="yue-aot-")
         self.folder = Path(folder or self._tmp.name)
+        self._blocks: dict[int, torch.Tensor] = {}  # length -> its empty shape carrier (kept: graphs replay them)
 
-    def inputs(self) -> tuple:
+    def inputs(self, length: int) -> tuple:
         d = self.decoder
-        return (d.step_ids, d.step_positions, d.step_slot, d.step_sees, d.visible, d.cos, d.sin, *d.keys, *d.values)
+        blocks = self._blocks.get(length)
+        if blocks is None:
+            blocks = self._blocks[length] = torch.empty(length // self.bucket, 0, device=d.device)
+        return (d.step_ids, d.step_positions, d.step_slot, d.step_sees, d.visible, d.cos, d.sin, blocks, *d.keys,
+                *d.values)
 
     def __call__(self, length: int) -> None:
         d = self.decoder
-        key = (d.rows, d.capacity, length, d.dtype, d.fast, str(d.device))
+        key = (d.rows, d.capacity, d.dtype, d.fast, str(d.device))
         packages = _PACKAGES.setdefault(d.decoder, {})
         if key not in packages:
-            packages[key] = self._build(length, key)
-        d.step_hidden.copy_(packages[key](*self.inputs()))
+            packages[key] = self._build(key)
+        d.step_hidden.copy_(packages[key](*self.inputs(length)))
 
-    def _build(self, length: int, key: tuple):
+    def _build(self, key: tuple):
         d = self.decoder
-        step = _Step(d, length)
+        step = _Step(d, self.bucket)
+        most = d.capacity // self.bucket
+        # Traced at the longest length (a dimension traced at 1 would be specialised to 1); a one-bucket cache has
+        # nothing to vary.
+        inputs = self.inputs(most * self.bucket)
+        blocks = torch.export.Dim("blocks", min=1, max=most) if most > 1 else None
+        shapes = (None,) * 7 + ({0: blocks} if blocks is not None else None, (None,) * (len(inputs) - 8))  # *caches
         fused, d.projections = d.projections, [layer_projections(layer, False) for layer in d.layers]
         start = time.perf_counter()
         try:
@@ -122,11 +138,11 @@ class AotStep:
             # inference tensors while tracing) on fake inputs of the same shapes (no memory; the real ones are
             # inference tensors, which may not be written outside it).
             with torch.inference_mode(False), torch.no_grad():
-                program = torch.export.export(step, _fake_like(self.inputs()))
+                program = torch.export.export(step, _fake_like(inputs), dynamic_shapes=shapes)
         finally:
             d.projections = fused
         exported = time.perf_counter()
-        path = self.folder / f"step-{d.rows}x{d.capacity}-{length}-{len(REPORTS)}.pt2"
+        path = self.folder / f"step-{d.rows}x{d.capacity}-{len(REPORTS)}.pt2"
         runner = _compile(program, path, weights_inside=False)
         constants = {name: _constant(step, name) for name in runner.get_constant_fqns()}
         derived = sorted(name for name, tensor in constants.items() if tensor is None)

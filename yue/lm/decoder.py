@@ -98,7 +98,10 @@ class StaticDecoder:
         mode = compile_mode()  # YUE_COMPILE (dedicated GPUs): the decode step compiled, inside our graphs
         self.decode = self._decode
         if mode and graph_safe_weights(model):
-            self.decode = AotStep(self) if mode == "aot" else compiled(self._decode, mode)
+            self.decode = AotStep(self, BUCKET) if mode == "aot" else compiled(self._decode, mode)
+        # The AOT package takes the attention length as a dynamic dimension; a slice as long as the whole cache would
+        # be contiguous where shorter ones are not, which it cannot cover: one spare bucket keeps every slice shorter.
+        self.spare = BUCKET if isinstance(self.decode, AotStep) else 0
         self.capacity = 0
         self.keys: list[torch.Tensor] = []
         self.values: list[torch.Tensor] = []
@@ -123,17 +126,17 @@ class StaticDecoder:
         if slots <= self.capacity:
             return
         capacity = _round_up(max(slots, 2 * self.capacity if self.capacity else slots), BUCKET)
-        shape = (self.rows, self.kv_heads, capacity, self.head_dim)
+        shape = (self.rows, self.kv_heads, capacity + self.spare, self.head_dim)
         old = self.capacity
         grown = []
         for cache in (self.keys, self.values):
             new = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.layers]
             for target, source in zip(new, cache):
-                target[:, :, :old] = source
+                target[:, :, :old] = source[:, :, :old]
             grown.append(new)
         self.keys, self.values = grown
-        visible = torch.zeros(self.rows, capacity, dtype=torch.bool, device=self.device)
-        visible[:, :old] = self.visible
+        visible = torch.zeros(self.rows, capacity + self.spare, dtype=torch.bool, device=self.device)
+        visible[:, :old] = self.visible[:, :old]
         self.visible = visible
         self.capacity = capacity
         self.graphs.clear()
