@@ -1,20 +1,23 @@
-"""An ahead-of-time compiled decode step (YUE_COMPILE=aot): torch.export + AOTInductor, one package per shape.
+"""An ahead-of-time compiled decode step (YUE_COMPILE=aot): torch.export + AOTInductor, one package per cache shape.
 
 Why: a decode step of the 7B is ~1,100 small kernels; compiled, the elementwise work (norms, rotary, the dequantizing
 of int8/int4 weights) fuses into few kernels. Unlike `torch.compile` (YUE_COMPILE=1) there is no Python guard or
 re-tracing at call time, and the package is a plain C++ shared library, the form ZeroGPU's `spaces.aoti_*` load
 (not wired here: space/ would do it at start-up).
 
-What is exported is `StaticDecoder.step_function` with static shapes: the rows, one token each, the cache capacity
-and one attention bucket (`length` slots). Its inputs are the decoder's own static step tensors, the rotary tables
-and every layer's key and value cache; the caches and `visible` are written in place by the package, as by the
-eager step. The weights are not copied into the package: they are handed to it as "user managed" constants, the
-model's own tensors (torchao weights as their inner int8/int4 data and scales), so a package is small and the
-memory is the model's. (Where the compiler derives constants of its own, as its CPU int4 matmul does by repacking
-the weights, the package is compiled again with the weights inside: a copy, on the CPU only so far.) A new bucket
-(every BUCKET slots), capacity or row count compiles another package, once per model (shared by every decoder of
-it): a full 12k-token stage-1 song reaches ~48 buckets, so on a GPU the packages should be built once and kept. On CUDA the decoder captures the package's call in its CUDA graphs as it
-does the eager step (not yet run on a GPU: bench/gpu measures it).
+What is exported is `StaticDecoder.step_function` for the rows, one token each, and the cache capacity; the
+attention length (a multiple of the decoder's bucket, up to the capacity) is a DYNAMIC dimension, carried by the
+shape of an empty input, so one package serves every bucket: a 12k-token stage-1 song compiles once per cache
+capacity (the cache doubles as it grows: a handful), not once per 256-slot bucket (~48). The decoder keeps one spare
+bucket of cache beyond its capacity in this mode: a slice as long as the whole cache would be contiguous where the
+shorter ones are not, and one program cannot cover both. Its inputs are the decoder's own static step tensors, the
+rotary tables and every layer's key and value cache; the caches and `visible` are written in place by the package,
+as by the eager step. The weights are not copied into the package: they are handed to it as "user managed"
+constants, the model's own tensors (torchao weights as their inner int8/int4 data and scales), so a package is small
+and the memory is the model's. (Where the compiler derives constants of its own, as its CPU int4 matmul does by
+repacking the weights, the package is compiled again with the weights inside: a copy, on the CPU only so far.)
+Packages are per model (shared by every decoder of it). On CUDA the decoder still captures one CUDA graph per bucket
+(capture is cheap), each replaying the same package (not yet run on a GPU: bench/gpu measures it).
 
 The step runs separate q/k/v and gate/up matmuls even with YUE_FUSED=1: the fused tensor of a group has no name in
 the checkpoint, so the package could not be handed it as a constant.

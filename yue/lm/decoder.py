@@ -39,7 +39,7 @@ from .fusion import compile_mode, compiled, fusion_enabled, layer_projections
 
 log = logging.getLogger(__name__)
 
-BUCKET = 256  # decode attends over a multiple of this many slots (one CUDA graph per bucket)
+BUCKET = 256  # decode attends over a multiple of this many slots (a CUDA graph per bucket, one AOT package for all)
 # torchao's weight-only tensor subclasses (yue/weights/quantize.py makes them): their matmul has no host sync and no
 # data-dependent shape (tests/lm/test_decoder.py checks a step's ops), so they run in graphs and compile.
 GRAPH_SAFE_WEIGHTS = ("Int8Tensor", "Int4TilePackedTo4dTensor", "Int4OpaqueTensor")
