@@ -4,6 +4,11 @@ of the copy bandwidth it reaches and how far its tokens drift from bf16; and `qu
 ahead-of-time compiled decode step inside the graphs (YUE_COMPILE=aot; only when named: every attention bucket of
 every precision compiles a package).
 
+`quant` also runs stage 2 of the 3-minute song (2 tracks, all its 6 s rows batched, the estimate config) at each
+precision and computes the 3-minute song's time from it: 2 stage-1 tokens per frame (vocal and instrumental) at
+the tokens/s measured at the longest context (the slower end of a song: a conservative figure), plus stage 2. Not in
+it: prompts, sections' re-feeds and the audio (the `codec` and `pipeline` steps measure those).
+
 The weights are random (the 7B's official shape): the drift is a PROXY for what quantizing the trained checkpoint
 does. Drift = the first greedy token (guidance on) that differs from bf16's, and the mean KL divergence
 KL(bf16 || precision) of the next-token distributions over KL_STEPS teacher-forced steps (bf16's own tokens after
@@ -11,11 +16,14 @@ the prompt, the conditional row through the model's transformers forward).
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
-from bench.gpu.bench import OFFICIAL, Bench, ours_stage1
+from bench.gpu.bench import OFFICIAL, Bench, decoding, ours_stage1
 from bench.gpu.steps import first_difference
+from yue.config import Stage2Config
 from yue.text.prompt import codes_to_stage1_ids
 from yue.weights import registry
 
@@ -25,13 +33,42 @@ GPU_PRECISIONS = ("bf16", "int8", "int4", "bnb-int8", "nf4")  # the first is the
 CPU_PRECISIONS = ("fp32", "int8", "int4", "bnb-int8", "nf4")  # --smoke: fp32 is the CPU's reference
 
 
-def _saved_stage1(bench: Bench):
-    """The random 7B saved once as a bf16 checkpoint (fp32 in --smoke), so each precision loads it as users do."""
-    folder = bench.scratch / "s1"
+STAGE2_WARMUP_FRAMES = 60  # frames per track of the stage-2 warm-up: short, so it is cheap at any precision
+STAGE2_BUDGET_S = 240  # a precision whose warm-up projects a longer stage 2 is not timed on the whole song (bnb?)
+
+
+def _saved(bench: Bench, which: str = "s1"):
+    """A random model ('s1' the 7B, 's2' the estimate) saved once as a bf16 checkpoint (fp32 in --smoke), so each
+    precision loads it as users do."""
+    folder = bench.scratch / which
     if not (folder / "config.json").is_file():
-        bench.lm("s1").save_pretrained(folder)
+        bench.lm(which).save_pretrained(folder)
         bench.release()
     return folder
+
+
+def _stage2_song(bench: Bench, precision: str) -> tuple[float, bool]:
+    """(seconds, measured) of stage 2 for the 3-minute song's rows at `precision`; measured False: the warm-up's
+    time scaled by steps (the song has song_frames / warm-up frames more steps, in one batch), a lower bound."""
+    from yue.lm import stage2
+
+    model, _ = _load(_saved(bench, "s2"), bench, precision)
+    rng = np.random.default_rng(0)
+    tracks = [rng.integers(0, 1024, bench.song_frames) for _ in range(2)]
+    warmup = min(STAGE2_WARMUP_FRAMES, bench.song_frames)
+    with decoding():
+        bench.sync()
+        start = time.perf_counter()
+        stage2.generate(model, [t[:warmup] for t in tracks])  # also the warm-up (graphs captured, kernels loaded)
+        bench.sync()
+        # The song's rows run in one batch: its loop has one row's steps (chunk_frames x 8), the warm-up's warmup x 8.
+        projected = (time.perf_counter() - start) * min(bench.song_frames, Stage2Config().chunk_frames) / warmup
+        if projected > STAGE2_BUDGET_S:
+            return projected, False
+        start = time.perf_counter()
+        stage2.generate(model, tracks)
+        bench.sync()
+    return time.perf_counter() - start, True
 
 
 def _step_bytes(model, precision: str, context: int) -> int:
@@ -62,7 +99,8 @@ def _load(folder, bench: Bench, precision: str):
 
 def step_quant(bench: Bench, compiled: bool = False) -> dict:
     """Stage-1 tokens/s at each context for every precision (eager, graphs; or compiled + graphs), weights and peak
-    GiB, share of the copy bandwidth, first differing greedy token and mean KL against the reference precision."""
+    GiB, share of the copy bandwidth, first differing greedy token and mean KL against the reference precision; not
+    compiled: stage 2 of the 3-minute song and the song's computed time."""
     cuda = bench.device.type == "cuda"
     precisions = GPU_PRECISIONS if cuda else CPU_PRECISIONS
     if compiled:  # bitsandbytes layers cannot be compiled (host syncs); --smoke: one compile is enough to check it
@@ -71,8 +109,9 @@ def step_quant(bench: Bench, compiled: bool = False) -> dict:
     contexts = bench.contexts if cuda or not compiled else bench.contexts[:1]
     copy = bench.results.get("environment", {}).get("copy_tb_per_s")
     out = {"_note": ("random 7B (drift is a proxy); greedy with guidance; tokens/s of the decode loop; bandwidth "
-                     "share = bytes a step reads x tokens/s / measured copy TB/s")}
-    folder = _saved_stage1(bench)
+                     "share = bytes a step reads x tokens/s / measured copy TB/s; stage 2: the 3-minute song's rows, "
+                     "estimate config; song = 2 tokens per frame at the longest context's tokens/s + stage 2")}
+    folder = _saved(bench)
     reference: dict = {}
     steps = min(KL_STEPS, bench.new_tokens)
     for precision in precisions:
@@ -113,6 +152,11 @@ def step_quant(bench: Bench, compiled: bool = False) -> dict:
                 kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean().item()
                 out[f"{precision}_mean_kl_vs_{precisions[0]}@{context}"] = round(kl, 5)
         del model
+        if not compiled:
+            stage1_s = 2 * bench.song_frames / out[f"{precision}_{modes[-1]}_tok_s@{contexts[-1]}"]
+            stage2_s, measured = _stage2_song(bench, precision)
+            out[f"{precision}_stage2_3min_song_s" + ("" if measured else "_projected")] = round(stage2_s, 2)
+            out[f"{precision}_3min_song_s_computed"] = round(stage1_s + stage2_s, 2)
     if compiled:
         from yue.lm.compiled import REPORTS
 

@@ -30,5 +30,8 @@ def test_gpu_bench_smoke_runs_every_step(tmp_path):
     for precision in ("int8", "int4", "bnb-int8", "nf4"):
         assert quant[f"{precision}_mean_kl_vs_fp32@200"] > 0 and f"{precision}_first_differing_token@700" in quant
     assert quant["int8_mean_kl_vs_fp32@200"] < quant["int4_mean_kl_vs_fp32@200"]
+    for precision in ("fp32", "int8", "int4", "bnb-int8", "nf4"):  # stage 2 of the song and its computed time
+        stage2_s = quant[f"{precision}_stage2_3min_song_s"]
+        assert 0 < stage2_s < quant[f"{precision}_3min_song_s_computed"]
     assert results["quant_compiled"]["packages_built"] == 1 and "int8_compiled_tok_s@200" in results["quant_compiled"]
     assert "| stage1 | ours_graphs_fast_tok_s@" in done.stdout  # the table is printed last
