@@ -5,7 +5,9 @@
     python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | takes | quant
                                         # | quant_compiled | fusion | compile); repeatable
     python -m bench.gpu --only compile  # torch.compile'd decode step: only run when named (compiling takes minutes)
-    python -m bench.gpu --only quant --only quant_compiled   # precisions (bench/gpu/quant.py), ~10 min together
+    python -m bench.gpu --only quant --only quant_compiled   # precisions, stage 2 and the song per precision
+                                        # (bench/gpu/quant.py); not yet timed on a GPU: where a command is capped
+                                        # at 10 minutes, run `--only quant` and `--only quant_compiled` apart
 
 Models: stage 1 from the official config (SPEC §7.1, 6.22 B); stage 2 from the size ESTIMATE (its config is not
 public: hidden 2048, intermediate 5504, 32 layers, 16 heads, vocab 83 968, about 1.96 B); the codec and both Vocos

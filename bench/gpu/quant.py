@@ -1,8 +1,8 @@
 """The quantization steps of bench/gpu: `quant`, stage 1 at every precision the library loads (bf16; int8 / int4
 weight-only with torchao; bnb-int8 / nf4 with bitsandbytes), eager and with CUDA graphs, with its memory, the share
 of the copy bandwidth it reaches and how far its tokens drift from bf16; and `quant_compiled`, the same with the
-ahead-of-time compiled decode step inside the graphs (YUE_COMPILE=aot; only when named: every attention bucket of
-every precision compiles a package).
+ahead-of-time compiled decode step inside the graphs (YUE_COMPILE=aot; only when named: every precision compiles a
+package per cache capacity its runs reach, each serving all of that cache's attention buckets).
 
 `quant` also runs stage 2 of the 3-minute song (2 tracks, all its 6 s rows batched, the estimate config) at each
 precision and computes the 3-minute song's time from it: 2 stage-1 tokens per frame (vocal and instrumental) at
