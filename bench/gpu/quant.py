@@ -31,10 +31,8 @@ GREEDY = OFFICIAL.greedy()  # guidance as official; argmax, so that precisions c
 KL_STEPS = 300  # teacher-forced steps of the KL divergence (the issue's measure)
 GPU_PRECISIONS = ("bf16", "int8", "int4", "bnb-int8", "nf4")  # the first is the reference
 CPU_PRECISIONS = ("fp32", "int8", "int4", "bnb-int8", "nf4")  # --smoke: fp32 is the CPU's reference
-
-
 STAGE2_WARMUP_FRAMES = 60  # frames per track of the stage-2 warm-up: short, so it is cheap at any precision
-STAGE2_BUDGET_S = 240  # a precision whose warm-up projects a longer stage 2 is not timed on the whole song (bnb?)
+STAGE2_BUDGET_S = 240  # a stage 2 the warm-up projects longer is not run whole (bitsandbytes may be that slow)
 
 
 def _saved(bench: Bench, which: str = "s1"):
@@ -48,8 +46,9 @@ def _saved(bench: Bench, which: str = "s1"):
 
 
 def _stage2_song(bench: Bench, precision: str) -> tuple[float, bool]:
-    """(seconds, measured) of stage 2 for the 3-minute song's rows at `precision`; measured False: the warm-up's
-    time scaled by steps (the song has song_frames / warm-up frames more steps, in one batch), a lower bound."""
+    """(seconds, measured) of stage 2 for the 3-minute song's rows at `precision`; measured False: a rough
+    projection, the warm-up's time scaled by decode steps (it includes capture and first calls; its batch is
+    smaller than the song's)."""
     from yue.lm import stage2
 
     model, _ = _load(_saved(bench, "s2"), bench, precision)
