@@ -48,7 +48,8 @@ from yue.weights.loading import ModelCache  # noqa: E402
 from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
-from space.serving import (MAX_QUEUE, OUTPUT_MAX_AGE_HOURS, OutputStore, load_examples, pipelines,  # noqa: E402
+from space.serving import MAX_QUEUE  # noqa: E402
+from space.store import (OUTPUT_MAX_AGE_HOURS, OutputStore, codec_available, load_examples, pipelines,  # noqa: F401,E402
                          tiny_folder)
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
@@ -59,7 +60,7 @@ from space.take_rows import show_takes, take_rows  # noqa: E402
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
 from space.serving import section_gpu_seconds  # noqa: F401,E402
-from space.serving import GPU_MAX_SECONDS, STOPPED, codec_available, section_events  # noqa: F401,E402
+from space.serving import GPU_MAX_SECONDS, STOPPED, section_events  # noqa: F401,E402
 
 log = logging.getLogger("yue.app")
 

@@ -108,7 +108,8 @@ def app_case(section_seconds: float, threads: int) -> dict:
     from yue import Pipeline
     from yue.config import Limits
     from space.jobs import shared_settings
-    from space.serving import OutputStore, Service
+    from space.serving import Service
+    from space.store import OutputStore
     from yue.weights.tiny import write_tiny
 
     torch.set_num_threads(threads)

@@ -4,7 +4,7 @@ browser's localStorage, encrypted with a key of this server's launch).
 
 The browser keeps only the entries (file paths on the server, settings, words); the audio stays on the server for
 as long as two rules allow, and an entry whose files are gone says so and keeps its settings:
-- `space.serving.OutputStore`: a run's folder is deleted once it is OUTPUT_MAX_AGE_HOURS (6 h) old, when a later
+- `space.store.OutputStore`: a run's folder is deleted once it is OUTPUT_MAX_AGE_HOURS (6 h) old, when a later
   run starts;
 - Gradio's cache (the copies it serves): `gr.Blocks(delete_cache=(3600, 6 h))` deletes files older than 6 h every
   hour, and app.py removes the app's own Gradio folder when the app exits (a restart also changes the key, so the

@@ -1,141 +1,40 @@
-"""Serving the pipeline to many users, without a UI: model choice, per-request output folders, stop flags, and GPU
-calls per section for every take of a run, each stopping at its own deadline on ZeroGPU (space/gpu_time.py).
+"""Serving the pipeline to many users, without a UI: GPU calls per section for every take of a run, each stopping at
+its own deadline on ZeroGPU (space/gpu_time.py); the output folders, stop flags and model choice are in space/store.py.
 
 `app.py` is the Gradio layer over this module: it maps widgets to these calls, applies `spaces.GPU` to
 `Service.run_section` and `Service.encode_tracks`, and shows each `Update` of `Service.run`. The endpoints' checks
 and jobs are in `space.jobs`, the files and words a run shows in `space.results`. Nothing here imports gradio or
 spaces, and nothing runs at import.
 """
-import importlib.util
 import logging
 import os
 import queue
 import secrets
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Callable, Iterator
 
 from . import gpu_time
 from yue.config import Limits
 from .jobs import Job, Jobs, ModelChoice
-from yue.weights.loading import ModelCache
 from yue.pipeline import Pipeline
 from yue.text.prompt import FRAMES_PER_SECOND
 from .results import Update, call_phrase, kept_note, progress_text, quota_text, summary, write_take
 from .song_progress import SongProgress, SongState, measured_costs
+from .store import OutputStore, Stops
 from yue.song import Progress, SongCodes, SongRequest, Unfinished
 from yue.lm.deadline import CHECK_EVERY, Deadline, OutOfTime
 from yue.lm.stage1 import Cancelled
 
 log = logging.getLogger("yue.app")
 
-OUTPUT_MAX_AGE_HOURS = 6.0  # outputs are for downloading now, not for keeping: free the disk of a shared Space
 MAX_QUEUE = 16  # runs waiting for the GPU; a song takes minutes, so a longer line is better told "busy, try again"
-EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
 STOPPED = "stopped"  # what a section run yields when the user pressed Stop (a str: it crosses the ZeroGPU process)
 
 # ZeroGPU books a GPU per call: each section call books a chunk and stops at its own deadline (space/gpu_time.py).
 GPU_MAX_SECONDS = gpu_time.MAX_SECONDS
 ENCODE_GPU_SECONDS = 60  # visitor seconds for codec encoding of at most two uploaded tracks
-
-
-# -- serving state: model choice, output folders, stop flags ------------------------------------------------------
-
-class OutputStore:
-    """One private folder (mode 0o700) per request under one root; folders older than `max_age_hours` are deleted
-    whenever a new one is made, so a long-running Space does not fill its disk."""
-
-    def __init__(self, root: Path, max_age_hours: float = OUTPUT_MAX_AGE_HOURS):
-        self.root, self.max_age_s = Path(root), max_age_hours * 3600
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.chmod(0o700)  # also when it already existed; fails loudly if another user owns it
-
-    def new_folder(self) -> Path:
-        self.clean()
-        return Path(tempfile.mkdtemp(prefix="song-", dir=self.root))  # mkdtemp makes it 0o700
-
-    def clean(self) -> None:
-        limit = time.time() - self.max_age_s
-        for folder in self.root.glob("song-*"):
-            try:
-                if folder.stat().st_mtime < limit:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except FileNotFoundError:  # another request cleaned it first
-                pass
-
-
-class Stops:
-    """Each session's stop flag for its current run. The flag is a file in the run's folder, so a ZeroGPU worker (a
-    forked process) sees it too; the pipeline's `cancel()` looks at it between tokens."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._flags: dict[str, Path] = {}
-
-    def start(self, session: str, folder: Path) -> Path:
-        with self._lock:
-            self._flags[session] = folder / "STOP"
-        return folder / "STOP"
-
-    def stop(self, session: str) -> bool:
-        with self._lock:
-            flag = self._flags.get(session)
-        if flag is None:
-            return False
-        flag.touch()
-        return True
-
-    def finish(self, session: str, flag: Path) -> None:
-        with self._lock:
-            if self._flags.get(session) == flag:
-                del self._flags[session]
-
-
-def codec_available() -> bool:
-    return importlib.util.find_spec("yue.weights.codec_loading") is not None
-
-
-def pipelines(cache: ModelCache, tiny: Path | None = None, device: str | None = None):
-    """`get_pipeline(choice)` over the one model cache: the same choice gets the loaded models back; another
-    language or mode swaps only the stage-1 LM. Tiny checkpoints serve every choice (on the CPU)."""
-
-    def get(choice: ModelChoice) -> Pipeline:
-        if tiny is None:
-            return Pipeline(cache.get(mode=choice.mode, language=choice.language, precision=choice.precision,
-                                      device=device))
-        codec = tiny / "xcodec_mini_infer"  # until the codec lands: a token-only pipeline (no audio)
-        codec = codec if codec_available() and codec.is_dir() else False
-        return Pipeline(cache.get(stage1=tiny / "s1", stage2=tiny / "s2", codec=codec, device="cpu"))
-
-    return get
-
-
-def tiny_folder(value: str) -> Path:
-    """`--tiny auto`: a cache folder written once; `--tiny DIR`: that folder (written if empty)."""
-    from yue.weights.tiny import write_tiny
-
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "yue-space" / "tiny"
-    folder = cache if value == "auto" else Path(value)
-    complete = (folder / "README.txt").is_file()  # write_tiny writes it last
-    if not complete or (codec_available() and not (folder / "xcodec_mini_infer").is_dir()):
-        log.info("writing tiny checkpoints to %s", folder)
-        write_tiny(folder, codec=codec_available())
-    return folder
-
-
-def load_examples(folder: Path) -> list[tuple[str, list[str]]]:
-    """(name, [genres, lyrics, language]) of every example folder, e.g. examples/en-paper-lanterns/."""
-    examples = []
-    for song in sorted(folder.glob("*/lyrics.txt")):
-        name = song.parent.name
-        language = EXAMPLE_LANGUAGE.get(name.split("-")[0], "en")
-        genres = (song.parent / "genre.txt").read_text(encoding="utf-8").strip()
-        examples.append((name, [genres, song.read_text(encoding="utf-8").strip() + "\n", language]))
-    return examples
 
 
 # -- GPU work: one call per section ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
 from space.results import Update, listing
 from space.song_progress import SongState
-from space.serving import OutputStore, Service, encode_gpu_seconds, section_gpu_seconds
+from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
+from space.store import OutputStore
 
 log = logging.getLogger("yue.app")
 

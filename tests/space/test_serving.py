@@ -1,8 +1,7 @@
-"""space/serving.py without gradio and without models: folders, stop flags, GPU sizing, the section loop of every
-take."""
+"""space/serving.py without gradio and without models: GPU sizing, the section loop of every take, its calls and
+their deadlines."""
 import os
 import re
-import stat
 from pathlib import Path
 
 import numpy as np
@@ -11,49 +10,12 @@ import pytest
 from space import gpu_time, serving
 from space.jobs import shared_settings
 from space.song_progress import SongState
+from space.store import OutputStore
 from yue.config import Limits, Sampling
 from yue.song import Progress, SongCodes, SongRequest
 from yue.lm.stage1 import Cancelled
 
 from .helpers import LYRICS, SMALL, codes, token_only_song
-
-# -- folders and stop flags ----------------------------------------------------------------------------------------
-
-def test_output_store_keeps_young_folders(tmp_path):
-    """Cleaning deletes only folders older than the age limit: a folder made a moment ago survives the next one."""
-    store = serving.OutputStore(tmp_path / "out", max_age_hours=1)
-    first, second = store.new_folder(), store.new_folder()
-    assert first.is_dir() and second.is_dir() and first != second
-    assert stat.S_IMODE(second.stat().st_mode) == 0o700
-
-
-def test_output_store_makes_an_existing_root_private(tmp_path):
-    """A root that already exists with open permissions is narrowed to 0o700."""
-    root = tmp_path / "out"
-    root.mkdir(mode=0o755)
-    serving.OutputStore(root)
-    assert stat.S_IMODE(root.stat().st_mode) == 0o700
-
-
-def test_stop_reaches_only_a_running_session(tmp_path):
-    """A session without a run cannot be stopped; a running one gets its STOP file; after finish it is gone."""
-    stops = serving.Stops()
-    assert stops.stop("a") is False
-    flag = stops.start("a", tmp_path)
-    assert stops.stop("a") is True and flag.exists() and flag == tmp_path / "STOP"
-    stops.finish("a", flag)
-    assert stops.stop("a") is False
-
-
-def test_finishing_an_old_run_keeps_the_newer_runs_flag(tmp_path):
-    """When a session starts a new run before the old one finishes, the old run's finish leaves the new flag."""
-    stops = serving.Stops()
-    old = stops.start("a", tmp_path / "old")
-    (tmp_path / "new").mkdir()
-    new = stops.start("a", tmp_path / "new")
-    stops.finish("a", old)
-    assert stops.stop("a") is True and new.exists()
-
 
 # -- GPU sizing ------------------------------------------------------------------------------------------------------
 
@@ -71,15 +33,6 @@ def test_section_gpu_seconds_ask_spaces_for_the_booking_divided_by_its_factor(mo
 def test_encode_gpu_seconds_is_a_constant():
     """Encoding books the same time whatever is uploaded (at most two tracks, length already limited)."""
     assert serving.encode_gpu_seconds(serving.ModelChoice(), ["a.wav", "b.wav"]) == serving.ENCODE_GPU_SECONDS
-
-
-def test_load_examples_reads_genres_lyrics_and_language(tmp_path):
-    """Each examples/<lang>-<name>/ folder gives (name, [genres, lyrics, checkpoint language])."""
-    folder = tmp_path / "ja-night"
-    folder.mkdir()
-    (folder / "genre.txt").write_text("pop\n")
-    (folder / "lyrics.txt").write_text("[verse]\nyoru\n\n")
-    assert serving.load_examples(tmp_path) == [("ja-night", ["pop", "[verse]\nyoru\n", "jp-kr"])]
 
 
 # -- the section loop --------------------------------------------------------------------------------------------------
@@ -106,7 +59,7 @@ class FakePipeline:
 
 
 def run(tmp_path, pipeline: FakePipeline, **shared) -> list:
-    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
     job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, **shared}))
     return list(service.run(job, "wav", "session", service.run_section))
 
@@ -200,7 +153,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
     from yue.codec.render import CONTEXT_FRAMES
 
     pipeline = Pipeline.tiny(tiny_dir)
-    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
     lyrics = "[verse]\nsmall lights\n\n[chorus]\nrise and shine\n\n[outro]\ngood night\n"
     job = service.lyrics_job("pop", lyrics, shared_settings({**SMALL, "sections": 3, "max_new_tokens": 600,
                                                              "min_new_tokens": 600, "takes": 2}))
@@ -231,7 +184,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
 # -- deadlines and quota ---------------------------------------------------------------------------------------------
 
 def service_on(pipeline, tmp_path, clock=None, every: int = 1):
-    service = serving.Service(lambda choice: pipeline, serving.OutputStore(tmp_path), Limits())
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
     if clock is not None:
         service.clock, service.check_every = clock, every
     return service
