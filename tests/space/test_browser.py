@@ -74,6 +74,7 @@ def check_page(page):
     expect(every_section).to_be_hidden()
 
     lyrics.fill("")  # an error: in the progress text only, with its line breaks, and no error mark anywhere
+    expect(status).not_to_contain_text("sections")  # the live check has seen the empty box, as a person would
     page.locator("#generate").click()
     progress = page.locator("#progress textarea")
     expect(progress).to_have_value(re.compile(r"^✗ Lyrics are empty\. .*e\.g\.\n\[verse\]\nfirst line", re.DOTALL))
