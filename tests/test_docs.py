@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests import ROOT
 from tests.doc_runner import DEFAULT_PORT, DOC_FILES, all_blocks, groups, needed, run_all
 
-ROOT = Path(__file__).resolve().parents[1]
 RUN = ("bash", "python")
 # The only reasons a block may be left out; each is about this machine, not about the block.
 REASONS = ("needs the Hub", "needs a CUDA GPU", "the test suite itself", "needs a Hugging Face account")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
+
 # The tests that read tests/data: the tokenizer and golden ids, the prompts, the tiny tokenizer's piece layout, and
 # the official codec configs building the official sizes (the slower codec-loading tests are left to the full run).
 SUBSET = ("tests/text/test_tokens.py", "tests/text/test_prompt.py", "tests/weights/test_tiny.py",

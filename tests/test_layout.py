@@ -3,7 +3,8 @@ from `yue` into the Space), each package says what it is, and only the Space imp
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests import ROOT
+
 # Floors, bottom up: a module may import its own group and any lower floor, nothing above. text and codec share a
 # floor and know nothing of each other.
 FLOORS = {

@@ -9,7 +9,6 @@ import pytest
 from yue.lm.stage1 import Stage1Tokens
 from yue.song import Song, SongCodes
 
-ROOT = Path(__file__).resolve().parents[2]
 
 LYRICS = "[verse]\nsmall lights on the water\n\n[chorus]\nrise and shine\n"
 # The shared settings of every endpoint, tiny: 40 tokens = 20 frames = 0.4 s per section.

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests import ROOT
 from .helpers import LYRICS, SMALL, free_port, has_codec
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_copy(tiny: Path, temp: Path, port: int, log: Path) -> subprocess.Popen:

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from .helpers import LYRICS, ROOT, SMALL, song, start_app
+from tests import ROOT
+from .helpers import LYRICS, SMALL, song, start_app
 
 
 def test_a_full_queue_says_busy_try_again(tmp_path):

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests import ROOT
 from .helpers import has_codec, start_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 LYRICS = "[verse]\nlanterns on the river\n\n[chorus]\nrise, rise, rise\n"
@@ -245,7 +246,6 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
         expect(page.get_by_text("Error", exact=True)).to_have_count(0)
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-takes.png"), full_page=True)
-
 
 
 def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another(page):

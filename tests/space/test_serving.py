@@ -2,7 +2,6 @@
 their deadlines."""
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from yue.config import Limits, Sampling
 from yue.song import Progress, SongCodes, SongRequest
 from yue.lm.stage1 import Cancelled
 
+from tests import ROOT
 from .helpers import LYRICS, SMALL, codes, token_only_song
 
 # -- GPU sizing ------------------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_serving_does_not_import_gradio_or_spaces(tmp_path):
 
     env = {**os.environ, "TMPDIR": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     code = "import sys, space.serving; assert not {'gradio', 'spaces'} & set(sys.modules); print('ok')"
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "ok", result.stderr
     assert list(tmp_path.iterdir()) == []

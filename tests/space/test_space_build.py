@@ -2,13 +2,13 @@
 (https://huggingface.co/docs/hub/spaces-zerogpu, "Supported Versions", as of 2026-07-21), while the README's CPU
 install (Python 3.11, torch==2.13.0 first) stays valid."""
 import re
-from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import ROOT
+
 ZEROGPU_PYTHONS = ("3.12.12", "3.10.13")
 ZEROGPU_TORCH = ("2.8.0", "2.9.1", "2.10.0", "2.11.0")
 
