@@ -318,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
     # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    launch(demo, args.host, args.port, args.share, args.mcp)
+    try:
+        launch(demo, args.host, args.port, args.share, args.mcp)
+    except KeyboardInterrupt:  # a stop while Gradio still checks its own server (launch has not returned yet)
+        demo.close()
     return 0
 
 

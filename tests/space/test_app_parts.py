@@ -168,3 +168,25 @@ def test_the_app_checks_its_device_at_start_up(argv, message, capsys):
         pytest.skip("this machine has CUDA")
     assert app.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_stop_while_the_app_starts_ends_it_cleanly(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM after Gradio's server is up but while launch() still makes its own start-up requests ended
+    the app with a KeyboardInterrupt traceback and exit code 1 (seen under load when a copy was stopped at once): it
+    closes the server and exits 0, as a stop after start-up does."""
+    import app
+
+    closed = []
+
+    def interrupted(demo, *args, **kwargs):
+        demo.close = lambda: closed.append(demo)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "launch", interrupted)
+    monkeypatch.setattr(app.signal, "signal", lambda *args: None)  # the test process keeps its own SIGTERM handler
+    argv = ["--tiny", str(tmp_path / "tiny"), "--outputs", str(tmp_path / "out"), "--threads", "1", "--no-mcp"]
+    try:
+        code = app.main(argv)
+    except KeyboardInterrupt:  # caught here: escaping, it would end the whole test run
+        pytest.fail("the stop escaped app.main as a KeyboardInterrupt")
+    assert code == 0 and len(closed) == 1

@@ -209,6 +209,16 @@ def test_style_example_is_a_label_and_its_file_is_read(page):
         page.screenshot(path=str(ARTIFACTS / "browser-style.png"), full_page=True)
 
 
+def one_section_songs(page, takes: int) -> None:
+    """The lyrics tab set to make `takes` takes of one section of LYRICS."""
+    page.get_by_role("tab", name="Lyrics to song").click()
+    page.locator("#lyrics textarea").fill(LYRICS)
+    for setting, value in (("#takes-setting", str(takes)), ("#sections-setting", "1")):
+        number = page.locator(f"{setting} input[type=number]")
+        number.fill(value)
+        number.press("Enter")
+
+
 def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
     """Takes 2, one section: a row per take above the one-song players (hidden: take 1 is not shown twice), each with
     a mix and both stems that play and its seed; 'Keep take 2 and go on' makes section 2 of both takes from take 2's
@@ -216,12 +226,7 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
     from playwright.sync_api import expect
 
     try:
-        page.get_by_role("tab", name="Lyrics to song").click()
-        page.locator("#lyrics textarea").fill(LYRICS)
-        for setting, value in (("#takes-setting", "2"), ("#sections-setting", "1")):
-            number = page.locator(f"{setting} input[type=number]")
-            number.fill(value)
-            number.press("Enter")
+        one_section_songs(page, takes=2)
         page.locator("#generate").click()
         progress = page.locator("#progress textarea")
         expect(progress).to_have_value(re.compile(r"^Done: 1 of 1 sections[\s\S]*2 takes, seeds 42 to 43"),
@@ -255,12 +260,7 @@ def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another
     from playwright.sync_api import expect
 
     try:
-        page.get_by_role("tab", name="Lyrics to song").click()
-        page.locator("#lyrics textarea").fill(LYRICS)
-        for setting, value in (("#takes-setting", "1"), ("#sections-setting", "1")):
-            number = page.locator(f"{setting} input[type=number]")
-            number.fill(value)
-            number.press("Enter")
+        one_section_songs(page, takes=1)
         progress, seed = page.locator("#progress textarea"), page.get_by_label("Seed", exact=True)
         for value in ("11", "12", "13"):
             seed.fill(value)
