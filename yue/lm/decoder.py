@@ -7,6 +7,10 @@ thousands of tokens, which on a GPU costs more than the 7B's weights take to rea
   static and, on CUDA with graph-safe weights (plain, or torchao int8/int4: no host syncs), it is captured once per
   bucket as a CUDA graph and replayed;
 * prefill runs eagerly, in chunks chosen by the caller;
+* with `settle_every` = B, the slots of every B decode steps are written again by one prefill of those tokens (and
+  the rest of a block when the next prefill comes): the cache then holds the same bits whether a run was cut and
+  resumed (`replay`) or not. A decode step and a prefill round differently in bf16, so without this a resumed run,
+  which must re-create the cache by prefill, would sample other tokens (see `replay`);
 * with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, with YUE_COMPILE=aot
   exported and compiled ahead of time by AOTInductor (yue/lm/compiled.py), then captured as above.
 
@@ -77,7 +81,7 @@ class StaticDecoder:
     whether row r may attend to slot s (rows that skip tokens, like the guidance row, leave them unseen).
     """
 
-    def __init__(self, model, rows: int, capacity: int, graphs: bool | None = None):
+    def __init__(self, model, rows: int, capacity: int, graphs: bool | None = None, settle_every: int | None = None):
         self.decoder = model.get_decoder()
         config = model.config
         self.layers = self.decoder.layers
@@ -117,6 +121,9 @@ class StaticDecoder:
         self.step_sees = torch.ones(rows, dtype=torch.bool, device=self.device)  # does each row see its new slot
         self.step_hidden = torch.zeros(rows, config.hidden_size, dtype=self.dtype, device=self.device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
+        # Decode steps since the last prefill: (slot, ids, positions, sees) each, for `settle`.
+        self.settle_every = settle_every
+        self.unsettled: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.reserve(capacity)
 
     # -- cache -----------------------------------------------------------------------------------------------------
@@ -144,9 +151,12 @@ class StaticDecoder:
     def clear(self) -> None:
         """Forget everything (a new window): no slot is visible; stale entries stay finite and are never attended."""
         self.visible.zero_()
+        self.unsettled.clear()
 
     def copy_row(self, source: int, target: int) -> None:
-        """Row `target` becomes a copy of row `source`: cache and visible slots."""
+        """Row `target` becomes a copy of row `source`: cache and visible slots (settled first, so that no later
+        settling writes the target's own old tokens back)."""
+        self.settle()
         for cache in self.keys + self.values:
             cache[target] = cache[source]
         self.visible[target] = self.visible[source]
@@ -157,14 +167,17 @@ class StaticDecoder:
 
     # -- passes ----------------------------------------------------------------------------------------------------
 
-    def prefill(self, ids: torch.Tensor, positions: torch.Tensor, slot: int, rows: slice = slice(None)) -> torch.Tensor:
+    def prefill(self, ids: torch.Tensor, positions: torch.Tensor, slot: int, rows: slice = slice(None),
+                sees: torch.Tensor | None = None) -> torch.Tensor:
         """Feed ids (LongTensor[b, n]) at rotary `positions` ([b, n]) into slots [slot, slot + n) of cache `rows`;
-        each new token sees the row's visible slots and the new tokens up to itself. Returns the last hidden
-        state of each row, Tensor[b, H] (after the final norm)."""
+        each new token sees the row's visible slots and the new tokens up to itself, except those `sees`
+        (BoolTensor[b, n], default all) marks unseen for the row. Returns the last hidden state of each row,
+        Tensor[b, H] (after the final norm). Decode steps not yet settled are settled first."""
+        self.settle()
         n = ids.shape[1]
         self.reserve(slot + n)
         visible = self.visible[rows]
-        visible[:, slot:slot + n] = True
+        visible[:, slot:slot + n] = True if sees is None else sees
         length = slot + n
         causal = torch.ones(n, length, dtype=torch.bool, device=self.device).tril(slot)
         mask = (visible[:, None, :length] & causal)[:, None]  # [b, 1, n, length]
@@ -182,10 +195,18 @@ class StaticDecoder:
         if positions is not None:
             self.step_positions.copy_(positions.view(-1, 1))
         self.step_slot.fill_(slot)
-        length = min(_round_up(slot + 1, BUCKET), self.capacity)
+        self._run_step(min(_round_up(slot + 1, BUCKET), self.capacity))
+        if not self.settle_every:
+            return self.step_hidden
+        self.unsettled.append((slot, self.step_ids[:, 0].clone(), self.step_positions[:, 0].clone(),
+                               self.step_sees.clone()))
+        return self.settle() if len(self.unsettled) == self.settle_every else self.step_hidden
+
+    def _run_step(self, length: int) -> None:
+        """The decode step over `length` slots: a replayed CUDA graph when possible, else eagerly."""
         if not self.use_graphs:
             self.decode(length)
-            return self.step_hidden
+            return
         graph = self.graphs.get(length)
         if graph is None:
             try:
@@ -194,9 +215,42 @@ class StaticDecoder:
                 log.warning("CUDA graph capture failed (%s); decoding without graphs", error)
                 self.use_graphs = False
                 self.decode(length)
-                return self.step_hidden
+                return
         graph.replay()
-        return self.step_hidden
+
+    def settle(self) -> torch.Tensor | None:
+        """Write the slots of the decode steps since the last prefill again, as one prefill of their tokens
+        (positions and seen slots as the steps had them). Returns the last hidden state of each row, Tensor[rows, H]
+        (None when there was nothing to settle): what the next step goes on from."""
+        if not self.unsettled:
+            return None
+        steps, self.unsettled = self.unsettled, []
+        ids, positions, sees = (torch.stack([step[part] for step in steps], 1) for part in (1, 2, 3))
+        return self.prefill(ids, positions, steps[0][0], sees=sees)
+
+    def replay(self, slot: int, ids: torch.Tensor, positions: torch.Tensor, sees: torch.Tensor | None = None,
+               final: bool = False) -> torch.Tensor:
+        """Make the cache hold exactly what n decode steps from `slot` (one per column of ids, positions and sees,
+        each [rows, n]) and their settling made in an uncut run: every whole block of `settle_every` steps, and with
+        `final` the rest too (a finished section, settled by the next prefill), as the one prefill settling made of
+        it; the rest of a block under way as the decode steps themselves. Returns the last hidden state of each row.
+        Cost: n / settle_every prefills and at most settle_every - 1 steps."""
+        self.settle()
+        n = ids.shape[1]
+        block = self.settle_every or n
+        whole = n if final else n // block * block
+        hidden = None
+        for first in range(0, whole, block):
+            part = slice(first, min(first + block, whole))
+            hidden = self.prefill(ids[:, part], positions[:, part], slot + first,
+                                  sees=None if sees is None else sees[:, part])
+        for column in range(whole, n):
+            if sees is None:
+                self.step_sees.fill_(True)
+            else:
+                self.step_sees.copy_(sees[:, column])
+            hidden = self.step(slot + column, ids[:, column], positions[:, column])
+        return hidden
 
     def _capture(self, length: int) -> "torch.cuda.CUDAGraph":
         # Warm up on a side stream first (as CUDA graphs require). The warm-up really runs the step: it writes the

@@ -9,6 +9,9 @@ every take, is one prefill for all of them. Each row *sees* only its own slots a
 a take that ended its section early keeps stepping on slots it does not see (its output is not used), and a
 take's refilled window shorter than the others' is left-padded with slots it does not see. So each take computes
 what a one-take run computes; only the float rounding of batched products may differ.
+
+The decode steps' slots are settled every SETTLE_STEPS steps (yue/lm/decoder.py): a run cut at any step and resumed
+in another process (`replay`) holds the same cache bits, so it samples the same tokens in any precision.
 """
 from __future__ import annotations
 
@@ -17,8 +20,13 @@ import torch
 from ..config import CONTEXT_TOKENS
 from .decoder import StaticDecoder
 from .lmhead import full_logits
+from ..text.tokens import EOA
 
 PREFILL_CHUNK = 2048  # ids per model call when feeding a long prompt (a refill can be 13k ids)
+# Decode steps per settling prefill. Settling costs about one decode step on a GPU (a 64-token prefill reads the
+# weights once, as a step does): ~1.5 % more work; a resumed call re-creates the cache with one prefill per block
+# and at most SETTLE_STEPS - 1 decode steps (bench/bench_lm.py "cut" measures both).
+SETTLE_STEPS = 64
 
 
 class GuidedContext:
@@ -28,7 +36,7 @@ class GuidedContext:
     def __init__(self, model, subset: torch.Tensor, takes: int = 1, capacity: int = 4096):
         self.head = model.get_output_embeddings()
         self.takes = takes
-        self.decoder = StaticDecoder(model, 2 * takes, min(capacity, CONTEXT_TOKENS))
+        self.decoder = StaticDecoder(model, 2 * takes, min(capacity, CONTEXT_TOKENS), settle_every=SETTLE_STEPS)
         self.device = subset.device
         self.subset = subset
         self.histories: list[list[int]] = [[] for _ in range(takes)]
@@ -55,6 +63,7 @@ class GuidedContext:
         if self.slot + longest > CONTEXT_TOKENS:
             raise ValueError(f"stage-1 context overflow: {self.slot + longest} > {CONTEXT_TOKENS} tokens")
         if restart_uncond:
+            self.decoder.settle()  # before the rows forget: settling marks its slots seen again
             self.decoder.visible[1::2] = False
             self.positions[1::2] = 0
         hidden = torch.zeros(2 * self.takes, self.decoder.step_hidden.shape[1], dtype=self.decoder.dtype,
@@ -110,6 +119,36 @@ class GuidedContext:
             if on:
                 self.histories[take].append(token)
                 self.seen[take, choice] = True
+        logits = full_logits(self.head, hidden)
+        return logits[0::2], logits[1::2]
+
+    @torch.inference_mode()
+    def replay(self, made: list[list[int]], final: bool) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Feed each take's ids made so far in a section (one list per take, after the section's prompt) as the
+        section's decode steps fed them: every take's rows step together, take t seeing its own id j at step j while
+        it was going and an unseen <EOA> after it stopped; the cache then holds exactly what those steps and their
+        settling left (`StaticDecoder.replay`). `final`: the section is finished (all of it settles). Returns the
+        (cond, uncond) logits after the last step, Tensor[takes, V] each; None with `final` or nothing to feed."""
+        steps = max(len(ids) for ids in made)
+        if steps == 0:
+            return None
+        if self.slot + steps > CONTEXT_TOKENS:
+            raise ValueError(f"stage-1 context overflow: {self.slot + steps} > {CONTEXT_TOKENS} tokens")
+        ids = torch.full((2 * self.takes, steps), EOA, dtype=torch.long)
+        sees = torch.zeros(2 * self.takes, steps, dtype=torch.bool)
+        for take, taken in enumerate(made):
+            ids[2 * take:2 * take + 2, :len(taken)] = torch.tensor(taken, dtype=torch.long)
+            sees[2 * take:2 * take + 2, :len(taken)] = True
+        ids, sees = ids.to(self.device), sees.to(self.device)
+        positions = self.positions[:, None] + sees.cumsum(1) - sees.long()  # a row's position moves on its seen ids
+        hidden = self.decoder.replay(self.slot, ids, positions, sees, final)
+        self.positions += sees.sum(1)
+        self.slot += steps
+        for take, taken in enumerate(made):
+            self.histories[take].extend(taken)
+            self.seen[take] |= torch.isin(self.subset, torch.as_tensor(taken, dtype=torch.long, device=self.device))
+        if final:
+            return None
         logits = full_logits(self.head, hidden)
         return logits[0::2], logits[1::2]
 

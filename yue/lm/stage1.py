@@ -165,9 +165,12 @@ def generate_takes(
     for index in range(total):
         label = prompt.labels[index] if index < len(prompt.labels) else ""
         piece = list(prompt.pieces[index])
-        if index < len(done[0]):
+        if index < len(done[0]):  # fed as its generation fed it: the same cache bits as an uncut run
             audio = [[int(i) for i in take[index]] for take in done]
-            context.feed(context.refill(max_context, [pending + piece + ids for ids in audio]))
+            # (a section longer than this run's budget, from a bundle made with a larger one, needs more room)
+            room = CONTEXT_TOKENS - max(sampling.max_new_tokens, *map(len, audio)) - 1
+            context.feed(context.refill(room, [pending + piece] * takes), restart_uncond=True)
+            context.replay(audio, final=True)
             pending = [EOA]
             yield [_kept_section(index, label, ids) for ids in audio]
             continue
@@ -186,7 +189,8 @@ def generate_takes(
             new_ids, active, first = [[int(i) for i in ids] for ids in resume.ids], list(resume.active), resume.step
             for generator, state in zip(generators, resume.generators):
                 _restore(generator, state)
-            cond, uncond = _feed_made(context, new_ids, cond, uncond)
+            if first:
+                cond, uncond = context.replay(new_ids, final=False)
         for step in range(first, max_new):
             if stop_now(deadline, step, first, deadline.every if deadline else 1):
                 raise OutOfTime(Stage1Partial(index, step, tuple(np.asarray(ids, dtype=np.int64) for ids in new_ids),
@@ -219,16 +223,6 @@ def generate_takes(
             context.adopt(chosen)
             sections = [sections[chosen]] * takes
         yield sections
-
-
-def _feed_made(context: GuidedContext, made: list[list[int]], cond: torch.Tensor, uncond: torch.Tensor):
-    """Feed each take's ids made so far in this section to both of its rows (as the uncut run's steps did); returns
-    the (cond, uncond) logits after them (a take with none keeps the prompt's)."""
-    if not any(made):
-        return cond, uncond
-    fed_cond, fed_uncond = context.feed(made)
-    has = torch.tensor([bool(ids) for ids in made], device=cond.device)[:, None]
-    return torch.where(has, fed_cond, cond), torch.where(has, fed_uncond, uncond)
 
 
 def _kept_section(index: int, label: str, ids: list[int]) -> SectionTokens:

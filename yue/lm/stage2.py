@@ -6,7 +6,9 @@ Same sequences and greedy choices as the official per-frame loop, computed diffe
 * all 6-second rows of every track run as one batch (rows of equal length share a batch; the tail row has its own);
 * generated position k of a frame may only be a codebook-k id (the official code allows codebooks 1..7 anywhere and
   patches wrong picks afterwards), so the logits are computed for that codebook's 1024 ids only;
-* tracks shorter than one chunk work (the official code crashes on them).
+* tracks shorter than one chunk work (the official code crashes on them);
+* the decode steps' slots are settled every SETTLE_STEPS steps (yue/lm/decoder.py), so a row cut at any frame and
+  resumed in another call (`_fill_rows(made=...)`) makes the same codes in any precision.
 """
 from __future__ import annotations
 
@@ -67,6 +69,15 @@ def row_prompt(codebook0: np.ndarray) -> list[int]:
     return [SOA, STAGE_1] + [int(c) + XCODEC_OFFSET for c in codebook0] + [STAGE_2]
 
 
+# Decode steps (8 a frame) per settling prefill: a prefill of 128 ids x the batch's rows costs a few decode steps on a
+# GPU (~2-3 % more work); a resumed row replays at most 15 frames as steps.
+SETTLE_STEPS = 128
+# The share of the device's total memory stage 2's batch may fill with KV cache. From the total, not what is free,
+# so the batch (and with it every row's rounding) is the same in every process and call: a song cut into GPU calls
+# gets the codes of an uncut run. Both LMs in bf16 take ~19 GB of a 48 GB card; a quarter leaves room.
+STAGE2_MEMORY_SHARE = 0.25
+
+
 def kv_bytes_per_token(model) -> int:
     config = model.config
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -74,19 +85,21 @@ def kv_bytes_per_token(model) -> int:
     return 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * dtype_bytes
 
 
-def memory_batch_size(model, row_tokens: int, fraction: float = 0.5) -> int:
-    """Rows that fit in `fraction` of the free memory of the model's device (KV cache plus working activations)."""
+def memory_batch_size(model, row_tokens: int, share: float = STAGE2_MEMORY_SHARE) -> int:
+    """Rows decoded at once: `share` of the device's total memory over one row's KV cache and working activations
+    (the same in every call on a device), but never more than half of what is free now (a crowded device)."""
     device = model.device
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
+        free, total = torch.cuda.mem_get_info(device)
     else:
         import psutil
 
-        free = psutil.virtual_memory().available
+        memory = psutil.virtual_memory()
+        free, total = memory.available, memory.total
     config = model.config
     activation = 4 * (config.hidden_size + config.intermediate_size) * 2 * 4  # a few live vectors per row, fp32
     per_row = kv_bytes_per_token(model) * row_tokens + activation * 8 + CODEBOOK_SIZE * 4
-    return max(1, int(free * fraction // per_row))
+    return max(1, int(min(total * share, free * 0.5) // per_row))
 
 
 @torch.inference_mode()
@@ -110,16 +123,20 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
     first = 0 if made is None else made.shape[2]
     if first:
         codes[:, :, :first] = made
-    decoder = StaticDecoder(model, batch, 3 + frames * (codebooks + 1))
+    decoder = StaticDecoder(model, batch, 3 + frames * (codebooks + 1), settle_every=SETTLE_STEPS)
 
     # The prompt plus frame 0's codebook-0 id go in one prefill; then one decode step per fed id: the codebook-k
     # code just chosen (k = 1..7), then the next frame's codebook-0 id. A resumed row's frames made so far are fed
-    # in the prefill, each as its 8 ids in that order.
-    done = (codes[:, :, :first] + offsets[:, None]).transpose(1, 2).reshape(batch, first * codebooks)
-    prompt = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, done,
-                        codebook0[:, first:first + 1] + XCODEC_OFFSET], dim=1)
+    # again as those steps fed them (`StaticDecoder.replay`: the same cache bits as an uncut run).
+    prompt = torch.cat([prefix, codebook0 + XCODEC_OFFSET, suffix, codebook0[:, :1] + XCODEC_OFFSET], dim=1)
     slot = prompt.shape[1]
     hidden = decoder.prefill(prompt, torch.arange(slot, device=device).expand(batch, slot), 0)
+    if first:
+        fed = torch.cat([codes[:, 1:, :first] + offsets[1:, None], codebook0[:, None, 1:first + 1] + XCODEC_OFFSET],
+                        dim=1).transpose(1, 2).reshape(batch, first * codebooks)
+        positions = torch.arange(slot, slot + fed.shape[1], device=device).expand(batch, -1)
+        hidden = decoder.replay(slot, fed, positions)
+        slot += fed.shape[1]
 
     def feed(ids: torch.Tensor) -> torch.Tensor:
         nonlocal slot
