@@ -145,7 +145,8 @@ class Pipeline:
                      keep: Callable[[list[SectionTokens]], int | None] | None = None,
                      previous: list[SongCodes] | None = None,
                      render_states: list | None = None, deadline: Deadline | None = None,
-                     resume: Unfinished | None = None) -> Iterator[list[Song]]:
+                     resume: Unfinished | None = None,
+                     on_unfinished: Callable[[Unfinished], None] | None = None) -> Iterator[list[Song]]:
         """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
         section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
         `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
@@ -161,6 +162,9 @@ class Pipeline:
         and this raises `yue.lm.deadline.OutOfTime` whose `state` is an `Unfinished` (the section under way; the
         songs yielded before stay valid); rendering a finished section's audio is not cut. `resume`: such a state,
         given with the songs so far (`previous`, `render_states`): the section goes on exactly where it stopped.
+        In any precision the song is the same however it was cut (yue/lm/decoder.py: settled decode steps).
+        `on_unfinished` (with a deadline): given the section's `Unfinished` so far every few seconds
+        (yue.lm.deadline.SAVE_EVERY_SECONDS), to go on from if the call is killed before its deadline.
         """
         if previous is not None:  # the request's checks look at take 1's song
             request = replace(request, previous=previous[0] if previous else None)
@@ -200,8 +204,9 @@ class Pipeline:
             made_sections.append(list(resume.sections))
         else:
             self.models.prepare("stage1")
+            save = None if on_unfinished is None else lambda part: on_unfinished(Unfinished(part.section, stage1=part))
             made_sections = generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes,
-                                           keep, done, deadline, None if resume is None else resume.stage1)
+                                           keep, done, deadline, None if resume is None else resume.stage1, save)
         for made in _cut_stage1(made_sections):
             for take, section in enumerate(made):
                 finished[take].append(section)
@@ -211,8 +216,10 @@ class Pipeline:
             timings["stage1_s"] += time.perf_counter() - started
             tokens = [Stage1Tokens.from_sections(sections) for sections in finished]
             rows = resume.rows if resume is not None and resume.section == index else ()
+            save = None if on_unfinished is None else (
+                lambda parts, made=tuple(made), index=index: on_unfinished(Unfinished(index, sections=made, rows=parts)))
             try:
-                codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings, deadline, rows)
+                codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings, deadline, rows, save)
             except OutOfTime as stop:
                 raise OutOfTime(Unfinished(index, sections=tuple(made), rows=stop.state)) from None
             known = [[c.vocal, c.instrumental] for c in codes]
@@ -232,7 +239,7 @@ class Pipeline:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _stage2(self, tokens: list[Stage1Tokens], known: list[list], section: int, total: int, on_progress, cancel,
-                timings, deadline: Deadline | None = None, made: tuple = ()) -> list[SongCodes]:
+                timings, deadline: Deadline | None = None, made: tuple = (), on_state=None) -> list[SongCodes]:
         """Stage 2 of every take's tracks in one batched call (rows computed before are reused)."""
         start = time.perf_counter()
         self.models.prepare("stage2")
@@ -245,7 +252,7 @@ class Pipeline:
 
         tracks = [track for t in tokens for track in (t.vocal, t.instrumental)]
         filled = stage2.generate(self.models.stage2, tracks, self.stage2_config, frame_progress,
-                                 [codes for pair in known for codes in pair], deadline, made)
+                                 [codes for pair in known for codes in pair], deadline, made, on_state)
         timings["stage2_s"] += time.perf_counter() - start
         return [SongCodes(t, filled[2 * take], filled[2 * take + 1]) for take, t in enumerate(tokens)]
 

@@ -135,3 +135,102 @@ def test_a_state_goes_on_only_on_its_kind_of_device(stage1_model, tiny_tokenizer
     elsewhere = replace(stop.value.state, device_type="cuda")
     with pytest.raises(ValueError, match="was sampled on cuda: go on with it on cuda, not cpu"):
         list(stage1.generate_takes(stage1_model, prompt, settings, 1, None, resume=elsewhere))
+
+
+class Killed(Exception):
+    """A call that died where it stood (ZeroGPU's "GPU task aborted"): it hands nothing over."""
+
+
+class CallClock:
+    """One call's fake clock: every read is a second later; the deadline passes at read `reads`, or with `kill` the
+    call dies at that read instead. The loops' saves (`on_state`) come every SAVE_EVERY_SECONDS (5) reads."""
+
+    def __init__(self, reads: int, kill: bool):
+        self.now, self.reads, self.kill = 0.0, reads, kill
+
+    def __call__(self) -> float:
+        self.now += 1
+        if self.kill and self.now >= self.reads:
+            raise Killed
+        return self.now
+
+    def deadline(self, every: int) -> Deadline:
+        return Deadline(float("inf") if self.kill else self.reads, self, every)
+
+
+def random_calls(seed: int):
+    """Calls of 1-30 clock reads each; every third one is killed."""
+    rng = np.random.default_rng(seed)
+    for call in itertools.count():
+        yield int(rng.integers(1, 31)), call % 3 == 2
+
+
+def stage1_in_calls(model, prompt, settings, seed, takes, calls):
+    """Stage 1 as the Space makes it: every call gets the sections finished so far (`done`) and goes on from the
+    last state handed over (pickled): its OutOfTime state, or after a kill the last state it saved."""
+    finished, resume, count = [[] for _ in range(takes)], None, 0
+    while True:
+        count += 1
+        clock, saved = CallClock(*next(calls)), []
+        done = [tuple(codes_to_stage1_ids(s.vocal, s.instrumental) for s in finished[t]) for t in range(takes)]
+        try:
+            for made in stage1.generate_takes(model, prompt, settings, seed, None, takes=takes, done=done,
+                                              deadline=clock.deadline(1), resume=resume, on_state=saved.append):
+                if made[0].generated:
+                    for take, section in enumerate(made):
+                        finished[take].append(section)
+            return finished, count
+        except OutOfTime as stop:
+            resume = stop.state
+        except Killed:
+            resume = saved[-1] if saved else resume
+        resume = pickle.loads(pickle.dumps(resume)) if resume and resume.section == len(finished[0]) else None
+
+
+@pytest.fixture(scope="module")
+def bf16_models(tiny_lm_dir):
+    import torch
+
+    from yue.weights.loading import load_lm
+
+    return load_lm(tiny_lm_dir / "s1", dtype=torch.bfloat16), load_lm(tiny_lm_dir / "s2", dtype=torch.bfloat16)
+
+
+@pytest.mark.parametrize("takes, do_sample, min_new", [(2, True, 60), (1, False, 140)])
+def test_bf16_stage1_cut_and_killed_at_random_steps_makes_the_uncut_sections(bf16_models, tiny_tokenizer, takes,
+                                                                            do_sample, min_new):
+    """bf16, two sections of up to 140 ids (past two 64-step settling blocks), sampled with 2 takes that end at
+    different steps (or greedy): calls of random length, every third killed and resumed from its last save, make
+    every take's sections token for token as one uncut run."""
+    prompt = build_prompt(tiny_tokenizer, "pop", parse_lyrics(LYRICS).sections)
+    settings = Sampling(max_new_tokens=140, min_new_tokens=min_new, do_sample=do_sample)
+    whole = list(stage1.generate_takes(bf16_models[0], prompt, settings, 5, None, takes=takes))
+    cut, calls = stage1_in_calls(bf16_models[0], prompt, settings, 5, takes, random_calls(takes))
+    for take in range(takes):
+        assert section_ids(cut[take]) == section_ids([made[take] for made in whole])
+    assert calls > 10  # every third one killed
+
+
+def test_bf16_stage2_cut_and_killed_at_random_frames_makes_the_uncut_codes(bf16_models):
+    """bf16, rows of 40 frames (past two 128-step settling blocks) and a tail: calls of random length, every third
+    killed and resumed from its last save, give the uncut codes."""
+    rng = np.random.default_rng(4)
+    config = Stage2Config(chunk_frames=40)
+    tracks = [rng.integers(0, 1024, 70), rng.integers(0, 1024, 70)]
+    whole = stage2.generate(bf16_models[1], tracks, config)
+    calls, made, count = random_calls(7), (), 0
+    while True:
+        count += 1
+        clock, saved = CallClock(*next(calls)), []
+        try:
+            cut = stage2.generate(bf16_models[1], tracks, config, deadline=clock.deadline(8), made=made,
+                                  on_state=saved.append)
+            break
+        except OutOfTime as stop:
+            made = stop.state
+        except Killed:
+            made = saved[-1] if saved else made
+        made = pickle.loads(pickle.dumps(made))
+    for got, expected in zip(cut, whole):
+        np.testing.assert_array_equal(got, expected)
+    assert count >= 4  # the third call was killed

@@ -55,8 +55,36 @@ class Deadline:
         return max(1, self.every // STAGE2_STEPS_PER_FRAME)
 
 
+# A call that is killed (ZeroGPU's "GPU task aborted": a stalled host, a booking cut short) loses what it made since
+# the state it last handed over; handing the state so far to a caller's `save` at most this often bounds that loss.
+# Stage 1's state is a few KB of ids and sampler states; stage 2's needs one copy of the codes made off the device.
+SAVE_EVERY_SECONDS = 5.0
+
+
+def read_clock(deadline: Deadline | None, count: int, first: int, every: int) -> float | None:
+    """The deadline clock's time if a loop at step (or frame) `count` that began this call at `first` reads it here:
+    every `every` counts, after at least one count of work in this call (so every call makes progress); else None."""
+    if deadline is None or count <= first or count % every:
+        return None
+    return deadline.clock()
+
+
 def stop_now(deadline: Deadline | None, count: int, first: int, every: int) -> bool:
-    """Whether a loop at step (or frame) `count` that began this call at `first` stops here: on a clock read (every
-    `every` counts) after at least one count of work in this call (so every call makes progress), once the deadline
-    has passed."""
-    return deadline is not None and count > first and count % every == 0 and deadline.passed()
+    """Whether a loop at `count` stops here: on a clock read (`read_clock`), once the deadline has passed."""
+    now = read_clock(deadline, count, first, every)
+    return now is not None and now >= deadline.at
+
+
+class Saves:
+    """Hands a loop's state so far to `save` (None: never) on clock reads at least SAVE_EVERY_SECONDS apart on the
+    deadline's clock, so that a call killed before its deadline loses at most that much work."""
+
+    def __init__(self, save: Callable | None, deadline: Deadline | None, every_seconds: float = SAVE_EVERY_SECONDS):
+        self.save, self.every_seconds = save, every_seconds
+        self.last = deadline.clock() if save is not None and deadline is not None else None
+
+    def check(self, now: float | None, state: Callable[[], object]) -> None:
+        """On a clock read (`now`), `save(state())` when the last save is `every_seconds` old."""
+        if now is not None and self.last is not None and now - self.last >= self.every_seconds:
+            self.last = now
+            self.save(state())

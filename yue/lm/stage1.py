@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..config import CONTEXT_TOKENS, Sampling
-from .deadline import Deadline, OutOfTime, stop_now
+from .deadline import Deadline, OutOfTime, Saves, read_clock
 from .guided import GuidedContext
 from ..text.prompt import Stage1Prompt
 from .sampling import guided_scores, penalize_repeats, pick
@@ -92,6 +92,30 @@ class Stage1Partial:
         """New ids made so far in the section, over every take."""
         return sum(int(ids.size) for ids in self.ids)
 
+    def check(self, takes: int, max_new: int, device) -> None:
+        """That this state (which may come from a file) is one a run of `takes` takes and `max_new` new ids a section
+        on `device` can go on from; raises ValueError saying what does not fit."""
+        if self.device_type != device.type:  # a sampler's state is only meaningful on its kind of device
+            raise ValueError(f"this unfinished section was sampled on {self.device_type}: go on with it on "
+                             f"{self.device_type}, not {device.type}, or make the section again")
+        problem = None
+        state_bytes = len(torch.Generator(device=device).get_state())
+        low, high = codebook_range(0)
+        if not len(self.ids) == len(self.active) == len(self.generators) == takes:
+            problem = f"it holds {len(self.ids)} takes' ids for {takes} takes"
+        elif not 0 < self.step < max_new or not any(self.active):
+            problem = f"it stopped at step {self.step} of {max_new} with no take going"
+        elif any(len(state) != state_bytes for state in self.generators):
+            problem = "a sampler state is not one of this device's"
+        for ids, on in zip(self.ids, self.active):
+            ids = np.asarray(ids)
+            if ids.ndim != 1 or (len(ids) == self.step) != bool(on) or len(ids) > self.step:
+                problem = problem or f"a take's {len(ids)} ids do not agree with step {self.step}"
+            elif ids.size and (ids.min() < low or ids.max() >= high):
+                problem = problem or "it holds ids that are not codebook-0 audio ids"
+        if problem:
+            raise ValueError(f"this unfinished section cannot be continued: {problem}; make the section again")
+
 
 def _restore(generator: torch.Generator, state: bytes) -> None:
     generator.set_state(torch.frombuffer(bytearray(state), dtype=torch.uint8))
@@ -131,6 +155,7 @@ def generate_takes(
     done: list[tuple[np.ndarray, ...]] | None = None,
     deadline: Deadline | None = None,
     resume: Stage1Partial | None = None,
+    on_state: Callable[[Stage1Partial], None] | None = None,
 ) -> Iterator[list[SectionTokens]]:
     """Run stage 1 for `takes` independent samples at once (rows of one batch) and yield each section as soon as
     every take has finished it: a list with one SectionTokens per take (already-made sections first, the same for
@@ -146,6 +171,8 @@ def generate_takes(
     (None = every section of the lyrics).
     `deadline`: once it has passed, a clock read (every `deadline.every` steps) raises `OutOfTime(Stage1Partial)`;
     `resume`: such a state, to go on with its section (the sections before it given in `done` or `prompt.done`).
+    `on_state`: with a deadline, given the section's state so far on clock reads every SAVE_EVERY_SECONDS or so
+    (`deadline.Saves`), to go on from should the call be killed before its deadline.
     """
     sampling.check()
     device = model.device
@@ -161,6 +188,7 @@ def generate_takes(
     max_context = CONTEXT_TOKENS - sampling.max_new_tokens - 1  # the official bound: prompt + new tokens fit in 16384
     max_new = sampling.max_new_tokens // 2 * 2  # whole frames only
     pending: list[int] = []  # ids in every take's history that the model has not seen yet
+    saves = Saves(on_state, deadline)
 
     for index in range(total):
         label = prompt.labels[index] if index < len(prompt.labels) else ""
@@ -183,19 +211,21 @@ def generate_takes(
         active = [True] * takes
         first = 0
         if resume is not None and resume.section == index:  # go on where an earlier call stopped
-            if resume.device_type != device.type:  # a sampler's state is only meaningful on its kind of device
-                raise ValueError(f"this unfinished section was sampled on {resume.device_type}: go on with it on "
-                                 f"{resume.device_type}, not {device.type}, or make the section again")
+            resume.check(takes, max_new, device)
             new_ids, active, first = [[int(i) for i in ids] for ids in resume.ids], list(resume.active), resume.step
             for generator, state in zip(generators, resume.generators):
                 _restore(generator, state)
             if first:
                 cond, uncond = context.replay(new_ids, final=False)
         for step in range(first, max_new):
-            if stop_now(deadline, step, first, deadline.every if deadline else 1):
-                raise OutOfTime(Stage1Partial(index, step, tuple(np.asarray(ids, dtype=np.int64) for ids in new_ids),
+            now = read_clock(deadline, step, first, deadline.every if deadline else 1)
+            if now is not None:
+                state = lambda: Stage1Partial(index, step, tuple(np.asarray(ids, dtype=np.int64) for ids in new_ids),
                                               tuple(active), tuple(bytes(g.get_state().numpy()) for g in generators),
-                                              device.type))
+                                              device.type)
+                if now >= deadline.at:
+                    raise OutOfTime(state())
+                saves.check(now, state)
             scores = guided_scores(cond, uncond, scale, subset)
             scores = penalize_repeats(scores, context.seen, sampling.repetition_penalty)
             if step < sampling.min_new_tokens or step % 2:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..config import Stage2Config
-from .deadline import Deadline, OutOfTime, stop_now
+from .deadline import Deadline, OutOfTime, Saves, read_clock
 from .decoder import StaticDecoder
 from .lmhead import CodebookHeads
 from ..text.tokens import CODEBOOK_SIZE, SOA, STAGE_1, STAGE_2, XCODEC_OFFSET
@@ -105,12 +105,14 @@ def memory_batch_size(model, row_tokens: int, share: float = STAGE2_MEMORY_SHARE
 @torch.inference_mode()
 def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: int,
                on_frame: Callable[[int], None], made: torch.Tensor | None = None,
-               deadline: Deadline | None = None) -> torch.Tensor:
+               deadline: Deadline | None = None, saves: Saves | None = None,
+               state: Callable[[torch.Tensor], object] = lambda codes: codes) -> torch.Tensor:
     """Greedy teacher-forced decode of rows of equal length.
 
     codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L'] codes (row 0 = the input), L' = L unless the
     deadline passed (then the frames done, L' < L). made: LongTensor[B, codebooks, f], the first f frames made by an
-    earlier call: they are fed in the prefill and the loop goes on at frame f.
+    earlier call: they are fed again and the loop goes on at frame f. `saves`: given `state(codes so far)`
+    (LongTensor[B, codebooks, f] -> the caller's state) on the deadline's clock reads (`deadline.Saves`).
     Nothing here waits for the device: every chosen code stays on it and feeds the next step.
     """
     batch, frames = codebook0.shape
@@ -147,8 +149,11 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
 
     every = deadline.stage2_every() if deadline is not None else 1
     for frame in range(first, frames):
-        if stop_now(deadline, frame, first, every):
+        now = read_clock(deadline, frame, first, every)
+        if now is not None and now >= deadline.at:
             return codes[:, :, :frame]
+        if saves is not None:
+            saves.check(now, lambda: state(codes[:, :, :frame]))
         for k in range(1, codebooks):
             codes[:, k, frame] = heads.argmax(hidden, k)
             if k + 1 < codebooks:
@@ -172,7 +177,8 @@ def reusable(row: Row, known: np.ndarray | None, codebook0: np.ndarray, chunk_fr
 def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Config(),
              on_progress: Callable[[FrameProgress], None] | None = None,
              known: list[np.ndarray | None] | None = None, deadline: Deadline | None = None,
-             made: tuple[RowCodes, ...] = ()) -> list[np.ndarray]:
+             made: tuple[RowCodes, ...] = (), on_state: Callable[[tuple[RowCodes, ...]], None] | None = None,
+             ) -> list[np.ndarray]:
     """Fill codebooks 1..7 for every track at once.
 
     tracks: codebook-0 codes, each (T,) or (1, T) in 0..1023 -> list of (codebooks, T) int64 code arrays.
@@ -180,7 +186,8 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
     are copied instead of recomputed.
     deadline: once it has passed, a clock read (on frame boundaries) raises `OutOfTime` with a tuple of `RowCodes`,
     every row made so far in whole or in part; `made`: such a tuple, to go on from (rows done are copied, rows begun
-    go on from their last frame made).
+    go on from their last frame made). `on_state`: with a deadline, given such a tuple on clock reads every
+    SAVE_EVERY_SECONDS or so (`deadline.Saves`), to go on from should the call be killed before its deadline.
     """
     tracks = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tracks]
     for number, track in enumerate(tracks):
@@ -211,6 +218,7 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
         if on_progress is not None:
             on_progress(FrameProgress(done, total))
 
+    saves = Saves(on_state, deadline)
     # Rows of one length batch together; rows an earlier call began go first, in batches of rows begun as far.
     starts = {row: begun[row].shape[1] if row in begun else 0 for row in rows}
     for length, start in sorted({(r.length, starts[r]) for r in rows}, key=lambda g: (-g[1], -g[0])):
@@ -222,11 +230,14 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
             codebook0 = torch.tensor(np.stack([tracks[r.track][r.start:r.start + length] for r in batch]),
                                      device=model.device)
             earlier = torch.tensor(np.stack([begun.pop(r) for r in batch]), device=model.device) if start else None
-            filled = _fill_rows(model, heads, codebook0, config.codebooks, frame_done, earlier,
-                                deadline).cpu().numpy()
-            parts = [RowCodes(row, row_codes) for row, row_codes in zip(batch, filled)]
-            if filled.shape[2] < length:  # stopped at the deadline: hand back every row made, whole or in part
-                raise OutOfTime(tuple(finished + parts + [RowCodes(r, c) for r, c in begun.items()]))
+            # every row made so far, whole or in part, with this batch's rows as far as `codes` go
+            so_far = lambda codes: tuple(finished + [RowCodes(row, row_codes) for row, row_codes in zip(
+                batch, codes.cpu().numpy())] + [RowCodes(r, c) for r, c in begun.items()])
+            filled = _fill_rows(model, heads, codebook0, config.codebooks, frame_done, earlier, deadline, saves,
+                                so_far)
+            if filled.shape[2] < length:  # stopped at the deadline: hand back every row made
+                raise OutOfTime(so_far(filled))
+            parts = [RowCodes(row, row_codes) for row, row_codes in zip(batch, filled.cpu().numpy())]
             for part in parts:
                 outputs[part.row.track][:, part.row.start:part.row.start + length] = part.codes
             finished += parts
