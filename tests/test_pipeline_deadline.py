@@ -11,6 +11,8 @@ from yue.lm.deadline import Deadline, OutOfTime
 from yue.song import Unfinished
 from yue.weights.loading import load_models
 
+from tests.lm.test_deadline import CallClock, Killed, random_calls
+
 LYRICS = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
 FAST = Sampling(max_new_tokens=12, min_new_tokens=4)
 PASSED = Deadline(-1.0, every=1)  # every call stops at its first clock read after one step of work
@@ -26,9 +28,11 @@ def audio_pipeline(tiny_dir):
     return Pipeline.tiny(tiny_dir)
 
 
-def made_in_cut_calls(pipeline: Pipeline, request: SongRequest):
+def made_in_cut_calls(pipeline: Pipeline, request: SongRequest, calls_of=None):
     """As the Space makes a song: one section at a time, each in as many calls as it takes, every call's arguments
-    and stop state pickled (a ZeroGPU worker is another process). Returns (the last songs, calls, stages cut)."""
+    and stop state pickled (a ZeroGPU worker is another process). `calls_of`: an iterator of tests.lm.test_deadline
+    CallClock arguments, one per call (a killed call goes on from the last state it saved); default: every call
+    stops after one step. Returns (the last songs, calls, stages cut)."""
     sections, _ = pipeline.check(request)
     kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
     songs, unfinished, calls, stages = None, None, 0, set()
@@ -38,14 +42,21 @@ def made_in_cut_calls(pipeline: Pipeline, request: SongRequest):
             previous = None if songs is None else [song.codes for song in songs]
             states = None if songs is None else [song.render_state for song in songs]
             previous, states, unfinished = pickle.loads(pickle.dumps((previous, states, unfinished)))
+            clock, saved = (None, []) if calls_of is None else (CallClock(*next(calls_of)), [])
             try:
                 for made in pipeline.stream_takes(replace(request, segments=index + 1), previous=previous,
-                                                  render_states=states, deadline=PASSED, resume=unfinished):
+                                                  render_states=states, resume=unfinished,
+                                                  deadline=PASSED if clock is None else clock.deadline(1),
+                                                  on_unfinished=saved.append):
                     songs = pickle.loads(pickle.dumps(made))
                 unfinished = None
                 break
             except OutOfTime as stop:
                 unfinished = stop.state
+            except Killed:
+                unfinished = saved[-1] if saved else unfinished
+                stages.add("killed")
+            if unfinished is not None:
                 assert isinstance(unfinished, Unfinished) and unfinished.section == index
                 stages.add(unfinished.stage)
     return songs, calls, stages
@@ -89,6 +100,31 @@ def test_style_reference_and_continuation_cut_at_every_step_sound_as_uncut(audio
     cut, calls, stages = made_in_cut_calls(audio_pipeline, request)
     assert_same_songs(cut, whole, audio=True)
     assert stages == {"stage1", "stage2"}
+
+
+@pytest.fixture(scope="module")
+def bf16_pipeline(tiny_dir):
+    return Pipeline.tiny(tiny_dir, precision="bf16")
+
+
+@pytest.mark.parametrize("takes, sampling, style", [(2, Sampling(max_new_tokens=140, min_new_tokens=60), False),
+                                                     (1, Sampling(max_new_tokens=140, do_sample=False), False),
+                                                     (1, Sampling(max_new_tokens=140, min_new_tokens=60), True)])
+def test_bf16_songs_in_random_calls_with_kills_equal_one_continuous_run(bf16_pipeline, takes, sampling, style):
+    """bf16 on the CPU, as the Space makes a song and as the CLI does: each section in its own calls, cut at random
+    steps, every third call killed and resumed from the last state it saved, every state pickled; sampled with 2
+    takes, greedy, and a style reference continuing an earlier song: codes equal one continuous run's, audio within
+    1e-6."""
+    rng = np.random.default_rng(1)
+    reference = Reference(codes=rng.integers(0, 1024, 150), start_s=0, end_s=2) if style else None
+    request = SongRequest("pop", LYRICS, 2, sampling=sampling, seed=7, takes=takes, reference=reference)
+    if style:
+        first = bf16_pipeline.generate(replace(request, segments=1, sampling=FAST, seed=3))
+        request = replace(request, previous=first.codes, segments=3)
+    whole = list(bf16_pipeline.stream_takes(request))[-1]
+    cut, calls, stages = made_in_cut_calls(bf16_pipeline, request, random_calls(takes + 2 * style))
+    assert_same_songs(cut, whole, audio=True)
+    assert stages == {"stage1", "stage2", "killed"} and calls > 4
 
 
 def test_an_unfinished_section_goes_on_only_with_the_songs_of_its_call(token_pipeline):
