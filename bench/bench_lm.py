@@ -174,8 +174,13 @@ def cut_table(frames: int, new_tokens: int, quick: bool) -> None:
 
 
 def measure(case: str, frames: int, new_tokens: int):
+    return measure_with(run_case, case, frames, new_tokens)
+
+
+def measure_with(function, *args):
+    """function(*args) in a fresh process: its own peak memory, no state left by another case."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(run_case, (case, frames, new_tokens))
+        return pool.apply(function, args)
 
 
 def main() -> None:

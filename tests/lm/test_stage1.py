@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from yue.lm import official, stage1
+from yue.lm.deadline import Deadline, OutOfTime
 from yue.text import tokens
 from yue.config import Sampling
 from yue.text.prompt import build_prompt, codes_to_stage1_ids, parse_lyrics
@@ -99,3 +100,24 @@ def test_cancel_from_the_callback_stops_generation(stage1_model, song_prompt):
 
     with pytest.raises(stage1.Cancelled):
         list(stage1.generate_sections(stage1_model, song_prompt, Sampling(max_new_tokens=40, min_new_tokens=4), on_token=stop))
+
+
+def test_kept_sections_before_the_last_window_restart_are_only_counted(stage1_model, song_prompt, monkeypatch):
+    """Three kept sections of ~3000 ids and a budget of 8000 a section: the window restarts (left truncation) when
+    the first new section begins, so the model is fed none of the kept sections but the window of their last ids;
+    the new section's tokens, sampled with 2 takes of different kept lengths, equal a run fed every kept section."""
+    rng = np.random.default_rng(5)
+    done = [tuple(codes_to_stage1_ids(rng.integers(0, 1024, n), rng.integers(0, 1024, n)) for n in lengths)
+            for lengths in ((1500, 1500, 1500), (1500, 1400, 1500))]
+    settings = Sampling(max_new_tokens=8000, min_new_tokens=4)
+    assert stage1._first_seen_section(song_prompt, done, settings.max_new_tokens, stage1.allowed_ids("cpu")) == 3
+
+    def run():  # the new section's first 60 ids of each take
+        with pytest.raises(OutOfTime) as stop:
+            list(stage1.generate_takes(stage1_model, song_prompt, settings, 3, 4, takes=2, done=done,
+                                       deadline=Deadline(-1.0, every=60)))
+        return [ids.tolist() for ids in stop.value.state.ids]
+
+    counted = run()
+    monkeypatch.setattr(stage1, "_first_seen_section", lambda *args: 0)
+    assert counted == run()

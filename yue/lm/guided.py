@@ -34,18 +34,25 @@ class GuidedContext:
     official left truncation). `seen[t]` marks the allowed ids in take t's window (for the repetition penalty)."""
 
     def __init__(self, model, subset: torch.Tensor, takes: int = 1, capacity: int = 4096):
-        self.head = model.get_output_embeddings()
+        """model None: a plan of the windows only (every id is counted, nothing is computed)."""
         self.takes = takes
-        self.decoder = StaticDecoder(model, 2 * takes, min(capacity, CONTEXT_TOKENS), settle_every=SETTLE_STEPS)
+        self.head = None if model is None else model.get_output_embeddings()
+        self.decoder = None if model is None else StaticDecoder(model, 2 * takes, min(capacity, CONTEXT_TOKENS),
+                                                                 settle_every=SETTLE_STEPS)
         self.device = subset.device
         self.subset = subset
         self.histories: list[list[int]] = [[] for _ in range(takes)]
         self.window_starts = [0] * takes
+        self.restarts = 0  # times `refill` restarted the window
+        # While True, ids are only counted: what the model would see now goes again, with the window, into the
+        # cache at the window's next restart, so feeding it would be work thrown away (kept sections before it).
+        self.counting = model is None
         self.reset()
 
     def reset(self) -> None:
         """An empty cache (histories are kept: `refill` decides what goes back in)."""
-        self.decoder.clear()
+        if self.decoder is not None:
+            self.decoder.clear()
         self.slot = 0  # slots in use, shared by every row
         self.positions = torch.zeros(2 * self.takes, dtype=torch.long, device=self.device)  # next rotary position
         self.seen = torch.zeros(self.takes, self.subset.shape[0], dtype=torch.bool, device=self.device)
@@ -62,6 +69,8 @@ class GuidedContext:
         longest = max(len(ids) for ids in per_take)
         if self.slot + longest > CONTEXT_TOKENS:
             raise ValueError(f"stage-1 context overflow: {self.slot + longest} > {CONTEXT_TOKENS} tokens")
+        if self.counting:
+            return self._count(per_take, longest)
         if restart_uncond:
             self.decoder.settle()  # before the rows forget: settling marks its slots seen again
             self.decoder.visible[1::2] = False
@@ -134,6 +143,8 @@ class GuidedContext:
             return None
         if self.slot + steps > CONTEXT_TOKENS:
             raise ValueError(f"stage-1 context overflow: {self.slot + steps} > {CONTEXT_TOKENS} tokens")
+        if self.counting:
+            return self._count(made, steps)
         ids = torch.full((2 * self.takes, steps), EOA, dtype=torch.long)
         sees = torch.zeros(2 * self.takes, steps, dtype=torch.bool)
         for take, taken in enumerate(made):
@@ -151,6 +162,12 @@ class GuidedContext:
             return None
         logits = full_logits(self.head, hidden)
         return logits[0::2], logits[1::2]
+
+    def _count(self, per_take: list[list[int]], slots: int) -> None:
+        """Feeding while `counting`: the histories and the shared slots move on, the model sees nothing."""
+        for take, ids in enumerate(per_take):
+            self.histories[take].extend(ids)
+        self.slot += slots
 
     # -- windows and takes -----------------------------------------------------------------------------------------
 
@@ -174,6 +191,7 @@ class GuidedContext:
             self.histories[take] = whole[:self.window_starts[take]]
             feed.append(whole[self.window_starts[take]:])
         self.reset()
+        self.restarts += 1
         return feed
 
     def adopt(self, take: int) -> None:

@@ -78,7 +78,8 @@ class Stage1Partial:
     """A section cut at its call's deadline (picklable: numpy arrays, bytes and ints cross a ZeroGPU process): after
     `step` decode steps, take t has made `ids[t]` (interleaved audio ids, int64), is still going when `active[t]`, and
     its sampler's random state is `generators[t]` (torch.Generator.get_state() bytes, of a generator on a device of
-    type `device_type`). `generate_takes(..., resume=)` re-prefills and goes on to make what an uncut run makes."""
+    type `device_type`). `generate_takes(..., resume=)` feeds the ids again as the uncut run settled them and goes
+    on to make what an uncut run makes."""
 
     section: int
     step: int
@@ -188,6 +189,7 @@ def generate_takes(
     max_context = CONTEXT_TOKENS - sampling.max_new_tokens - 1  # the official bound: prompt + new tokens fit in 16384
     max_new = sampling.max_new_tokens // 2 * 2  # whole frames only
     pending: list[int] = []  # ids in every take's history that the model has not seen yet
+    live = _first_seen_section(prompt, done, sampling.max_new_tokens, subset)
     saves = Saves(on_state, deadline)
 
     for index in range(total):
@@ -195,13 +197,12 @@ def generate_takes(
         piece = list(prompt.pieces[index])
         if index < len(done[0]):  # fed as its generation fed it: the same cache bits as an uncut run
             audio = [[int(i) for i in take[index]] for take in done]
-            # (a section longer than this run's budget, from a bundle made with a larger one, needs more room)
-            room = CONTEXT_TOKENS - max(sampling.max_new_tokens, *map(len, audio)) - 1
-            context.feed(context.refill(room, [pending + piece] * takes), restart_uncond=True)
-            context.replay(audio, final=True)
+            context.counting = index < live
+            _feed_kept(context, pending + piece, audio, sampling.max_new_tokens)
             pending = [EOA]
             yield [_kept_section(index, label, ids) for ids in audio]
             continue
+        context.counting = False
         cond, uncond = context.feed(context.refill(max_context, [pending + piece] * takes), restart_uncond=True)
         # One seed per section, so a song made section by section (one GPU call each) equals one made at once.
         generators = [torch.Generator(device=device).manual_seed(section_seed(seed + take, index))
@@ -253,6 +254,31 @@ def generate_takes(
             context.adopt(chosen)
             sections = [sections[chosen]] * takes
         yield sections
+
+
+def _feed_kept(context: GuidedContext, prompt_ids: list[int], audio: list[list[int]], max_new_tokens: int) -> None:
+    """Feed a kept section (its prompt ids, then each take's audio ids) as its generation fed it."""
+    # (a section longer than this run's budget, from a bundle made with a larger one, needs more room)
+    room = CONTEXT_TOKENS - max(max_new_tokens, *map(len, audio)) - 1
+    context.feed(context.refill(room, [prompt_ids] * context.takes), restart_uncond=True)
+    context.replay(audio, final=True)
+
+
+def _first_seen_section(prompt: Stage1Prompt, done: list[tuple[np.ndarray, ...]], max_new_tokens: int,
+                        subset: torch.Tensor) -> int:
+    """The first kept section whose ids the model must see: the one where the window last restarts (the left
+    truncation) before the first new section. Feeding the kept sections before it would be thrown away at that
+    restart, which feeds their ids again, so they are only counted. 0 when the window never restarts."""
+    plan = GuidedContext(None, subset, len(done))
+    live, pending = 0, []
+    for index in range(min(len(done[0]) + 1, len(prompt.pieces))):
+        restarts = plan.restarts
+        if index < len(done[0]):
+            _feed_kept(plan, pending + list(prompt.pieces[index]), [list(take[index]) for take in done], max_new_tokens)
+        else:  # the first new section's own window check
+            plan.refill(CONTEXT_TOKENS - max_new_tokens - 1, [pending + list(prompt.pieces[index])] * len(done))
+        live, pending = index if plan.restarts > restarts else live, [EOA]
+    return live
 
 
 def _kept_section(index: int, label: str, ids: list[int]) -> SectionTokens:
