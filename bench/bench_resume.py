@@ -1,7 +1,7 @@
-"""What handing a song between GPU calls costs now that a resumed call re-creates the uncut run's cache exactly.
+"""What resuming a song in another GPU call costs now that the resumed call re-creates the uncut run's cache exactly
 
-    python -m bench.bench_handover            # 2k and 16k context, ~5 minutes on 2 busy CPU cores
-    python -m bench.bench_handover --quick    # 2k only
+    python -m bench.bench_resume            # 2k and 16k context, ~5 minutes on 2 busy CPU cores
+    python -m bench.bench_resume --quick    # 2k only
 
 Two tables, on the bench LM of bench/bench_lm.py (hidden 256, 4 layers, official vocab; fp32, CPU, 1 thread), each
 case in a fresh process:
