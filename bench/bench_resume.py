@@ -1,4 +1,4 @@
-"""What resuming a song in another GPU call costs now that the resumed call re-creates the uncut run's cache exactly
+"""What resuming a song in another GPU call costs now that the resumed call re-creates the uncut run's cache exactly.
 
     python -m bench.bench_resume            # 2k and 16k context, ~5 minutes on 2 busy CPU cores
     python -m bench.bench_resume --quick    # 2k only
