@@ -122,7 +122,7 @@ def main() -> None:
     for context in (2048,) if args.quick else (2048, 16384):
         slots, first, plain, handed, blocks, steps = measure_with(resume_case, context)
         # each settled block: the weights read once plus 2 rows x 64 ids of compute; then the decode steps
-        block_s = H200_WEIGHTS_S + 2 * 2 * STAGE1_PARAMS * 2 * SETTLE_STEPS / H200_PREFILL_FLOPS
+        block_s = H200_WEIGHTS_S + 2 * STAGE1_PARAMS * 2 * SETTLE_STEPS / H200_PREFILL_FLOPS  # 2 FLOPs a weight
         seven_b = blocks * block_s + steps * H200_STEP_S
         print(f"| {slots} | {blocks} | {steps} | {first:.2f} | {plain:.2f} | {first / plain:.1f} | {handed} "
               f"| {seven_b:.2f} |")
