@@ -161,6 +161,7 @@ def test_decode_only_load_keeps_the_decoding_parts_and_loads_the_rest_once(offic
         for _ in range(2):
             assert codec.encode(torch.zeros(1, 1, 3200), 1).shape == (1, 1, 10)
     assert len(reads) == 1 and codec.model.semantic_model is not None
+    assert not any(p.is_inference() for p in codec.parameters())  # loaded under encode's inference mode, yet movable
 
 
 def test_both_hubert_pos_conv_namings_load(official_folder, tmp_path):

@@ -4,14 +4,14 @@ decode: codes -> summed codebook embeddings -> fc_post2 -> acoustic decoder -> 1
 encode: waveform -> [acoustic encoder ; semantic encoder(mean of HuBERT hidden states)] -> fc_prior -> residual
 nearest-neighbour quantisation.
 
-transformers holds every part, with the official behaviour (tests/codec/test_library.py compares each with our former
-re-implementation of the official modules, within 1e-5): the DAC acoustic encoder and decoder (`DacEncoder`,
-`DacDecoder`, with XcodecModel's output_padding on the odd strides and no final tanh, as xcodec's local DAC copy),
-HuBERT, the RepCodec semantic encoder, the residual VQ (`XcodecResidualVectorQuantization`) and the projections
-(`fc` = fc_prior, `fc2` = fc_post2). yue.weights.codec_layout maps the official checkpoint's names onto them. What is
-ours here: the official config (CodecConfig), the summed embedding the upsamplers take, encoding with any codebook
-count, and which parts are loaded: decoding needs 13% of the weights (no HuBERT), encoding the rest, and the
-training-only parts (`decoder_semantic`, `fc_post1`) are never kept.
+transformers holds every part, with the official behaviour (tests/weights/test_codec_layout.py compares them
+with our former re-implementation of the official modules: within 1e-5, measured 0): the DAC acoustic encoder and
+decoder (`DacEncoder`, `DacDecoder`, with XcodecModel's output_padding on the odd strides and no final tanh, as
+xcodec's local DAC copy), HuBERT, the RepCodec semantic encoder, the residual VQ (`XcodecResidualVectorQuantization`)
+and the projections (`fc` = fc_prior, `fc2` = fc_post2). yue.weights.codec_layout maps the official checkpoint's
+names onto them. What is ours here: the official config (CodecConfig), the summed embedding the upsamplers take,
+encoding with any codebook count, and which parts are loaded: decoding needs 13% of the weights (no HuBERT),
+encoding the rest, and the training-only parts (`decoder_semantic`, `fc_post1`) are never kept.
 """
 from __future__ import annotations
 
@@ -124,7 +124,10 @@ class SoundStream(nn.Module):
                 return
             if self._encoder_source is None:
                 raise RuntimeError("this codec was loaded for decoding only (drop_encoder); load it again to encode")
-            self._encoder_source(self)
+            # encode runs under inference mode: the weights loaded here must stay ordinary tensors that later
+            # moves (.to) and other modes can use
+            with torch.inference_mode(False), torch.no_grad():
+                self._encoder_source(self)
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: LongTensor[B, K, T] -> Tensor[B, 1024, T], the summed RVQ embedding of codebooks 0..K-1 (the
