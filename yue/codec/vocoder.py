@@ -7,12 +7,12 @@ Which part comes from where:
 * The head is transformers' Vocos ISTFT head (`Xcodec2ISTFTHead`: Linear to n_fft + 2, exp-magnitude clipped at
   100 and phase, irfft, overlap-add with "same" padding), equal to the official head within 1e-5
   (tests/weights/test_codec_layout.py; measured 3.8e-7).
-* The backbone stays ours. The `vocos` package (PyPI 0.1.0) holds it, but importing any of its modules imports
-  torchaudio (vocos/__init__ -> pretrained -> feature_extractors; heads.py too), and no torchaudio loads beside
-  torch 2.13 (PyPI's newest, 2.11.1, is a CUDA build for torch 2.11: "libc10_cuda.so: cannot open shared object
-  file"). transformers 5.23 has no Vocos model; its one 1-D ConvNeXt block (Qwen3-Omni's code2wav) has a causal
-  depthwise conv and a fixed 4x expansion where Vocos pads both sides and expands 3x (1536), so it cannot run these
-  weights (tests/codec/test_vocoder.py shows both).
+* The backbone stays ours. The `vocos` package (PyPI 0.1.0) holds it (and gives the official outputs: within 9.1e-7
+  of this module, docs/models.md), but importing any of its modules imports torchaudio (vocos/__init__ -> pretrained
+  -> feature_extractors; heads.py too), and no torchaudio loads beside torch 2.13 (PyPI's newest, 2.11.1, is a CUDA
+  build for torch 2.11: "libc10_cuda.so: cannot open shared object file"). transformers 5.23 has no Vocos model;
+  its one 1-D ConvNeXt block (Qwen3-Omni's code2wav) has a causal depthwise conv and a fixed 4x expansion where
+  Vocos pads both sides and expands 3x (1536), so it cannot run these weights (tests/codec/test_vocoder.py).
 """
 from __future__ import annotations
 
