@@ -170,12 +170,15 @@ def _codec_state(folder: Path) -> dict:
     return checkpoint["codec_model"]
 
 
-def _assign(model: torch.nn.Module, state: dict, parts: tuple[str, ...]) -> None:
-    """Fill `model`'s parts with the tensors of `state` (library names), strictly, taking the tensors as they are
-    (memory-mapped ones stay mapped: parts not named here are never read from disk)."""
+def _assign(model: torch.nn.Module, state: dict, parts: tuple[str, ...], copy: bool) -> None:
+    """Fill `model`'s parts with the tensors of `state` (library names), strictly. Parts not named are never read
+    from the memory-mapped file. `copy`: weights that stay on the CPU get memory of their own rather than pages of
+    the mapped file (which the kernel may drop and read again, and may not back with huge pages); for another
+    device, the move copies them anyway."""
     for name in parts:
         prefix = name + "."
-        getattr(model, name).load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)},
+        getattr(model, name).load_state_dict({k[len(prefix):]: v.clone() if copy else v
+                                              for k, v in state.items() if k.startswith(prefix)},
                                              strict=True, assign=True)
 
 
@@ -188,8 +191,8 @@ def _load_encoding_parts(folder: Path, codec: SoundStream) -> None:
     with torch.device("meta"):
         donor = XcodecModel(config)
     state = codec_layout.to_library(_codec_state(folder), config, set(donor.state_dict()), ENCODE_PARTS)
-    _assign(donor, state, ENCODE_PARTS)
     where = next(codec.parameters())
+    _assign(donor, state, ENCODE_PARTS, copy=where.device.type == "cpu")
     for name in ENCODE_PARTS:
         setattr(codec.model, name, getattr(donor, name).to(device=where.device, dtype=where.dtype).eval())
 
@@ -206,7 +209,8 @@ def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.floa
     _check_layout(state, {k: v.shape for k, v in codec_layout.to_official(expected, xconfig).items()},
                   folder / CODEC_WEIGHTS)
     parts = DECODE_PARTS if decode_only else DECODE_PARTS + ENCODE_PARTS
-    _assign(codec.model, codec_layout.to_library(state, xconfig, set(expected), parts), parts)
+    _assign(codec.model, codec_layout.to_library(state, xconfig, set(expected), parts), parts,
+            copy=torch.device(device).type == "cpu")
     codec.keep(parts)  # the training-only parts (decoder_semantic, fc_post1) were checked above, never kept
     if decode_only:
         codec.drop_encoder(functools.partial(_load_encoding_parts, folder))
