@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 RESIDUAL_LAYERS = ("snake1", "conv1", "snake2", "conv2")  # a DAC ResidualUnit, in the official Sequential's order
+DAC_UNITS = 3  # residual units per DAC encoder or decoder block (dilations 1, 3, 9)
 WEIGHT_NORMED = ("acoustic_encoder.", "acoustic_decoder.")  # every conv in these is weight-normed in the official files
 POS_CONV = "semantic_model.encoder.pos_conv_embed.conv."
 POS_CONV_NAMES = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
@@ -41,12 +42,14 @@ def module_names(config) -> dict[str, str]:
 
     for b in range(blocks):
         encoder, decoder = f"encoder.block.{b + 1}.block", f"decoder_2.model.{b + 1}.block"
-        ours, theirs = f"acoustic_encoder.block.{b}", f"acoustic_decoder.block.{b}"
-        names.update({f"{encoder}.3": f"{ours}.snake1", f"{encoder}.4": f"{ours}.conv1",
-                      f"{decoder}.0": f"{theirs}.snake1", f"{decoder}.1": f"{theirs}.conv_t1"})
-        for r in range(3):
-            residual(f"{encoder}.{r}", f"{ours}.res_unit{r + 1}")
-            residual(f"{decoder}.{r + 2}", f"{theirs}.res_unit{r + 1}")
+        to_encoder, to_decoder = f"acoustic_encoder.block.{b}", f"acoustic_decoder.block.{b}"
+        # encoder block: residual units, snake, strided conv; decoder block: snake, transposed conv, residual units
+        names.update({f"{encoder}.{DAC_UNITS}": f"{to_encoder}.snake1",
+                      f"{encoder}.{DAC_UNITS + 1}": f"{to_encoder}.conv1",
+                      f"{decoder}.0": f"{to_decoder}.snake1", f"{decoder}.1": f"{to_decoder}.conv_t1"})
+        for r in range(DAC_UNITS):
+            residual(f"{encoder}.{r}", f"{to_encoder}.res_unit{r + 1}")
+            residual(f"{decoder}.{r + 2}", f"{to_decoder}.res_unit{r + 1}")
     for part in ("encoder_semantic", "decoder_semantic"):
         for b in range(len(config.strides)):
             block = f"{part}.conv_blocks.{b}"
