@@ -1,21 +1,35 @@
-"""Codec speed and memory at full (official) size with random weights, CPU.
+"""Codec speed and memory at full (official) size with random weights: the library path yue runs (transformers'
+XcodecModel and Vocos ISTFT head, loaded by yue.weights.codec_loading) against ours, the former re-implementation of
+the official modules (tests/codec/reference, the tests' oracle), side by side in one run on the same weights.
 
-    python -m bench.bench_codec          # 30 s and 5 min songs, 30 s reference encode (~8 minutes on 2 cores)
+    python -m bench.bench_codec                  # CPU, 2 threads: 30 s cases (~10 minutes on 2 busy cores)
+    python -m bench.bench_codec --long           # + a 5-minute song
+    python -m bench.bench_codec --device cuda    # on a GPU (fp32, as yue runs the codec)
+    python -m bench.bench_codec --rounds 3       # each path's fastest of 3 alternating runs (a shared machine)
 
-Each case runs in its own process so its peak RSS is its own (the full-size codec + two upsamplers are ~0.8 GB of
-fp32 weights, counted in every peak). "song" = both tracks through the official output path (yue.render.render_song):
-16 kHz xcodec decode, 44.1 kHz Vocos upsampling, band merge, decoded in chunks of yue.render.CHUNK_FRAMES frames.
+One official-layout folder is written first (random weights in the official files, ~0.8 GB in a temporary folder);
+each case then runs in its own process, so its peak RSS is its own. "song" = both tracks through the official
+output path (yue.codec.render.render_song): 16 kHz xcodec decode, 44.1 kHz Vocos upsampling, band merge, in chunks
+of CHUNK_FRAMES frames. "load" = reading the folder into the models (the library path maps the official names).
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing
 import resource
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
+
+CASES = {"song": "decode + upsample + merge, 2 tracks (whole codec loaded)",
+         "decode-only song": "the same with a decode-only codec (load_codec(decode_only=True))",
+         "encode": "encode reference (HuBERT + encoders, 1 codebook)"}
+PATHS = ("ours", "library")
 
 
 def _parts(decode_only: bool = False):
+    """The library codec and two upsamplers at full size with random weights (no files)."""
     import torch
     from transformers import HubertConfig
 
@@ -28,6 +42,31 @@ def _parts(decode_only: bool = False):
     if decode_only:
         codec.drop_encoder()
     return codec, Vocoder(VocoderConfig()).eval(), Vocoder(VocoderConfig()).eval()
+
+
+def _load(path: str, folder: Path, decode_only: bool, device):
+    """(codec, vocal, instrumental) from the official-layout folder, through the library loader or into ours."""
+    import torch
+
+    from yue.weights import codec_layout, codec_loading
+
+    if path == "library":
+        return (codec_loading.load_codec(folder, device, decode_only=decode_only),
+                *(codec_loading.load_vocoder(folder, which, device) for which in ("vocal", "instrumental")))
+    from tests.codec.reference.vocoder import Vocoder
+    from tests.codec.reference.xcodec import SoundStream
+
+    codec = SoundStream(codec_loading.codec_config(folder), codec_loading.hubert_config(folder))
+    state = torch.load(folder / codec_loading.CODEC_WEIGHTS, map_location="cpu", mmap=True, weights_only=True)
+    codec.load_state_dict(codec_layout.pos_conv_as(state["codec_model"], set(codec.state_dict())))
+    if decode_only:
+        codec.drop_encoder()
+    vocoders = []
+    for which in ("vocal", "instrumental"):
+        vocoder = Vocoder(codec_loading.vocoder_config(folder))
+        vocoder.load_state_dict(torch.load(folder / codec_loading.VOCODER_WEIGHTS[which], weights_only=True))
+        vocoders.append(vocoder.to(device).eval())
+    return codec.to(device).eval(), *vocoders
 
 
 def _timed(module, names: tuple[str, ...], totals: dict) -> None:
@@ -45,56 +84,79 @@ def _timed(module, names: tuple[str, ...], totals: dict) -> None:
         setattr(module, name, wrapper)
 
 
-def run_case(case: str, seconds: float, threads: int):
+def run_case(path: str, case: str, seconds: float, folder: Path, threads: int, device: str):
     import numpy as np
     import torch
 
     from yue.codec import render
 
     torch.set_num_threads(threads)
-    codec, vocal, instrumental = _parts(decode_only=case == "decode-only song")
+    start = time.perf_counter()
+    codec, vocal, instrumental = _load(path, folder, case == "decode-only song", device)
+    load = time.perf_counter() - start
     rng = np.random.default_rng(0)
     totals: dict = defaultdict(float)
     _timed(render, ("decode_16k", "upsample_44k", "merge_bands"), totals)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     start = time.perf_counter()
-    if case in ("song", "decode-only song"):
-        frames = int(seconds * 50)
-        codes = [rng.integers(0, 1024, (8, frames)) for _ in range(2)]
-        mix, _, _ = render.render_song(codec, vocal, instrumental, *codes)
-        assert mix.shape == (882 * frames,)
-    elif case == "encode":
+    if case == "encode":
         samples = (0.1 * rng.standard_normal(int(seconds * 16000))).astype(np.float32)
-        codes = render.encode_codebook0(codec, samples)
-        assert codes.shape == (int(seconds * 50),)
+        output = render.encode_codebook0(codec, samples)
+        assert output.shape == (int(seconds * 50),)
+    else:
+        frames = int(seconds * 50)
+        output, _, _ = render.render_song(codec, vocal, instrumental, *[rng.integers(0, 1024, (8, frames))] * 2)
+        assert output.shape == (882 * frames,)
+    sync()
     elapsed = time.perf_counter() - start
-    return elapsed, dict(totals), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return load, elapsed, dict(totals), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, output
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--quick", action="store_true", help="30 s cases only")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--long", action="store_true", help="add a 5-minute song")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run each case this many times, alternating the paths, and keep each path's fastest "
+                             "(default 1; more on a machine that other jobs share)")
     args = parser.parse_args()
-    cases = [("song", 30), ("decode-only song", 30), ("song", 300), ("encode", 30)]
-    if args.quick:
-        cases = [case for case in cases if case[1] <= 30]
+    from tests import ROOT
+    from tests.codec.reference.folder import write_official_folder
+
+    cases = [("song", 30), ("decode-only song", 30), ("encode", 30), *([("song", 300)] if args.long else [])]
     rows = []
-    for case, seconds in cases:
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            elapsed, parts, peak = pool.apply(run_case, (case, seconds, args.threads))
-        rows.append((case, seconds, elapsed, parts, peak))
-        print(f"done: {case} {seconds} s in {elapsed:.0f} s", flush=True)
-    print(f"\nfull-size xcodec_mini + 2 Vocos upsamplers, random weights, fp32, CPU, {args.threads} threads\n")
-    print("| case | audio | wall s | real-time factor | 16 kHz decode s | 44.1 kHz upsample s | merge s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    names = {"song": "decode + upsample + merge, 2 tracks (whole codec loaded)",
-             "decode-only song": "the same with a decode-only codec (load_codec(decode_only=True))",
-             "encode": "encode reference (HuBERT + encoders, 1 codebook)"}
-    for case, seconds, elapsed, parts, peak in rows:
-        split = " | ".join(f"{parts[name]:.1f}" if name in parts else "-"
-                           for name in ("decode_16k", "upsample_44k", "merge_bands"))
-        print(f"| {names[case]} | {seconds:.0f} s | {elapsed:.1f} | {elapsed / seconds:.3f} | {split} | {peak:.0f} |")
-    print("\nreal-time factor = wall time / audio duration (below 1 is faster than real time).")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = write_official_folder(Path(scratch), ROOT / "tests" / "data")
+        for case, seconds in cases:
+            results = {}
+            for _ in range(args.rounds):
+                for path in PATHS:
+                    with multiprocessing.get_context("spawn").Pool(1) as pool:
+                        result = pool.apply(run_case, (path, case, seconds, folder, args.threads, args.device))
+                    print(f"done: {path} {case} {seconds} s in {result[1]:.1f} s", flush=True)
+                    if path not in results or result[1] < results[path][1]:
+                        results[path] = result
+            ours, library = results["ours"][4], results["library"][4]
+            difference = float((library != ours).mean() if case == "encode" else
+                               abs(library - ours).max() / abs(ours).max())
+            rows.append((case, seconds, results, difference))
+    print(f"\nfull-size xcodec_mini + 2 Vocos upsamplers, random weights, fp32, {args.device}, {args.threads} threads: "
+          "ours (tests/codec/reference) vs the library path\n")
+    print("| case | audio | path | load s | wall s | real-time factor | 16 kHz decode s | 44.1 kHz upsample s | merge s "
+          "| peak RSS MiB | library / ours wall | output difference |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for case, seconds, results, difference in rows:
+        ratio = results["library"][1] / results["ours"][1]
+        for path in PATHS:
+            load, elapsed, parts, peak, _ = results[path]
+            split = " | ".join(f"{parts[name]:.1f}" if name in parts else "-"
+                               for name in ("decode_16k", "upsample_44k", "merge_bands"))
+            tail = f"{ratio:.2f} | {difference:.1e}" if path == "library" else " | "
+            print(f"| {CASES[case]} | {seconds:.0f} s | {path} | {load:.1f} | {elapsed:.1f} | {elapsed / seconds:.3f} "
+                  f"| {split} | {peak:.0f} | {tail} |")
+    print("\nreal-time factor = wall time / audio duration (below 1 is faster than real time). output difference: "
+          "max |library - ours| / max |ours| of the mix (song), the share of codes differing (encode).")
 
 
 if __name__ == "__main__":

@@ -178,8 +178,8 @@ def agreement_case(seconds: float, threads: int):
     codec = _parts()[0]
     # Random codebooks give nearly one code for any input (the rows of smallest norm win the nearest-neighbour
     # search); rows of one norm make the codes follow the latent, so that a changed latent shows.
-    for layer in codec.quantizer.vq.layers:
-        embed = layer._codebook.embed
+    for layer in codec.model.quantizer.quantizers:
+        embed = layer.codebook.embed
         embed.mul_(embed.norm(dim=1, keepdim=True).mean() / embed.norm(dim=1, keepdim=True))
     samples = music(seconds, 16000)
     whole = render.encode_codes(codec, samples, window=10**9)[0]  # one pass, as the official code encodes

@@ -77,20 +77,24 @@ def test_full_size_receptive_fields_fit_in_the_chunk_context():
     """At the official sizes, changing one frame changes the 16 kHz decoder's and the Vocos upsampler's output only
     within CONTEXT_FRAMES frames of it, so chunks with that much context on each side reproduce a whole decode."""
     import torch
+    from transformers import HubertConfig, XcodecModel
+    from transformers.models.dac.modeling_dac import DacDecoder
 
-    from yue.codec.xcodec import AcousticDecoder, CodecConfig
+    from yue.codec.xcodec import CodecConfig
     from yue.codec.vocoder import Vocoder, VocoderConfig
 
     torch.manual_seed(0)
     config = CodecConfig()
-    decoder = AcousticDecoder(config.codebook_dim, config.decoder_channels, config.ratios).eval()  # 1024 in: no fc
+    decoder = DacDecoder(config.xcodec_config(HubertConfig()).acoustic_model_config)
+    XcodecModel._adjust_dac_decoder(decoder)  # as XcodecModel builds it: odd strides' output_padding, no tanh
     vocoder = Vocoder(VocoderConfig()).eval()
+    models = ((decoder.eval(), config.D, config.hop), (vocoder, vocoder.config.input_channels, vocoder.config.hop_length))
     frames, frame = 2 * render.CONTEXT_FRAMES + 9, render.CONTEXT_FRAMES + 4
-    x = torch.randn(1, config.codebook_dim, frames)
-    changed = x.clone()
-    changed[..., frame] += 1.0
     with torch.inference_mode():
-        for model, hop in ((decoder, config.hop), (vocoder, VocoderConfig().hop_length)):
+        for model, channels, hop in models:
+            x = torch.randn(1, channels, frames)
+            changed = x.clone()
+            changed[..., frame] += 1.0
             difference = (model(changed) - model(x)).reshape(-1).abs()
             touched = torch.nonzero(difference > 0).flatten()
             first, last = touched.min().item() // hop, touched.max().item() // hop
@@ -122,7 +126,7 @@ def test_windowed_encoding_places_every_window_where_it_belongs(parts, monkeypat
 
     codec = parts[0]
     projection = torch.randn(400, codec.config.semantic_dim, generator=torch.Generator().manual_seed(0))
-    monkeypatch.setattr(codec, "semantic_features",
+    monkeypatch.setattr(codec.model, "_extract_semantic_features",
                         lambda x: F.pad(x[:, 0, :], (160, 160)).unfold(1, 400, 320) @ projection)
     samples = (0.1 * np.random.default_rng(5).standard_normal(320 * 230 + 77)).astype(np.float32)
     with torch.inference_mode():

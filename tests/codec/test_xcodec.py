@@ -1,4 +1,5 @@
-"""yue.codec.xcodec: the xcodec length contracts, the summed RVQ embedding, encode/decode and the residual quantiser."""
+"""yue.codec.xcodec: the xcodec length contracts, the summed RVQ embedding, encode/decode and the residual quantiser,
+through transformers' XcodecModel (tests/weights/test_codec_layout.py compares it with the official modules)."""
 import numpy as np
 import pytest
 import torch
@@ -33,12 +34,13 @@ def test_decode_gives_320_samples_per_frame(codec):
 def test_embedding_is_the_sum_of_codebook_rows(codec):
     """embed(codes) = Σ_k embed_k[codes[k]], transposed to channels-first; decode = decoder_2(fc_post2(embed))."""
     codes = torch.randint(0, 1024, (1, 3, 5))
-    layers = codec.quantizer.vq.layers
-    expected = sum(layers[k]._codebook.embed[codes[0, k]] for k in range(3)).T
+    books = [q.codebook.embed for q in codec.model.quantizer.quantizers]
+    expected = sum(books[k][codes[0, k]] for k in range(3)).T
     torch.testing.assert_close(codec.embed(codes)[0], expected)
     with torch.inference_mode():
-        by_hand = codec.decoder_2(codec.fc_post2(expected.T)[None].transpose(1, 2))
+        by_hand = codec.model.acoustic_decoder(codec.model.fc2(expected.T)[None].transpose(1, 2))
         torch.testing.assert_close(codec.decode(codes), by_hand)
+        torch.testing.assert_close(codec.decode_embedding(expected[None]), by_hand)
 
 
 def test_encode_frame_count_and_padded_fallback(codec):
@@ -51,14 +53,15 @@ def test_encode_frame_count_and_padded_fallback(codec):
 def test_encode_is_residual_nearest_neighbour_of_the_fused_latent(codec):
     """encode = RVQ of fc_prior([acoustic ; RepCodec(mean of the 13 HuBERT hidden states of x padded 160/160)])."""
     x = torch.randn(1, 1, 320 * 20) * 0.1
+    model = codec.model
     with torch.inference_mode():
         padded = torch.nn.functional.pad(x[:, 0], (160, 160))
-        hidden = codec.semantic_model(padded, output_hidden_states=True).hidden_states
-        assert len(hidden) == codec.semantic_model.config.num_hidden_layers + 1
-        semantic = codec.encoder_semantic(torch.stack(hidden).mean(0).transpose(1, 2))
-        latent = codec.fc_prior(torch.cat([codec.encoder(x), semantic], 1).transpose(1, 2))[0]
+        hidden = model.semantic_model(padded, output_hidden_states=True).hidden_states
+        assert len(hidden) == model.semantic_model.config.num_hidden_layers + 1
+        semantic = model.encoder_semantic(torch.stack(hidden).mean(0).transpose(1, 2))
+        latent = model.fc(torch.cat([model.acoustic_encoder(x), semantic], 1).transpose(1, 2))[0]
         codes = codec.encode(x, 2)[0]
-    books = [layer._codebook.embed for layer in codec.quantizer.vq.layers[:2]]
+    books = [q.codebook.embed for q in model.quantizer.quantizers[:2]]
     first = torch.cdist(latent, books[0]).argmin(1)
     second = torch.cdist(latent - books[0][first], books[1]).argmin(1)
     assert torch.equal(codes, torch.stack([first, second]))
@@ -66,10 +69,21 @@ def test_encode_is_residual_nearest_neighbour_of_the_fused_latent(codec):
 
 def test_quantiser_finds_codebook_entries_exactly(codec):
     """A latent equal to entries of codebook 0 quantises to those codes."""
-    quantizer = codec.quantizer
+    quantizer = codec.model.quantizer
     entries = torch.tensor([5, 900, 17])
-    latent = quantizer.vq.layers[0]._codebook.embed[entries].T[None]
-    assert quantizer.quantize(latent, 1)[0, 0].tolist() == [5, 900, 17]
+    latent = quantizer.quantizers[0].codebook.embed[entries].T[None]
+    assert quantizer.encode(latent, bandwidth=0.5)[0, 0].tolist() == [5, 900, 17]
+
+
+def test_any_codebook_count_is_the_head_of_a_wider_encoding(codec):
+    """XcodecModel takes only the official bandwidths (1, 2, 3, 4, 8, 12 codebooks); 5..7 and 9..11 are the first
+    codes of the next wider one, which is the n-codebook residual quantisation itself."""
+    x = torch.randn(1, 1, 320 * 10) * 0.1
+    with torch.inference_mode():
+        twelve = codec.encode(x, 12)
+        for n in range(1, 13):
+            assert torch.equal(codec.encode(x, n), twelve[:, :n])
+    assert [codec.config.bandwidth(n) for n in (1, 4, 5, 8, 9)] == [0.5, 2, 4, 4, 6]
 
 
 def test_encode_then_decode_round_trip_runs(codec):
@@ -86,11 +100,17 @@ def test_codebook_count_is_checked(codec):
         codec.encode(torch.zeros(1, 1, 3200), 13)
 
 
-def test_decode_only_codec_decodes_the_same_and_refuses_to_encode(tiny_dir, codec):
-    """Dropping the encoding parts leaves decoding unchanged; encoding then says how to get it back."""
+def test_decode_only_codec_decodes_the_same_and_loads_the_encoder_to_encode(tiny_dir, codec):
+    """A decode-only load decodes the same as a whole one; its first encode loads the encoding parts, and then
+    encodes the same too. A codec whose encoder was dropped without a source says how to get it back."""
     light = load_codec(tiny_dir / "xcodec_mini_infer", decode_only=True)
     codes = np.random.default_rng(3).integers(0, 1024, (8, 20))
     np.testing.assert_array_equal(render.decode_16k(light, codes), render.decode_16k(codec, codes))
-    assert light.semantic_model is None
+    assert light.model.semantic_model is None and not light.encoder_loaded
+    x = torch.randn(1, 1, 3200) * 0.1
+    with torch.inference_mode():
+        assert torch.equal(light.encode(x, 4), codec.encode(x, 4))
+    assert light.encoder_loaded
+    light.drop_encoder()
     with pytest.raises(RuntimeError, match="decoding only"):
-        light.encode(torch.zeros(1, 1, 3200), 1)
+        light.encode(x, 1)

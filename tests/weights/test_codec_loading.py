@@ -1,6 +1,7 @@
 """yue.weights.codec_loading: official-layout folders load strictly; the official sizes give the official keys and
 shapes."""
 import argparse
+import math
 import shutil
 import sys
 import types
@@ -9,15 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from yue.weights import codec_loading
+from tests.codec.reference.folder import READ_CONFIGS
 from yue.codec.xcodec import SoundStream
-from yue.codec.vocoder import Vocoder
+from yue.weights import codec_layout, codec_loading
 
-# The config files the loaders read (tests/data keeps the official ones), then the whole official layout: nothing
-# reads the HuBERT preprocessor config (the official code feeds HuBERT the waveform as it is), but the folder has it.
-READ_CONFIGS = ("final_ckpt/config.yaml", "decoders/config.yaml", "semantic_ckpts/hf_1_325000/config.json")
+# The whole official layout: nothing reads the HuBERT preprocessor config (the official code feeds HuBERT the
+# waveform as it is), but the folder has it.
 OFFICIAL_CONFIGS = (*READ_CONFIGS, "semantic_ckpts/hf_1_325000/preprocessor_config.json")
-OLD_POS_CONV = {"parametrizations.weight.original0": "weight_g", "parametrizations.weight.original1": "weight_v"}
 
 
 def _wn(prefix: str, out: int, inp: int, kernel: int, transposed: bool = False) -> dict:
@@ -108,25 +107,6 @@ def official_vocoder_shapes() -> dict:
     return keys
 
 
-@pytest.fixture(scope="module")
-def official_folder(data_dir, tmp_path_factory):
-    """The official config files with full-size random weights written in the official checkpoint formats."""
-    folder = tmp_path_factory.mktemp("xcodec_full")
-    for name in READ_CONFIGS:
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(data_dir / "xcodec_mini_infer" / name, folder / name)
-    model = SoundStream(codec_loading.codec_config(folder), codec_loading.hubert_config(folder))
-    state = model.state_dict()
-    # older transformers (as in the official 2024 training code) saved HuBERT's pos-conv as weight_g / weight_v
-    for new, old in OLD_POS_CONV.items():
-        state[codec_loading.POS_CONV + old] = state.pop(codec_loading.POS_CONV + new)
-    torch.save({"codec_model": state, "optimizer_g": {"state": {}}}, folder / codec_loading.CODEC_WEIGHTS)
-    vocoder = Vocoder(codec_loading.vocoder_config(folder)).state_dict()
-    for name in codec_loading.VOCODER_WEIGHTS.values():
-        torch.save(vocoder, folder / name)
-    return folder
-
-
 @pytest.fixture
 def tiny_codec_copy(tiny_dir, tmp_path):
     """A private copy of the tiny codec folder, for tests that damage it."""
@@ -135,25 +115,53 @@ def tiny_codec_copy(tiny_dir, tmp_path):
     return folder
 
 
+def official_layout(folder) -> dict:
+    """The official names and shapes load_codec demands: its XcodecModel's, renamed (no weights built)."""
+    with torch.device("meta"):
+        model = SoundStream(codec_loading.codec_config(folder), codec_loading.hubert_config(folder)).model
+    return {k: tuple(v.shape) for k, v in codec_layout.to_official(model.state_dict(), model.config).items()}
+
+
 def test_official_sizes_have_the_official_keys_shapes_and_parameter_counts(official_folder):
-    """All 530 codec entries with the SPEC §5.1 shapes, 160 715 330 parameters split per module as in the table;
-    Vocos: the 81 entries of SPEC §6.1 and 18 127 818 parameters."""
-    codec = codec_loading.load_codec(official_folder)
-    shapes = {key: tuple(value.shape) for key, value in codec.state_dict().items()}
+    """The loader demands all 530 codec entries with the SPEC §5.1 shapes, 160 715 330 parameters split per module
+    as in the table, and the official folder loads; Vocos: the 81 entries of SPEC §6.1 and 18 127 818 parameters."""
+    layout = official_layout(official_folder)
     expected = official_codec_shapes()
     assert len(expected) == 530
-    assert shapes == expected
-    assert sum(p.numel() for p in codec.parameters()) == 160_715_330
+    assert layout == expected
     per_module = {"encoder": 12_770_944, "encoder_semantic": 14_747_136, "decoder_semantic": 16_516_608,
                   "decoder_2": 20_209_730, "semantic_model": 94_371_712, "fc_prior": 1_049_600, "fc_post1": 787_200,
                   "fc_post2": 262_400}
-    for name, count in per_module.items():
-        assert sum(p.numel() for p in getattr(codec, name).parameters()) == count, name
-    assert all(b.item() == 1 for n, b in codec.named_buffers() if n.endswith("inited"))
+    counts = {name: 0 for name in per_module}
+    for key, shape in layout.items():
+        if not key.startswith("quantizer."):  # the codebooks are buffers
+            counts[key.split(".")[0]] += math.prod(shape)
+    assert counts == per_module and sum(counts.values()) == 160_715_330
+    codec = codec_loading.load_codec(official_folder)
+    assert all(q.codebook.inited.item() == 1 for q in codec.model.quantizer.quantizers)
     for which in ("vocal", "instrumental"):
         vocoder = codec_loading.load_vocoder(official_folder, which)
-        assert {k: tuple(v.shape) for k, v in vocoder.state_dict().items()} == official_vocoder_shapes()
+        state = codec_layout.vocoder_to_official(vocoder.state_dict(), vocoder.head.window)
+        assert {k: tuple(v.shape) for k, v in state.items()} == official_vocoder_shapes()
         assert sum(p.numel() for p in vocoder.parameters()) == 18_127_818
+
+
+def test_decode_only_load_keeps_the_decoding_parts_and_loads_the_rest_once(official_folder, monkeypatch):
+    """decode_only keeps only fc_post2, the acoustic decoder (its weight norms folded) and the codebooks: 20.5 M
+    parameters of 160.7 M, no HuBERT; the first encode reads the encoding parts from the checkpoint, once."""
+    codec = codec_loading.load_codec(official_folder, decode_only=True)
+    assert codec.model.semantic_model is None and codec.model.acoustic_encoder is None
+    decoding = sum(math.prod(shape) for key, shape in official_layout(official_folder).items()
+                   if key.startswith(("decoder_2.", "fc_post2.")) and not key.endswith("weight_g"))
+    assert sum(p.numel() for p in codec.parameters()) == decoding == 20_463_425
+    reads = []
+    read = codec_loading._codec_state
+    monkeypatch.setattr(codec_loading, "_codec_state", lambda folder: reads.append(folder) or read(folder))
+    with torch.inference_mode():
+        for _ in range(2):
+            assert codec.encode(torch.zeros(1, 1, 3200), 1).shape == (1, 1, 10)
+    assert len(reads) == 1 and codec.model.semantic_model is not None
+    assert not any(p.is_inference() for p in codec.parameters())  # loaded under encode's inference mode, yet movable
 
 
 def test_both_hubert_pos_conv_namings_load(official_folder, tmp_path):
@@ -162,12 +170,12 @@ def test_both_hubert_pos_conv_namings_load(official_folder, tmp_path):
     shutil.copytree(official_folder, folder)
     checkpoint = torch.load(folder / codec_loading.CODEC_WEIGHTS, weights_only=True)
     state = checkpoint["codec_model"]
-    for old, new in codec_loading.POS_CONV_NAMES.items():
-        state[codec_loading.POS_CONV + new] = state.pop(codec_loading.POS_CONV + old)
+    for old, new in codec_layout.POS_CONV_NAMES.items():
+        state[codec_layout.POS_CONV + new] = state.pop(codec_layout.POS_CONV + old)
     torch.save(checkpoint, folder / codec_loading.CODEC_WEIGHTS)
     loaded = codec_loading.load_codec(folder).state_dict()
-    for new in OLD_POS_CONV:
-        assert torch.equal(loaded[codec_loading.POS_CONV + new], state[codec_loading.POS_CONV + new])
+    for new in codec_layout.POS_CONV_NAMES.values():
+        assert torch.equal(loaded["model." + codec_layout.POS_CONV + new], state[codec_layout.POS_CONV + new])
 
 
 def test_tiny_folder_has_the_official_layout(tiny_dir):
@@ -204,7 +212,7 @@ def test_training_objects_in_the_checkpoint_load_inert(tmp_path, monkeypatch, ti
     with pytest.raises(Exception, match="Weights only load failed"):
         torch.load(tiny_codec_copy / codec_loading.CODEC_WEIGHTS, weights_only=True)
     codec = codec_loading.load_codec(tiny_codec_copy)
-    assert torch.equal(codec.fc_post2.weight, checkpoint["codec_model"]["fc_post2.weight"])
+    assert torch.equal(codec.model.fc2.weight, checkpoint["codec_model"]["fc_post2.weight"])
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -214,7 +222,7 @@ def test_legacy_torch_save_format_loads(tiny_codec_copy):
     state = torch.load(path, weights_only=True)
     torch.save(state, path, _use_new_zipfile_serialization=False)
     vocoder = codec_loading.load_vocoder(tiny_codec_copy, "vocal")
-    assert torch.equal(vocoder.head.out.bias, state["head.out.bias"])
+    assert torch.equal(vocoder.head.linear.bias, state["head.out.bias"])
 
 
 def test_truncated_checkpoint_names_the_file(tiny_codec_copy):

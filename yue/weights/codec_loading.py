@@ -4,10 +4,13 @@
     semantic_ckpts/hf_1_325000/config.json (+ preprocessor_config.json)   HuBERT config; weights are in the ckpt
     decoders/config.yaml, decoders/decoder_131000.pth (vocal), decoders/decoder_151000.pth (instrumental)
 
-Loads are strict: every official key name and shape. The tiny writer produces the same layout with small sizes.
+Loads are strict: every official key name and shape, checked before anything is kept. The weights go into
+transformers' XcodecModel and the Vocos head under their names there (yue.weights.codec_layout); decoding loads
+only the decoding parts. The tiny writer produces the same layout with small sizes.
 """
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 from pathlib import Path
@@ -15,8 +18,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from ..codec.xcodec import CodecConfig, SoundStream
+from ..codec.xcodec import DECODE_PARTS, ENCODE_PARTS, CodecConfig, SoundStream
 from ..codec.vocoder import Vocoder, VocoderConfig
+from . import codec_layout
 
 CODEC_CONFIG = "final_ckpt/config.yaml"
 CODEC_WEIGHTS = "final_ckpt/ckpt_00360000.pth"
@@ -25,9 +29,6 @@ HUBERT_PREPROCESSOR = "semantic_ckpts/hf_1_325000/preprocessor_config.json"
 VOCODER_CONFIG = "decoders/config.yaml"
 VOCODER_WEIGHTS = {"vocal": "decoders/decoder_131000.pth", "instrumental": "decoders/decoder_151000.pth"}
 TINY_KEY = "tiny_dims"  # extra config.yaml key of tiny test folders; absent in the official file = official sizes
-# HuBERT's positional conv is weight-normed: older transformers saved weight_g/weight_v, newer ones parametrizations.
-POS_CONV = "semantic_model.encoder.pos_conv_embed.conv."
-POS_CONV_NAMES = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
 
 
 def _file(folder: Path, name: str) -> Path:
@@ -145,50 +146,75 @@ def vocoder_config(folder: Path) -> VocoderConfig:
     return VocoderConfig(**backbone, n_fft=head["n_fft"], hop_length=head["hop_length"])
 
 
-def _rename_pos_conv(state: dict, expected: set[str]) -> dict:
-    """Map either HuBERT pos-conv naming onto the one the installed transformers uses."""
-    renamed = {}
-    for key, value in state.items():
-        if key.startswith(POS_CONV) and key not in expected:
-            tail = key[len(POS_CONV):]
-            flipped = {v: k for k, v in POS_CONV_NAMES.items()}
-            key = POS_CONV + POS_CONV_NAMES.get(tail, flipped.get(tail, tail))
-        renamed[key] = value
-    return renamed
-
-
-def _strict_load(module: torch.nn.Module, state: dict, source: Path) -> None:
-    """load_state_dict(strict=True), with an error that lists the missing, unexpected and mis-shaped keys."""
+def _check_layout(state: dict, expected: dict, source: Path) -> None:
+    """Every key of `expected` (name -> shape) in `state` with that shape, and nothing else, or a ValueError that
+    lists the missing, unexpected and mis-shaped keys."""
     if not isinstance(state, dict):
         raise ValueError(f"{source} holds a {type(state).__name__}, not a state dict of tensors")
-    expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k]) != tuple(state[k].shape))
     if missing or unexpected or wrong:
         details = "; ".join(f"{what}: {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''} ({len(keys)})"
                             for what, keys in (("missing", missing), ("unexpected", unexpected),
                                                ("wrong shape", wrong)) if keys)
         raise ValueError(f"{source} does not match the model built from its config: {details}")
-    module.load_state_dict(state, strict=True)
 
 
-def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.float32,
-               decode_only: bool = False) -> SoundStream:
-    """The xcodec model from an official-layout folder, strictly loaded, in eval mode. `decode_only` then frees
-    the encoding parts (13% of the weights stay)."""
-    folder = Path(folder)
-    model = SoundStream(codec_config(folder), hubert_config(folder))
+def _codec_state(folder: Path) -> dict:
+    """The official state dict inside final_ckpt/ckpt_00360000.pth (memory-mapped where the file allows)."""
     checkpoint = _load_torch(_file(folder, CODEC_WEIGHTS))
     if not isinstance(checkpoint, dict) or "codec_model" not in checkpoint:
         keys = ", ".join(map(str, list(checkpoint)[:5])) if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ValueError(f"{folder / CODEC_WEIGHTS} has no 'codec_model' entry (found: {keys})")
-    state = _rename_pos_conv(checkpoint["codec_model"], set(model.state_dict()))
-    _strict_load(model, state, folder / CODEC_WEIGHTS)
-    del state, checkpoint
+    return checkpoint["codec_model"]
+
+
+def _assign(model: torch.nn.Module, state: dict, parts: tuple[str, ...], copy: bool) -> None:
+    """Fill `model`'s parts with the tensors of `state` (library names), strictly. Parts not named are never read
+    from the memory-mapped file. `copy`: weights that stay on the CPU get memory of their own rather than pages of
+    the mapped file (which the kernel may drop and read again, and may not back with huge pages); for another
+    device, the move copies them anyway."""
+    for name in parts:
+        prefix = name + "."
+        getattr(model, name).load_state_dict({k[len(prefix):]: v.clone() if copy else v
+                                              for k, v in state.items() if k.startswith(prefix)},
+                                             strict=True, assign=True)
+
+
+def _load_encoding_parts(folder: Path, codec: SoundStream) -> None:
+    """Read the encoding parts (HuBERT, both encoders, fc_prior) from the checkpoint into a decode-only codec, on
+    its device and in its dtype."""
+    from transformers import XcodecModel
+
+    config = codec.model.config
+    with torch.device("meta"):
+        donor = XcodecModel(config)
+    state = codec_layout.to_library(_codec_state(folder), config, set(donor.state_dict()), ENCODE_PARTS)
+    where = next(codec.parameters())
+    _assign(donor, state, ENCODE_PARTS, copy=where.device.type == "cpu")
+    for name in ENCODE_PARTS:
+        setattr(codec.model, name, getattr(donor, name).to(device=where.device, dtype=where.dtype).eval())
+
+
+def load_codec(folder: str | Path, device="cpu", dtype: torch.dtype = torch.float32,
+               decode_only: bool = False) -> SoundStream:
+    """The xcodec model from an official-layout folder, strictly checked, in eval mode. `decode_only` loads only
+    the decoding parts (13% of the weights; no HuBERT); its first encode then loads the rest, once."""
+    folder = Path(folder)
+    with torch.device("meta"):  # names and shapes only: the tensors come from the checkpoint
+        codec = SoundStream(codec_config(folder), hubert_config(folder))
+    xconfig, expected = codec.model.config, codec.model.state_dict()
+    state = codec_layout.pos_conv_as(_codec_state(folder), set(expected))
+    _check_layout(state, {k: v.shape for k, v in codec_layout.to_official(expected, xconfig).items()},
+                  folder / CODEC_WEIGHTS)
+    parts = DECODE_PARTS if decode_only else DECODE_PARTS + ENCODE_PARTS
+    _assign(codec.model, codec_layout.to_library(state, xconfig, set(expected), parts), parts,
+            copy=torch.device(device).type == "cpu")
+    codec.keep(parts)  # the training-only parts (decoder_semantic, fc_post1) were checked above, never kept
     if decode_only:
-        model.drop_encoder()
-    return model.to(device=device, dtype=dtype).eval()
+        codec.drop_encoder(functools.partial(_load_encoding_parts, folder))
+    return codec.to(device=device, dtype=dtype).eval()
 
 
 def load_vocoder(folder: str | Path, which: str, device="cpu", dtype: torch.dtype = torch.float32) -> Vocoder:
@@ -198,7 +224,12 @@ def load_vocoder(folder: str | Path, which: str, device="cpu", dtype: torch.dtyp
     folder = Path(folder)
     model = Vocoder(vocoder_config(folder))
     path = _file(folder, VOCODER_WEIGHTS[which])
-    _strict_load(model, _load_torch(path), path)
+    state = _load_torch(path)
+    expected = codec_layout.vocoder_to_official(model.state_dict(), model.head.window)
+    _check_layout(state, {k: v.shape for k, v in expected.items()}, path)
+    weights, window = codec_layout.vocoder_to_library(state)
+    model.load_state_dict(weights, strict=True)
+    model.head.window.copy_(window)
     return model.to(device=device, dtype=dtype).eval()
 
 
@@ -225,16 +256,18 @@ def write_tiny_codec(folder: str | Path, seed: int = 0) -> Path:
     (folder / HUBERT_CONFIG).write_text(json.dumps(hubert, indent=1))
     (folder / HUBERT_PREPROCESSOR).write_text(json.dumps({"feature_extractor_type": "Wav2Vec2FeatureExtractor",
                                                           "sampling_rate": official.sample_rate, "do_normalize": True}))
-    model = SoundStream(codec_config(folder), hubert_config(folder))
-    torch.save({"codec_model": model.state_dict()}, folder / CODEC_WEIGHTS)
+    config = codec_config(folder)
+    model = SoundStream(config, hubert_config(folder)).model
+    torch.save({"codec_model": codec_layout.to_official(model.state_dict(), model.config)}, folder / CODEC_WEIGHTS)
     vocoder = VocoderConfig(**TINY_VOCODER)  # n_fft and hop stay official: 882 samples per frame at 44.1 kHz
     (folder / VOCODER_CONFIG).write_text(yaml.safe_dump({
         "backbone": {"class_path": "vocos.models.VocosBackbone",
-                     "init_args": {"input_channels": model.config.codebook_dim, "dim": vocoder.dim,
+                     "init_args": {"input_channels": config.codebook_dim, "dim": vocoder.dim,
                                    "intermediate_dim": vocoder.intermediate_dim, "num_layers": vocoder.num_layers}},
         "head": {"class_path": "vocos.heads.ISTFTHead",
                  "init_args": {"dim": vocoder.dim, "n_fft": vocoder.n_fft, "hop_length": vocoder.hop_length,
                                "padding": "same"}}}, sort_keys=False))
     for name in VOCODER_WEIGHTS.values():
-        torch.save(Vocoder(vocoder_config(folder)).state_dict(), folder / name)
+        model = Vocoder(vocoder_config(folder))
+        torch.save(codec_layout.vocoder_to_official(model.state_dict(), model.head.window), folder / name)
     return folder

@@ -1,4 +1,4 @@
-"""Conv building blocks shared by the xcodec model and the Vocos upsampler.
+"""Conv building blocks of the tests' xcodec oracle (tests/codec/reference/xcodec.py).
 
 Weight-normed convolutions keep the legacy `weight_g` / `weight_v` parameters of `torch.nn.utils.weight_norm`
 (dim 0), so the official checkpoints load with their key names unchanged.
@@ -100,21 +100,3 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
-
-
-class ConvNeXtBlock(nn.Module):
-    """Vocos ConvNeXt block: x + γ · pwconv2(GELU(pwconv1(LN(dwconv(x))))), (B, C, T) -> (B, C, T).
-    GELU is the exact (erf) one; γ starts at `layer_scale` (1 / num_layers in Vocos)."""
-
-    def __init__(self, dim: int, intermediate_dim: int, layer_scale: float):
-        super().__init__()
-        self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.pwconv1 = nn.Linear(dim, intermediate_dim)
-        self.pwconv2 = nn.Linear(intermediate_dim, dim)
-        self.gamma = nn.Parameter(layer_scale * torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm(self.dwconv(x).transpose(1, 2))
-        y = self.gamma * self.pwconv2(F.gelu(self.pwconv1(y)))
-        return x + y.transpose(1, 2)
