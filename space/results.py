@@ -124,33 +124,30 @@ def call_phrase(call: int, calls: int, section: int) -> str:
 
 
 def part_text(state: Unfinished, max_new_tokens: int) -> str:
-    """How far a section under way got, e.g. 'section 2 up to token 1350 of 3000 of stage 1'."""
+    """How far a section under way got, e.g. 'section 2 up to token 1350 of 3000 of stage 1' (frames of stage 2:
+    over every track)."""
     if state.stage1 is not None:
         return f"section {state.section + 1} up to token {state.stage1.step} of {max_new_tokens} of stage 1"
-    frames, total = sum(p.frames for p in state.rows), sum(p.row.length for p in state.rows)
-    return f"section {state.section + 1} with stage 1 done and stage 2 at {frames} of {total}+ frames"
+    return f"section {state.section + 1} with stage 1 done and {sum(p.frames for p in state.rows)} frames of stage 2"
 
 
 def ended_text(reason: str, done: int, total: int, audio_s: float, part: Unfinished | None, max_new_tokens: int,
-               takes: int) -> str:
+               seeds: list[int]) -> str:
     """A run that ZeroGPU ended before the song was done (`reason`: why, in spaces' words): what is kept, where,
-    and what to do to go on."""
+    and what to do to go on (`seeds`: each take's)."""
     kept = [f"{done} of {plural(total, 'section')} ({audio_s:.0f} s of audio)"] if done else []
     if part is not None:
         kept.append(f"the part of {part_text(part, max_new_tokens)}")
-    lines = [reason.strip()]
     if not kept:
-        lines.append("Nothing was made yet, so there is nothing to keep: try again when your quota is back.")
-        return "\n".join(lines)
-    where = "each take's song bundle (.npz)" if takes > 1 else "the song bundle (.npz)"
-    lines.append(f"Kept in {where}: {' and '.join(kept)}.")
-    how = ("press Continue this song → (or upload the bundle in the Continue a song tab) when your quota is back")
-    if part is not None:
-        with_takes = ", with 1 take per bundle" if takes > 1 else " with 1 take"
-        lines.append(f"To go on, {how}{with_takes}: section {part.section + 1} resumes exactly where it stopped.")
-    else:
-        lines.append(f"To go on, {how}.")
-    return "\n".join(lines)
+        return f"{reason.strip()}\nNothing was made yet, so there is nothing to keep: try again when your quota is back."
+    where = "each take's song bundle (.npz)" if len(seeds) > 1 else "the song bundle (.npz)"
+    how = "press Continue this song → (or upload the bundle in the Continue a song tab) when your quota is back"
+    if part is None:
+        return f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}."
+    seeds_text = ", ".join(f"take {take}: seed {seed}" for take, seed in enumerate(seeds, start=1))
+    setting = f"1 take and its seed ({seeds_text})" if len(seeds) > 1 else f"seed {seeds[0]}"
+    return (f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}, with {setting}: section "
+            f"{part.section + 1} resumes exactly where it stopped.")
 
 
 @dataclass(frozen=True)

@@ -189,5 +189,6 @@ class SongRun:
             files = [write_unfinished(self.folder, codes[t], take_part(part, t) if takes > 1 else part, t + 1, takes,
                                       done, self.total, self.settings, seed + t, self.takes[t] if self.takes else None)
                      for t in range(takes)]
-        text = ended_text(why, done, self.total, self.audio_s, part, self.request.sampling.max_new_tokens, takes)
+        text = ended_text(why, done, self.total, self.audio_s, part, self.request.sampling.max_new_tokens,
+                          [seed + take for take in range(takes)])
         return Update(text, seed, files, SongState(self.whole.shown, None, ended=True))

@@ -41,6 +41,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Callable
 
 # The entries of spaces/zero/configs.json (0.51.3) this stand-in can pretend to run on
 H200 = {"model": "NVIDIA H200", "memory": 74625056768, "sm_major": 9, "sm_minor": 0, "sm_count": 60,
@@ -64,10 +65,10 @@ class Ledger:
 class DeviceAPI:
     """Stands in for `spaces.zero.api.APIClient` (the ZeroGPU device API). One GPU (nvidia index 0)."""
 
-    def __init__(self, ledger: Ledger, seconds_per_booked: float, reuse: bool = True):
+    def __init__(self, ledger: Ledger, seconds_per_booked: float, idle: Callable[[], bool] = lambda: True):
         from spaces.utils import SimpleQueue
 
-        self.ledger, self.scale, self.reuse = ledger, seconds_per_booked, reuse
+        self.ledger, self.scale, self.idle = ledger, seconds_per_booked, idle
         self.allowed = SimpleQueue()  # (token, pid) from a worker's `allow`, which runs in the worker process
         self.pids: dict[str, int] = {}
         self.lock = threading.Lock()
@@ -90,7 +91,7 @@ class DeviceAPI:
             self.calls[allow_token] = (time.monotonic(), timer)
             timer.daemon = True
             timer.start()
-        return ScheduleResponse(idle=self.reuse, nvidiaIndex=0, nvidiaUUID="GPU-stand-in",
+        return ScheduleResponse(idle=self.idle(), nvidiaIndex=0, nvidiaUUID="GPU-stand-in",
                                 allowToken=allow_token), meta
 
     def allow(self, allow_token: str, pid: int):
@@ -175,11 +176,13 @@ class TorchLayer(types.ModuleType):
 
 
 @contextmanager
-def zero_gpu(ledger: Ledger, seconds_per_booked: float = 1.0, card: dict = BLACKWELL, reuse: bool = True,
-             visitor: str = "regular"):
+def zero_gpu(ledger: Ledger, seconds_per_booked: float = 1.0, card: dict = BLACKWELL,
+             idle: Callable[[], bool] = lambda: True, visitor: str = "regular"):
     """Inside: `spaces.GPU` makes spaces' own ZeroGPU wrappers, talking to a `DeviceAPI` over `ledger`, on `card`
-    (its duration_factor); a visitor with an IP token (`x-ip-token`, as Gradio passes one for a page's visitor), so
-    spaces' refusals say how much quota is left. Yields the DeviceAPI. Every worker started is killed on the way out."""
+    (its duration_factor); `idle()` says whether the GPU's last worker may be reused (spaces reuses a live worker
+    only when the schedule says idle); a visitor with an IP token (`x-ip-token`, as Gradio passes one for a page's
+    visitor), so spaces' refusals say how much quota is left. Yields the DeviceAPI. Every worker started is killed
+    on the way out."""
     import gradio  # noqa: F401  (spaces' wrappers need it imported first)
     from gradio.context import LocalContext
     from spaces.config import Config
@@ -190,7 +193,7 @@ def zero_gpu(ledger: Ledger, seconds_per_booked: float = 1.0, card: dict = BLACK
 
     saved = (Config.zero_gpu, Config.zero_device_api_url, client.api_client, config.get_config,
              getattr(zero, "torch", None))
-    api = DeviceAPI(ledger, seconds_per_booked, reuse)
+    api = DeviceAPI(ledger, seconds_per_booked, idle)
     torch_layer = TorchLayer()
     sys.modules["spaces.zero.torch"] = zero.torch = torch_layer
     sys.modules.pop("spaces.zero.wrappers", None)  # imported anew: it binds spaces.zero.torch at import
