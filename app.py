@@ -3,7 +3,7 @@
     python app.py                 # the official checkpoints (GPU)
     python app.py --tiny auto     # offline, tiny random weights: the whole app works, the output is noise
 
-No generation logic lives here, and no serving logic either: `space.serving` keeps the model cache, one GPU call per
+No generation logic lives here, and no serving logic either: `space.serving` keeps the model cache, GPU calls per
 section for every take (ZeroGPU allows a few minutes per call), per-request output folders and a stop flag;
 `space.jobs` checks the inputs, `space.results` writes the files. This file is the Gradio layer: the layout, the
 events (each endpoint once for API and MCP callers, which get errors raised, and once for the page's button, which

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from yue.config import Sampling
 from yue.song import Unfinished
+from yue.text.prompt import FRAMES_PER_SECOND
 
 log = logging.getLogger("yue.app")
 
@@ -94,6 +95,7 @@ MAX_SECONDS = 300  # ZeroGPU's limit for one call
 # share on them.
 CHUNK_SECONDS = 60
 MIN_CALL_SECONDS = 20  # the least a call books: its fixed costs and some work
+MIN_WORK_SECONDS = 5  # what a call books for its work at least, above its fixed costs (which grow with the song)
 # ESTIMATE: from the GPU grant to our function's first line. A fresh worker is forked, then spaces' worker_init
 # (wrappers.py) attaches the GPU (`torch.init`: CUDA_VISIBLE_DEVICES, a first CUDA tensor) and `torch.move` copies
 # every tensor packed at start-up (~19 GB in bf16: both LMs and the codec) from disk through two 128 MB pinned
@@ -110,11 +112,12 @@ STOP_LAG_SECONDS = 1.5
 # fresh one copies it from host memory (not packed: loaded after launch) on top of the packed ones. ESTIMATE.
 LOAD_SECONDS = 30
 # What a take's hand-over to the next call holds per second of its song: its render state (16 kHz reconstructions,
-# 44.1 kHz stems and filter bands: 1.0 MB) and its audio (mix and stems, float32: 0.53 MB), written at a section's
-# end and read by the next call (space/handover.py). Disk speed: bench/bench_handover.py measured 0.5 GB/s or more on
-# a busy 2-core machine (write + read of the 12 x 30 s, 4-take song's last section); ESTIMATE for ZeroGPU's disk.
+# 44.1 kHz stems and filter bands: 1.0 MB) and its audio (mix and stems, float32: 0.53 MB), written when a section
+# ends (inside the call, after its deadline) and read by the next call (space/handover.py). bench/bench_handover.py
+# wrote the 12 x 30 s, 4-take song's 2.24 GB in 8.2 s on a busy 2-core machine (0.27 GB/s; reading: 1-2 GB/s):
+# ESTIMATE for ZeroGPU's disk.
 HANDOVER_BYTES_PER_AUDIO_SECOND = 1.55e6
-HANDOVER_BYTES_PER_SECOND = 0.5e9
+HANDOVER_BYTES_PER_SECOND = 0.25e9
 
 
 def duration_factor() -> float:
@@ -156,6 +159,11 @@ def current_card() -> Card:
     except (ImportError, AttributeError, KeyError, TypeError) as error:  # another spaces version
         log.warning("could not read spaces' GPU (%s); assuming ZeroGPU's default card", error)
         return CARDS["large"]
+
+
+def song_at_end(audio_s: float, sampling: Sampling) -> float:
+    """Seconds of song when the section under way ends at its token budget (2 ids a frame): the hand-over then."""
+    return audio_s + sampling.max_new_tokens / 2 / FRAMES_PER_SECOND
 
 
 def handover_seconds(audio_s: float, takes: int = 1) -> float:
@@ -214,36 +222,49 @@ def work_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1,
     return (card or current_card()).slowdown * sum(costs.values())
 
 
-def booking(work: float, takes: int = 1, chunk: float = CHUNK_SECONDS, card: Card | None = None) -> int:
+def least_booking(takes: int = 1, audio_s: float = 0.0, card: Card | None = None) -> int:
+    """The least a call may book: its fixed costs (startup, stop) and MIN_WORK_SECONDS of work, MIN_CALL_SECONDS at
+    least; `audio_s`: the song's length when the section ends (its hand-over grows with it)."""
+    fixed = STARTUP_SECONDS + stop_seconds(takes, audio_s, card)
+    return int(math.ceil(max(MIN_CALL_SECONDS, fixed + MIN_WORK_SECONDS)))
+
+
+def booking(work: float, takes: int = 1, chunk: float = CHUNK_SECONDS, card: Card | None = None,
+            audio_s: float = 0.0) -> int:
     """Seconds a call books for `work` seconds left: a chunk, or less when the work (x MARGIN) and the call's fixed
-    costs fit in less."""
-    wanted = STARTUP_SECONDS + stop_seconds(takes, 0.0, card) + MARGIN * work
-    return int(math.ceil(min(chunk, MAX_SECONDS, max(MIN_CALL_SECONDS, wanted))))
+    costs fit in less; never less than `least_booking`."""
+    wanted = STARTUP_SECONDS + stop_seconds(takes, audio_s, card) + MARGIN * work
+    least = least_booking(takes, audio_s, card)
+    return int(math.ceil(min(max(chunk, least), MAX_SECONDS, max(least, wanted))))
 
 
-def call_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1,
-                 unfinished: Unfinished | None = None, chunk: float = CHUNK_SECONDS, card: Card | None = None) -> int:
-    """Seconds the next call of a section books (`unfinished`: what earlier calls left of it)."""
-    return booking(work_seconds(sampling, precision, takes, unfinished, card), takes, chunk, card)
+def call_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1, unfinished: Unfinished | None = None,
+                 chunk: float = CHUNK_SECONDS, card: Card | None = None, audio_s: float = 0.0) -> int:
+    """Seconds the next call of a section books (`unfinished`: what earlier calls left of it; `audio_s`: the song's
+    length when the section ends)."""
+    return booking(work_seconds(sampling, precision, takes, unfinished, card), takes, chunk, card, audio_s)
 
 
 def planned_calls(sampling: Sampling, precision: str = "bf16", takes: int = 1,
                   unfinished: Unfinished | None = None, chunk: float = CHUNK_SECONDS,
-                  card: Card | None = None) -> list[int]:
+                  card: Card | None = None, audio_s: float = 0.0) -> list[int]:
     """The bookings the rest of a section takes if the card runs at the estimated speed: chunks, each working until
     its deadline, then one for the rest."""
     left, bookings = work_seconds(sampling, precision, takes, unfinished, card), []
     while left > 0 and len(bookings) < 100:
-        bookings.append(booking(left, takes, chunk, card))
-        left -= deadline_seconds(bookings[-1], takes, 0.0, 0.0, card)
-    return bookings or [booking(0.0, takes, chunk, card)]
+        bookings.append(booking(left, takes, chunk, card, audio_s))
+        left -= deadline_seconds(bookings[-1], takes, audio_s, 0.0, card)
+    return bookings or [booking(0.0, takes, chunk, card, audio_s)]
 
 
 def song_seconds(sampling: Sampling, precision: str, takes: int, sections: int, card: Card | None = None) -> int:
-    """At most how many seconds of a visitor's quota `sections` new sections book in all (the planned calls'
-    bookings; ZeroGPU charges what they use, which is less)."""
-    card = card or current_card()
-    return sections * sum(planned_calls(sampling, precision, takes, card=card)) * card.quota_factor
+    """At most how many seconds of a visitor's quota `sections` new sections of a new song book in all (the planned
+    calls' bookings; ZeroGPU charges what they use, which is less)."""
+    card, ends = card or current_card(), [0.0]
+    for _ in range(sections):
+        ends.append(song_at_end(ends[-1], sampling))
+    return card.quota_factor * sum(sum(planned_calls(sampling, precision, takes, card=card, audio_s=end))
+                                   for end in ends[1:])
 
 
 # -- what a refused or failed call says (spaces 0.51.3, zero/client.py `schedule` and zero/wrappers.py) -------------

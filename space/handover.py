@@ -7,7 +7,8 @@ forked fresh or reused. The songs' render states and audio grow ~1.55 MB per tak
 go that way: the request, every take's song after each section (audio, codes, render state) and the section's
 unfinished state are files in the run's folder, which the forked worker shares (the same disk). Through the queues
 go `Call` (in) and `Progress`, `Started`, `SectionDone`, `Handed` and `STOPPED` (out): each pickles to at most
-MESSAGE_BYTES, whatever the song's length and takes (tests/space/test_serving.py measures 12 sections x 4 takes).
+MESSAGE_BYTES, whatever the song's length and takes (tests/space/test_serving.py measures 12 sections x 4 takes),
+and progress comes at most 4 times a second, so a call moves at most 512 B + 2 KB per second of its booking.
 
 The files are this app's own, in the run's private folder (mode 0700), never a client's: they are pickled (numpy
 arrays and dataclasses, written whole or not at all). A client's bundle is read by `SongCodes.load`, never unpickled.
@@ -22,7 +23,7 @@ from yue.files import replacing
 from yue.lm.stage2 import RowCodes
 from yue.song import Song, SongCodes, SongRequest, Unfinished
 
-MESSAGE_BYTES = 1024  # the most one call's pickled arguments, or one value it yields, may hold
+MESSAGE_BYTES = 512  # the most one call's pickled arguments, or one value it yields, may hold (measured: 253 B)
 STOPPED = "stopped"  # what a call yields when the user pressed Stop
 
 

@@ -133,16 +133,16 @@ class Service(Jobs):
         request, every take's song so far, the section's unfinished state) and leaving there what it makes. With a
         booking it stops at its deadline: the booking less its startup (measured from its worker's fork) and what
         must happen after. Yields `Started`, `Progress`, `SectionDone`, `Handed` and STOPPED."""
-        started = worker_start(time.monotonic())
+        first_line, started = self.clock(), worker_start(time.monotonic())  # the deadline counts from here
         yield started
         files = RunFiles(call.folder)
         request = files.request()
         kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
         previous, states = files.states(call.section - 1, request.takes) if call.section > kept else (None, None)
         song = previous[0] if previous else request.previous
-        audio_s = 0.0 if song is None else song.frames / FRAMES_PER_SECOND
-        deadline = None if call.booked is None else Deadline.after(
-            gpu_time.deadline_seconds(call.booked, request.takes, audio_s, started.startup_s), self.clock,
+        end = gpu_time.song_at_end(0.0 if song is None else song.frames / FRAMES_PER_SECOND, request.sampling)
+        deadline = None if call.booked is None else Deadline(
+            first_line + gpu_time.deadline_seconds(call.booked, request.takes, end, started.startup_s), self.clock,
             self.check_every)
         pipeline = self.get_pipeline(choice)  # after the deadline is set: a model loaded here eats into the call
         step = replace(request, segments=call.section + 1)

@@ -123,7 +123,8 @@ class SongRun:
                     continue
                 left = gpu_time.quota_left(error)
                 fits = None if left is None else left // gpu_time.current_card().quota_factor
-                if refused and not fitted and fits is not None and gpu_time.MIN_CALL_SECONDS <= fits < booked:
+                least = gpu_time.least_booking(self.request.takes, self.song_at_end())
+                if refused and not fitted and fits is not None and least <= fits < booked:
                     limit, fitted = fits, True  # the next booking fits what is left
                     continue
                 why = (f"ZeroGPU refused the next GPU call: {reason}" if refused else
@@ -140,11 +141,16 @@ class SongRun:
         after a model switch (the last call ran other models) adds LOAD_SECONDS: its own allowance for them."""
         if not self.zero_gpu:
             return None, 1
-        sampling, takes = self.request.sampling, self.request.takes
+        sampling, takes, end = self.request.sampling, self.request.takes, self.song_at_end()
         load = gpu_time.LOAD_SECONDS if self.job.choice != self.service.served else 0
-        work = gpu_time.call_seconds(sampling, self.precision, takes, self.unfinished, min(limit, gpu_time.CHUNK_SECONDS))
-        booked = gpu_time.granted(min(limit, gpu_time.MAX_SECONDS, work + load))
-        return booked, call - 1 + len(gpu_time.planned_calls(sampling, self.precision, takes, self.unfinished))
+        work = gpu_time.call_seconds(sampling, self.precision, takes, self.unfinished,
+                                     min(limit, gpu_time.CHUNK_SECONDS), audio_s=end)
+        booked = gpu_time.granted(min(max(limit, work), gpu_time.MAX_SECONDS, work + load))
+        planned = gpu_time.planned_calls(sampling, self.precision, takes, self.unfinished, audio_s=end)
+        return booked, call - 1 + len(planned)
+
+    def song_at_end(self) -> float:
+        return gpu_time.song_at_end(self.audio_s, self.request.sampling)
 
     def on_event(self, event, index: int, extra: str, call: tuple[int, int]) -> Iterator[Update]:
         """Show one event of a call; returns True when it finished the section."""

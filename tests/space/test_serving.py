@@ -197,7 +197,7 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
 
 def test_what_crosses_a_calls_queue_is_bounded_whatever_the_songs_length_and_takes(tmp_path, tiny_dir, capsys):
     """12 sections x 4 takes with audio, a call a section: each call's pickled arguments and each value it yields
-    stay under MESSAGE_BYTES (1 KB) while the song grows; the songs, render states and audio stay in the run's
+    stay under MESSAGE_BYTES (512 B) while the song grows; the songs, render states and audio stay in the run's
     folder. Prints what crossed and what the folder handed over (bytes, and seconds to write and read them)."""
     import time
 
