@@ -37,13 +37,9 @@ ENCODE_GPU_SECONDS = 60  # visitor seconds for codec encoding of at most two upl
 
 # -- GPU work: calls of a section --------------------------------------------------------------------------------
 
-def gpu_precision(choice: ModelChoice) -> str:
-    return "bf16" if choice.precision == "auto" else choice.precision  # "auto" is bf16 on ZeroGPU's card
-
-
 def section_gpu_seconds(choice: ModelChoice, call: Call) -> int:
     """The duration to give spaces.GPU for one call (same arguments as the GPU function): the seconds it booked
-    (`Service.run` decides), divided by spaces' own duration_factor, which spaces multiplies back."""
+    (space/song_run.py decides), divided by spaces' own duration_factor, which spaces multiplies back."""
     return gpu_time.request_seconds(call.booked if call.booked is not None else gpu_time.CHUNK_SECONDS)
 
 

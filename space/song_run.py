@@ -41,7 +41,7 @@ class SongRun:
         self.run_section = run_section
         self.files = RunFiles(folder)
         self.zero_gpu = gpu_time.on_zero_gpu()
-        self.precision = "bf16" if job.choice.precision == "auto" else job.choice.precision  # auto: bf16 on a GPU
+        self.precision = "bf16" if job.choice.precision == "auto" else job.choice.precision  # auto: bf16 on ZeroGPU
         self.songs = self.takes = self.unfinished = None  # every take's songs and files so far; the section's state
         self.timings: dict[str, float] = {}
         self.stopped = False

@@ -14,7 +14,7 @@ from space.jobs import shared_settings
 from space.song_progress import SongState
 from space.store import OutputStore
 from yue.config import Limits, Sampling
-from yue.song import Progress, SongCodes, SongRequest
+from yue.song import Progress, SongCodes
 from yue.lm.stage1 import Cancelled
 
 from tests import ROOT
