@@ -10,8 +10,8 @@ filter bands; yue.codec.incremental.RenderState), random values. Then, side by s
   (RunFiles.save_songs), the app reads the songs (RunFiles.songs) and the next call the states (RunFiles.states);
   through the queues go a Call and a SectionDone (their pickled bytes are printed);
 * through the queues (before): the next call's arguments (every take's codes and render state) and the call's result
-  (every take's Song with its state) pickled through spaces.utils.SimpleQueue from a forked process and back, as
-  spaces' wrappers did with them.
+  (every take's Song with its state) pickled through a fork context's SimpleQueue (what spaces.utils.SimpleQueue
+  is) from a forked process and back, as spaces' wrappers did with them.
 """
 from __future__ import annotations
 
@@ -76,19 +76,19 @@ def _echo(inbox, outbox) -> None:
 
 
 def through_queues(made: list) -> dict:
-    """The arguments (codes and render states) into a forked worker and the songs back, through spaces' queues."""
-    from spaces.utils import SimpleQueue
-
-    inbox, outbox = SimpleQueue(), SimpleQueue()
+    """The arguments (codes and render states) into a forked worker and the songs back, through queues like spaces'
+    (spaces.utils.SimpleQueue is multiprocessing's SimpleQueue of the fork context, with its error words)."""
+    context = multiprocessing.get_context("fork")
+    inbox, outbox = context.SimpleQueue(), context.SimpleQueue()
     arguments = ([s.codes for s in made], [s.render_state for s in made])
-    worker = multiprocessing.get_context("fork").Process(target=_echo, args=(inbox, outbox), daemon=True)
+    worker = context.Process(target=_echo, args=(inbox, outbox), daemon=True)
     worker.start()
     started = time.perf_counter()
     inbox.put(arguments)
     outbox.get()  # (its way back is the arguments' size again; the result below is what a call returned)
     there = time.perf_counter()
     worker.join()
-    worker = multiprocessing.get_context("fork").Process(target=_echo, args=(inbox, outbox), daemon=True)
+    worker = context.Process(target=_echo, args=(inbox, outbox), daemon=True)
     worker.start()
     back = time.perf_counter()
     inbox.put(made)

@@ -44,10 +44,8 @@ def weights():
 
 def packing_module(folder: str | None):
     """spaces/zero/torch/packing.py (and the two helpers it imports), from the installed package or `folder`."""
-    if folder is None:
-        import spaces
-
-        folder = str(Path(spaces.__file__).parent)
+    if folder is None:  # found, not imported: spaces patches PyTorch on import when it thinks it runs on ZeroGPU
+        folder = importlib.util.find_spec("spaces").submodule_search_locations[0]
     shim = {"zshim": types.ModuleType("zshim"), "zshim.utils": types.ModuleType("zshim.utils"),
             "zshim.zero": types.ModuleType("zshim.zero"), "zshim.zero.torch": types.ModuleType("zshim.zero.torch")}
     for name, module in shim.items():
