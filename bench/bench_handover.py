@@ -104,9 +104,9 @@ def main() -> None:
     parser.add_argument("--sections", type=int, nargs="+", default=[1, 12])
     parser.add_argument("--takes", type=int, nargs="+", default=[1, 4])
     args = parser.parse_args()
-    print("| song | takes | by path: files | write (call) | read (app) | read (next call) | through the queues: "
-          "bytes | through the queues: bytes (before): arguments / result | one way through spaces' queues, each |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| song so far | takes | files written (once) | write, in the call | read by the app | read by the next call "
+          "| through the queues now | through the queues before (in / out) | before: one way, each |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for sections in args.sections:
         for takes in args.takes:
             made = songs(sections * SECTION_S, takes)
