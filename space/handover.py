@@ -16,6 +16,7 @@ arrays and dataclasses, written whole or not at all). A client's bundle is read 
 from __future__ import annotations
 
 import pickle
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -66,7 +67,7 @@ class RunFiles:
     """The hand-over files of one run, in `<folder>/handover/`: `request.pkl`; per finished section and take
     `song-<s>-take<t>.pkl` (the Song without its render state: what the app writes and shows) and
     `state-<s>-take<t>.pkl` (its codes and render state: what the next call goes on from); `unfinished.pkl`. Only the
-    last finished section's files are kept."""
+    last finished section's files are kept, and none once the run is over."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -122,6 +123,10 @@ class RunFiles:
 
     def drop_unfinished(self) -> None:
         (self.root / "unfinished.pkl").unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """All of it, when the run is over (a long song's hand-over is gigabytes; its bundles keep what lasts)."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def take_part(state: Unfinished, take: int) -> Unfinished:

@@ -172,6 +172,7 @@ class Service(Jobs):
             yield from SongRun(self, job, fmt, folder, flag, run_section).updates()
         finally:
             self.stops.finish(session, flag)
+            RunFiles(folder).remove()
 
     def log_start(self, started: Started) -> None:
         """A fresh worker's first call: how long spaces took from its fork to the call's first line."""

@@ -7,12 +7,13 @@ import os
 import random
 import signal
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from space import gpu_time
-from space.handover import RunFiles
+from space.handover import RunFiles, SectionDone
 from space.jobs import ModelChoice, shared_settings
 from space.serving import Service, section_gpu_seconds
 from space.store import OutputStore
@@ -66,7 +67,22 @@ def space_on_zerogpu(pipeline, tmp_path, monkeypatch, seed: int, kill=None):
         service.clock.call, service.clock.reads = (call.section, call.number), 0
         yield from service.run_section(choice, call)
 
-    return service, lambda: gpu(section_gpu_seconds)(run_section), rng
+    return service, lambda: Watched(gpu(section_gpu_seconds)(run_section)), rng
+
+
+class Watched:
+    """A GPU call as the app's process sees it, keeping the last songs each run's folder handed over (every take's,
+    float audio included: the folder's hand-over goes when the run ends)."""
+
+    def __init__(self, gpu_call):
+        self.gpu_call, self.songs = gpu_call, {}
+
+    def __call__(self, choice, call):
+        for event in self.gpu_call(choice, call):
+            if isinstance(event, SectionDone):
+                files = RunFiles(call.folder)
+                self.songs[call.folder] = files.songs(event.section, files.request().takes)
+            yield event
 
 
 def the_clis_songs(pipeline, tmp_path, request: SongRequest, takes: int) -> list:
@@ -93,12 +109,13 @@ def assert_same_codes(got: SongCodes, expected: SongCodes) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-def assert_same_song(folder, section: int, expected) -> None:
-    """The song a run left in its folder after `section` (float audio, from its hand-over) is `expected`."""
-    song = RunFiles(folder).songs(section, 1)[0]
-    assert_same_codes(song.codes, expected.codes)
-    for a, b in ((song.mix, expected.mix), (song.vocal, expected.vocal), (song.instrumental, expected.instrumental)):
-        assert a.shape == b.shape and np.abs(a - b).max() <= 1e-6
+def assert_same_songs(got: list, expected: list) -> None:
+    """Codes equal, audio within 1e-6, take by take."""
+    assert len(got) == len(expected)
+    for song, want in zip(got, expected):
+        assert_same_codes(song.codes, want.codes)
+        for a, b in ((song.mix, want.mix), (song.vocal, want.vocal), (song.instrumental, want.instrumental)):
+            assert a.shape == b.shape and np.abs(a - b).max() <= 1e-6
 
 
 def test_a_song_with_a_kill_and_a_refusal_on_zerogpu_is_the_clis_song(pipeline, tiny_dir, tmp_path, monkeypatch):
@@ -140,7 +157,7 @@ def test_a_song_with_a_kill_and_a_refusal_on_zerogpu_is_the_clis_song(pipeline, 
                                                               "sections": 1}), service.encode_tracks)
             last = list(service.run(continued, "wav", "session", gpu_call))[-1]
             assert last.text.startswith("Done: 3 of 3 sections"), last.text
-            assert_same_song(os.path.dirname(last.takes[0].bundle), 2, cli[take])
+            assert_same_songs(gpu_call.songs[os.path.dirname(last.takes[0].bundle)], [cli[take]])
 
 
 def made_here(pipeline, tmp_path, kind: str):
@@ -184,10 +201,8 @@ def test_songs_cut_at_random_points_on_zerogpu_are_the_continuous_runs(pipeline,
 
         encode = gpu(encode_gpu_seconds)(service.encode_tracks)
         job = job if kind == "greedy" else job(service, encode)
-        last = list(service.run(job, "wav", "session", wrapped()))[-1]
+        gpu_call = wrapped()
+        last = list(service.run(job, "wav", "session", gpu_call))[-1]
     assert last.text.startswith("Done: 2 of 2 sections") and len(api.ledger.booked) > 2, last.text
-    songs = RunFiles(os.path.dirname(last.takes[0].bundle)).songs(1, 2)
-    for got, want in zip(songs, expected):
-        assert_same_codes(got.codes, want.codes)
-        for a, b in ((got.mix, want.mix), (got.vocal, want.vocal), (got.instrumental, want.instrumental)):
-            assert a.shape == b.shape and np.abs(a - b).max() <= 1e-6
+    assert_same_songs(gpu_call.songs[os.path.dirname(last.takes[0].bundle)], expected)
+    assert not (Path(last.takes[0].bundle).parent / "handover").exists()  # gone with the run
