@@ -42,7 +42,7 @@ class SongRun:
         self.files = RunFiles(folder)
         self.zero_gpu = gpu_time.on_zero_gpu()
         self.precision = "bf16" if job.choice.precision == "auto" else job.choice.precision  # auto: bf16 on ZeroGPU
-        self.songs = self.takes = self.unfinished = None  # every take's songs and files so far; the section's state
+        self.songs = self.take_files = self.unfinished = None  # every take's songs and files so far; the section's state
         self.timings: dict[str, float] = {}
         self.stopped = False
 
@@ -90,7 +90,7 @@ class SongRun:
         done = len(song.codes.stage1.section_frames) if song else self.kept
         text = summary(song, done, self.total, time.perf_counter() - self.started, self.timings, self.stopped,
                        request.takes, self.note)
-        yield Update(text, request.seed, self.takes, SongState(self.whole.shown if self.stopped else 1.0, None,
+        yield Update(text, request.seed, self.take_files, SongState(self.whole.shown if self.stopped else 1.0, None,
                                                                ended=True))
 
     def section(self, index: int) -> Iterator[Update]:
@@ -124,7 +124,7 @@ class SongRun:
                 left = gpu_time.quota_left(error)
                 fits = None if left is None else left // gpu_time.current_card().quota_factor
                 least = gpu_time.least_booking(self.request.takes, self.song_at_end())
-                if refused and not fitted and fits is not None and least <= fits < booked:
+                if refused and not fitted and fits is not None and booked is not None and least <= fits < booked:
                     limit, fitted = fits, True  # the next booking fits what is left
                     continue
                 why = (f"ZeroGPU refused the next GPU call: {reason}" if refused else
@@ -178,10 +178,10 @@ class SongRun:
         self.songs, self.audio_s, self.unfinished = songs, songs[0].seconds, None
         for key, value in songs[0].timings.items():
             self.timings[key] = self.timings.get(key, 0.0) + value
-        self.takes = [write_take(self.folder, song, take + 1, len(songs), index + 1, self.total, self.fmt,
-                                 self.settings, self.chosen) for take, song in enumerate(songs)]
+        self.take_files = [write_take(self.folder, song, take + 1, len(songs), index + 1, self.total, self.fmt,
+                                      self.settings, self.chosen) for take, song in enumerate(songs)]
         state = self.whole.section_done(index - self.kept, songs[0].timings, time.perf_counter())
-        yield Update(f"Section {index + 1} of {self.total} done.", self.request.seed, self.takes, state)
+        yield Update(f"Section {index + 1} of {self.total} done.", self.request.seed, self.take_files, state)
         return True
 
     def ended(self, why: str) -> Update:
@@ -189,11 +189,12 @@ class SongRun:
         one; the text says what is kept and how to go on."""
         takes, seed, part = self.request.takes, self.request.seed, self.unfinished
         done = self.kept if self.songs is None else len(self.songs[0].codes.stage1.section_frames)
-        files = self.takes
+        files = self.take_files
         if part is not None:
             codes = [s.codes for s in self.songs] if self.songs else [self.request.previous or empty_song()] * takes
-            files = [write_unfinished(self.folder, codes[t], take_part(part, t) if takes > 1 else part, t + 1, takes,
-                                      done, self.total, self.settings, seed + t, self.takes[t] if self.takes else None)
+            files = [write_unfinished(self.folder, codes[t], take_part(part, t), t + 1, takes,
+                                      done, self.total, self.settings, seed + t,
+                                      self.take_files[t] if self.take_files else None)
                      for t in range(takes)]
         text = ended_text(why, done, self.total, self.audio_s, part, self.request.sampling.max_new_tokens,
                           [seed + take for take in range(takes)])

@@ -206,3 +206,32 @@ def test_songs_cut_at_random_points_on_zerogpu_are_the_continuous_runs(pipeline,
     assert last.text.startswith("Done: 2 of 2 sections") and len(api.ledger.booked) > 2, last.text
     assert_same_songs(gpu_call.songs[os.path.dirname(last.takes[0].bundle)], expected)
     assert not (Path(last.takes[0].bundle).parent / "handover").exists()  # gone with the run
+
+
+def test_a_refusal_inside_the_first_section_keeps_its_part_and_continuing_finishes_it(pipeline, tmp_path,
+                                                                                      monkeypatch):
+    """One take, refused at the section's second call (the case that kept nothing before: a 30 s bf16 section
+    plans 60 + 60 + 20 s, over an anonymous visitor's day): the bundle holds no finished section and the part made,
+    and continuing it (its seed, 1 take) ends with the song of one continuous run."""
+    settings = {**SETTINGS, "sections": 1, "takes": 1}
+    service, wrapped, rng = space_on_zerogpu(pipeline, tmp_path, monkeypatch, 3)
+    ledger = Ledger(left=10**6)
+
+    def refusing(choice, call):
+        if (call.section, call.number) == (0, 2):
+            ledger.left = 0
+        return gpu_call(choice, call)
+
+    with zero_gpu(ledger, idle=lambda: rng.random() < 0.5):
+        gpu_call = wrapped()
+        ended = list(service.run(service.lyrics_job(GENRES, LYRICS, shared_settings(settings)), "wav", "session",
+                                 refusing))[-1]
+        assert "Kept in the song bundle (.npz): the part of section 1 up to token" in ended.text, ended.text
+        assert ended.takes[0].mix is None and ended.takes[0].bundle.endswith("song-0of1-unfinished.npz")
+        ledger.left = 10**6
+        continued = service.continue_job(ended.takes[0].bundle, None, None, "end", 1, 0, GENRES, LYRICS, None,
+                                         shared_settings(settings), service.encode_tracks)
+        last = list(service.run(continued, "wav", "session", gpu_call))[-1]
+    assert last.text.startswith("Done: 1 of 1 sections"), last.text
+    request = SongRequest(GENRES, LYRICS, 1, shared_settings(settings).sampling, 42)
+    assert_same_songs(gpu_call.songs[os.path.dirname(last.takes[0].bundle)], list(pipeline.stream_takes(request))[-1])
