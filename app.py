@@ -3,7 +3,7 @@
     python app.py                 # the official checkpoints (GPU)
     python app.py --tiny auto     # offline, tiny random weights: the whole app works, the output is noise
 
-No generation logic lives here, and no serving logic either: `space.serving` keeps the model cache, one GPU call per
+No generation logic lives here, and no serving logic either: `space.serving` keeps the model cache, GPU calls per
 section for every take (ZeroGPU allows a few minutes per call), per-request output folders and a stop flag;
 `space.jobs` checks the inputs, `space.results` writes the files. This file is the Gradio layer: the layout, the
 events (each endpoint once for API and MCP callers, which get errors raised, and once for the page's button, which
@@ -48,6 +48,7 @@ from yue.weights.loading import ModelCache  # noqa: E402
 from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
+from space.gpu_time import on_zero_gpu  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
 from space.store import (OUTPUT_MAX_AGE_HOURS, OutputStore, codec_available, load_examples, pipelines,  # noqa: F401,E402
                          tiny_folder)
@@ -82,11 +83,12 @@ CSS = """
 
 def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: Path | None = None,
                limits: Limits = Limits(), tiny: bool = False, defaults: Sampling | None = None,
-               max_queue: int = MAX_QUEUE) -> gr.Blocks:
+               max_queue: int = MAX_QUEUE, served: ModelChoice | None = None) -> gr.Blocks:
     """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache); at most `max_queue` runs wait, the
-    next one is told the queue is full and to try again."""
+    next one is told the queue is full and to try again. `served`: the models loaded before launch (`preload`)."""
     store = OutputStore(output_root or Path(tempfile.gettempdir()) / "yue-space")
     studio = Studio(get_pipeline, store, limits)
+    studio.service.served = served  # a run of other models books an allowance for them (space/song_run.py)
     defaults = defaults or (Sampling(max_new_tokens=300, min_new_tokens=50) if tiny else Sampling())
     examples = load_examples(EXAMPLES_DIR)
     first = examples[0][1] if examples else ["pop piano uplifting female bright vocal", "[verse]\n…\n", "en"]
@@ -300,6 +302,23 @@ def check_start(args: argparse.Namespace) -> None:
         check_device(args.device)
 
 
+def preload(get_pipeline: Callable[[ModelChoice], Pipeline]) -> ModelChoice | None:
+    """On ZeroGPU, load the default models (English, CoT, auto precision: ~19 GB in bf16) now, before launch, and
+    return their choice; elsewhere nothing (models load on first use). Gradio's launch runs spaces' start-up first
+    (spaces/zero/__init__.py `startup`, hooked by gradio.py `one_launch`): `torch.pack()` writes every CUDA tensor
+    that exists then to disk and frees it (zero/torch/patching.py `pack`), and each fresh worker copies the pack to
+    its GPU before a call's first line (`worker_init` -> `torch.move` -> packing.py `pack_to_cuda`). Models loaded
+    after launch are not packed: each fresh worker would copy them from host memory instead."""
+    if not on_zero_gpu():
+        return None
+    import spaces  # noqa: F401  (imported already by on_zero_gpu: its import is what patches torch for ZeroGPU)
+
+    choice = ModelChoice()
+    log.info("ZeroGPU: loading the default models before launch, for spaces to pack them")
+    get_pipeline(choice)
+    return choice
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -315,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
-    demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
+    served = preload(get_pipeline)
+    demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny), served=served)
     # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -100,14 +100,18 @@ def sections_case(section_seconds: float, threads: int, repeats: int):
 
 
 def app_case(section_seconds: float, threads: int) -> dict:
-    """Service.run on tiny checkpoints, 6 sections, one take, each section a call whose arguments and songs are
+    """Service.run on tiny checkpoints, 6 sections, one take, each section a call whose arguments and events are
     pickled as a ZeroGPU worker's are: (frames decoded, song frames) per section, with the last songs' render
-    states passed into the next call and with them dropped (every call renders its song whole, as before)."""
+    states handed on to the next call (in the run's folder) and with them dropped (every call renders its song
+    whole, as before)."""
     import torch
 
     from yue import Pipeline
     from yue.config import Limits
     from space.jobs import shared_settings
+    from dataclasses import replace
+
+    from space.handover import RunFiles, SectionDone
     from space.serving import Service
     from space.store import OutputStore
     from yue.weights.tiny import write_tiny
@@ -126,15 +130,18 @@ def app_case(section_seconds: float, threads: int) -> dict:
         for name, pass_states in (("render states dropped (before)", False), ("render states passed on (now)", True)):
             run = []
 
-            def forked_call(choice, request, stop_file, previous=None, render_states=None, *rest):
-                states = render_states if pass_states else None
-                args = pickle.loads(pickle.dumps((choice, request, stop_file, previous, states, *rest)))
-                for event in service.run_section(*args):
+            def forked_call(choice, call):
+                files = RunFiles(call.folder)
+                handed = files.states(call.section - 1, 1) if call.section else None
+                if handed and not pass_states:  # the next call finds no render state: it renders the song whole
+                    files.save_songs(call.section - 1, [replace(song, render_state=None)
+                                                        for song in files.songs(call.section - 1, 1)])
+                before = handed[1][0].decoded_frames if handed and pass_states else 0
+                for event in service.run_section(*pickle.loads(pickle.dumps((choice, call)))):
                     event = pickle.loads(pickle.dumps(event))
-                    if isinstance(event, list):
-                        state = event[0].render_state
-                        run.append((state.decoded_frames - (states[0].decoded_frames if states else 0),
-                                    event[0].codes.frames))
+                    if isinstance(event, SectionDone):
+                        codes, states = files.states(event.section, 1)
+                        run.append((states[0].decoded_frames - before, codes[0].frames))
                     yield event
 
             for _ in service.run(service.lyrics_job("pop", lyrics, shared_settings(settings)), "wav", "bench",

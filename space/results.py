@@ -1,12 +1,12 @@
 """What a run of the Space shows: each take's files and the words beside them. Nothing here imports gradio."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from yue.audio import write_audio
 from yue.eta import describe_left
-from yue.song import Progress, Song
+from yue.song import Progress, Song, SongCodes, Unfinished
 from .song_progress import SongState
 
 KINDS = ("mix", "vocal", "instrumental", "bundle")  # a take's files, in the order the endpoints return them
@@ -52,6 +52,18 @@ def write_take(folder: Path, song: Song, take: int, takes: int, done: int, total
     prefix = f"take{take}-" if takes > 1 else ""
     files = write_song(folder, song, done, total, fmt, {**settings, "take": take, "seed": song.seed}, prefix)
     return TakeFiles(take, song.seed, *files, kept)
+
+
+def write_unfinished(folder: Path, codes: SongCodes, state: Unfinished, take: int, takes: int, done: int, total: int,
+                     settings: dict, seed: int, shown: TakeFiles | None = None) -> TakeFiles:
+    """Take `take` (1-based) when a run ends inside a section: a bundle of its finished sections (`codes`) and its
+    part of the section under way (`state`, that take's), which continuing resumes exactly; with the audio files of
+    its finished sections (`shown`, None when none is finished)."""
+    prefix = f"take{take}-" if takes > 1 else ""
+    bundle = replace(codes, unfinished=state).save(folder / f"{prefix}song-{done}of{total}-unfinished.npz",
+                                                   {**settings, "sections_done": done, "take": take, "seed": seed})
+    audio = shown.files[:3] if shown is not None else [None, None, None]
+    return TakeFiles(take, seed, *audio, str(bundle), None if shown is None else shown.kept)
 
 
 def summary(song: Song | None, done: int, total: int, elapsed: float, timings: dict, stopped: bool,
@@ -111,17 +123,31 @@ def call_phrase(call: int, calls: int, section: int) -> str:
     return f"GPU call {call} of {calls} of section {section + 1}" if calls > 1 else ""
 
 
-def quota_text(reason: str, done: int, total: int, audio_s: float, partial: bool, kept: bool) -> str:
-    """ZeroGPU refused a call for quota (`reason`: spaces' message): what is finished and how to go on later."""
-    lines = [f"ZeroGPU refused the next GPU call: {reason.strip()}"]
-    if kept:
-        lines.append(f"{done} of {plural(total, 'section')} are finished ({audio_s:.0f} s of audio) and kept: download "
-                     "the song bundle (.npz) and continue this song later in the Continue a song tab.")
-    else:
-        lines.append("No section was finished yet, so there is nothing to keep: try again when your quota is back.")
-    if partial:
-        lines.append(f"The part of section {done + 1} made so far is not kept: continuing makes it again.")
-    return "\n".join(lines)
+def part_text(state: Unfinished, max_new_tokens: int) -> str:
+    """How far a section under way got, e.g. 'section 2 up to token 1350 of 3000 of stage 1' (frames of stage 2:
+    over every track)."""
+    if state.stage1 is not None:
+        return f"section {state.section + 1} up to token {state.stage1.step} of {max_new_tokens} of stage 1"
+    return f"section {state.section + 1} with stage 1 done and {sum(p.frames for p in state.rows)} frames of stage 2"
+
+
+def ended_text(reason: str, done: int, total: int, audio_s: float, part: Unfinished | None, max_new_tokens: int,
+               seeds: list[int]) -> str:
+    """A run that ZeroGPU ended before the song was done (`reason`: why, in spaces' words): what is kept, where,
+    and what to do to go on (`seeds`: each take's)."""
+    kept = [f"{done} of {plural(total, 'section')} ({audio_s:.0f} s of audio)"] if done else []
+    if part is not None:
+        kept.append(f"the part of {part_text(part, max_new_tokens)}")
+    if not kept:
+        return f"{reason.strip()}\nNothing was made yet, so there is nothing to keep: try again when your quota is back."
+    where = "each take's song bundle (.npz)" if len(seeds) > 1 else "the song bundle (.npz)"
+    how = "press Continue this song → (or upload the bundle in the Continue a song tab) when your quota is back"
+    if part is None:
+        return f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}."
+    seeds_text = ", ".join(f"take {take}: seed {seed}" for take, seed in enumerate(seeds, start=1))
+    setting = f"1 take and its seed ({seeds_text})" if len(seeds) > 1 else f"seed {seeds[0]}"
+    return (f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}, with {setting}: section "
+            f"{part.section + 1} resumes exactly where it stopped.")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ gradio.
 A run makes its new sections one after another, each in three steps: stage 1 (tokens), stage 2 (frames) and the
 audio. Sections are alike, so k of n sections done is k/n of the song; within a section a step counts by its cost in
 seconds. Before this run has finished a section, the costs are those measured with bench/gpu on an H200
-(`space.gpu_time.MEASURED`, scaled to the request's tokens and takes); after each section, the seconds this run
+(`space.gpu_time.section_costs`, scaled to the request's tokens and takes); after each section, the seconds this run
 measured for each step (`Song.timings`) replace them, so a CPU (where stage 2 weighs far more) is right from the
 second section on. The shown fraction never goes back.
 
@@ -27,11 +27,7 @@ SCALE = 1_000_000  # the song's fraction in whole units, for Eta (which counts u
 
 def measured_costs(sampling: Sampling, precision: str = "bf16", takes: int = 1) -> dict[str, float]:
     """Seconds of each step of one section on the GPU bench/gpu measured (the same speeds as the GPU bookings)."""
-    speed = gpu_time.MEASURED.get(precision, gpu_time.MEASURED["bf16"])
-    stage1 = sampling.max_new_tokens / speed.stage1_tokens_per_s * (1 + gpu_time.EXTRA_TAKE_STAGE1 * (takes - 1))
-    frames = min(sampling.max_new_tokens // 2, gpu_time.FRAMES_PER_ROW)
-    stage2 = speed.stage2_row_s * frames / gpu_time.FRAMES_PER_ROW * takes
-    return {"stage1": stage1, "stage2": stage2, "audio": gpu_time.RENDER_SECONDS * takes}
+    return gpu_time.section_costs(sampling, precision, takes)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,10 @@ def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut
             "made).")
     if settings.get("language"):
         text += f" The song was made with the **{settings['language']}** checkpoint: use it for an exact continuation."
+    if kept.unfinished is not None:  # a run ZeroGPU ended inside a section: the bundle holds its part
+        seed = f" and seed {settings['seed']}" if isinstance(settings.get("seed"), int) else ""
+        text += (f" Section {kept.unfinished.section + 1} was stopped part-way: it goes on exactly where it stopped "
+                 f"with {plural(kept.unfinished.takes, 'take')}{seed}.")
     genres = settings.get("genres") or skip
     lyrics = prefill_lyrics(settings["lyrics"], count) if settings.get("lyrics") else skip
     return genres, lyrics, text, count

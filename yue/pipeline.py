@@ -166,6 +166,9 @@ class Pipeline:
         `on_unfinished` (with a deadline): given the section's `Unfinished` so far every few seconds
         (yue.lm.deadline.SAVE_EVERY_SECONDS), to go on from if the call is killed before its deadline.
         """
+        if previous is None and resume is None and getattr(request.previous, "unfinished", None) is not None:
+            yield from self._finish_unfinished(request, on_progress, cancel, audio, keep, deadline=deadline)
+            return
         if previous is not None:  # the request's checks look at take 1's song
             request = replace(request, previous=previous[0] if previous else None)
         sections, warnings = self.check(request)
@@ -228,6 +231,19 @@ class Pipeline:
             rate = _Rate(on_progress)
             started = time.perf_counter()
             self.models.prepare("stage1")
+
+    def _finish_unfinished(self, request: SongRequest, *args, deadline: Deadline | None) -> Iterator[list[Song]]:
+        """A song whose next section stopped part-way (`request.previous.unfinished`, a bundle's): that section is
+        finished as the call it stopped in would have (exactly where it stopped), then the song goes on from it."""
+        state = request.previous.unfinished.check_takes(request.takes)
+        total = request.sections_total(len(self.check(request)[0]))
+        songs = [request.previous] * request.takes
+        for made in self.stream_takes(replace(request, segments=state.section + 1), *args, songs, None, deadline,
+                                      state):
+            yield made
+        if total > state.section + 1:
+            yield from self.stream_takes(request, *args, [song.codes for song in made],
+                                         [song.render_state for song in made], deadline)
 
     def generate(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> Song:

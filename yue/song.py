@@ -14,6 +14,7 @@ from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Samp
 from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
 from .rates import CODEBOOK_SIZE
 from .weights.registry import LANGUAGES, MODES
+from .lm import cut_state
 from .lm.stage1 import SectionTokens, Stage1Partial, Stage1Tokens
 from .lm.stage2 import RowCodes
 
@@ -27,6 +28,7 @@ BUNDLE_SPECS = {
     "section_frames": Spec((1,), Limits().max_sections), "meta": Spec((1,), MAX_META_BYTES, "u"),
     "vocal": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
     "instrumental": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
+    **cut_state.SPECS,  # the section after the song's, stopped part-way (optional)
 }
 
 
@@ -108,6 +110,9 @@ class SongCodes:
     stage1: Stage1Tokens
     vocal: np.ndarray | None = None
     instrumental: np.ndarray | None = None
+    # The section after these, stopped part-way (a GPU call ZeroGPU refused): continuing the song resumes it exactly.
+    # `cut` and `keep_sections` drop it (what they keep is finished).
+    unfinished: Unfinished | None = None
 
     @property
     def frames(self) -> int:
@@ -141,6 +146,9 @@ class SongCodes:
                   "section_frames": np.asarray(self.stage1.section_frames, dtype=np.int64)}
         if self.vocal is not None and self.instrumental is not None:
             arrays.update(vocal=self.vocal, instrumental=self.instrumental)
+        if self.unfinished is not None:
+            state = self.unfinished
+            arrays.update(cut_state.to_arrays(state.section, state.stage1, state.sections, state.rows))
         meta = {"version": BUNDLE_VERSION, "labels": list(self.stage1.labels), "settings": settings or {}}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
@@ -196,7 +204,8 @@ class SongCodes:
             codes.check(name)
         except ValueError as error:
             raise ArrayFileError(str(error)) from None
-        return codes, settings
+        state = cut_state.from_arrays(data, name, len(stage1.section_frames), (stage1.vocal, stage1.instrumental))
+        return (codes if state is None else replace(codes, unfinished=Unfinished(*state))), settings
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,18 @@ class Unfinished:
     @property
     def stage(self) -> str:
         return "stage2" if self.sections else "stage1"
+
+    @property
+    def takes(self) -> int:
+        return len(self.sections) if self.sections else len(self.stage1.ids)
+
+    def check_takes(self, takes: int) -> "Unfinished":
+        """This state, when a run of `takes` takes may go on from it; else ValueError saying what to do."""
+        if takes != self.takes:
+            raise ValueError(f"section {self.section + 1} of this song was stopped part-way with {self.takes} "
+                             f"take(s): continue it with takes = {self.takes} to finish it exactly, or keep only its "
+                             f"{self.section} finished section(s) to make it again")
+        return self
 
 
 @dataclass(frozen=True)

@@ -57,16 +57,14 @@ def test_output_folders_are_private_and_old_ones_are_deleted(tmp_path):
     assert new.is_dir() and not old.exists()
 
 
-def test_gpu_duration_grows_with_the_token_budget_up_to_one_chunk():
+def test_gpu_duration_is_the_calls_booking_up_to_zerogpus_limit():
+    """app.py gives spaces.GPU the call's own booking (space/song_run.py decides it: a chunk at most)."""
     import app
     from space import gpu_time
-    from yue.config import Sampling
-    from yue.song import SongRequest
+    from space.handover import Call
 
-    seconds = lambda tokens, precision="auto": app.section_gpu_seconds(
-        app.ModelChoice(precision=precision), SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=tokens)),
-        "STOP")
-    assert seconds(40) < seconds(3000) == seconds(8000, "int8") == gpu_time.CHUNK_SECONDS < app.GPU_MAX_SECONDS
+    assert app.section_gpu_seconds(app.ModelChoice(), Call("folder", 0, 45)) == 45
+    assert gpu_time.CHUNK_SECONDS < app.GPU_MAX_SECONDS
 
 
 def test_prefill_lists_the_song_sections_then_a_new_one():
@@ -100,7 +98,7 @@ def test_import_does_no_work(tmp_path):
 def test_gpu_wrapper_is_a_no_op_off_zerogpu():
     import app
 
-    def work(choice, request, stop_file):
+    def work(choice, call):
         yield 1
 
     assert app.gpu(app.section_gpu_seconds)(work) is work

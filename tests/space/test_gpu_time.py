@@ -59,13 +59,59 @@ def test_work_left_shrinks_as_a_section_goes_on():
     assert full > left[0] > left[1] > left[2] > 0
 
 
-def test_the_song_estimate_adds_up_its_sections_calls():
-    bookings = gpu_time.planned_calls(Sampling(), "bf16", 2)
-    assert gpu_time.song_seconds(Sampling(), "bf16", 2, 3) == 3 * sum(bookings)
+def test_the_song_estimate_adds_up_each_sections_calls_at_its_own_length():
+    """A song's bookings are its sections' planned calls, each section's with the hand-over of the song as long as
+    it is when that section ends (later sections book no less); an 'xlarge' second counts twice."""
+    per_section = [sum(gpu_time.planned_calls(Sampling(), "bf16", 2, audio_s=30.0 * n)) for n in (1, 2, 3)]
+    assert gpu_time.song_seconds(Sampling(), "bf16", 2, 3) == sum(per_section)
+    assert per_section == sorted(per_section)
+    xlarge = gpu_time.CARDS["xlarge"]
+    assert gpu_time.song_seconds(Sampling(), "bf16", 1, 1, xlarge) == 2 * sum(
+        gpu_time.planned_calls(Sampling(), "bf16", 1, card=xlarge, audio_s=30.0))
 
 
-def test_unknown_precision_books_as_bf16():
-    assert gpu_time.call_seconds(Sampling(), "fp32") == gpu_time.call_seconds(Sampling(), "bf16")
+def test_precisions_not_measured_on_a_gpu_book_at_bf16s_speed():
+    """torchao int8 and int4 (not measured on a GPU yet) and unknown precisions book as bf16 does, not at
+    bitsandbytes' speeds; nf4 and bnb-int8 (measured) book at their own, slower ones."""
+    bf16 = gpu_time.call_seconds(Sampling(), "bf16")
+    assert all(gpu_time.work_seconds(Sampling(), p) == gpu_time.work_seconds(Sampling(), "bf16")
+               for p in ("int8", "int4", "fp32"))
+    assert gpu_time.call_seconds(Sampling(), "int8") == gpu_time.call_seconds(Sampling(), "int4") == bf16
+    assert gpu_time.work_seconds(Sampling(), "bf16") < gpu_time.work_seconds(Sampling(), "nf4") < gpu_time.work_seconds(
+        Sampling(), "bnb-int8")
+
+
+def test_a_calls_least_booking_grows_with_the_song_it_hands_over():
+    """The hand-over written when a section ends grows with the song and the takes: the least booking and the stop
+    margin grow with them, and every booking leaves MIN_WORK_SECONDS of work after its fixed costs."""
+    short, long = (gpu_time.least_booking(4, seconds) for seconds in (30.0, 360.0))
+    assert gpu_time.MIN_CALL_SECONDS <= short < long
+    for takes, seconds in ((1, 30.0), (4, 360.0)):
+        for booked in gpu_time.planned_calls(Sampling(), "bf16", takes, audio_s=seconds):
+            assert gpu_time.deadline_seconds(booked, takes, seconds) >= gpu_time.MIN_WORK_SECONDS
+
+
+def test_a_slow_worker_start_moves_the_deadline_earlier():
+    """A call whose worker took longer than STARTUP_SECONDS from its fork to its first line (measured) stops that
+    much earlier; a quicker one does not stop later."""
+    base = gpu_time.deadline_seconds(60)
+    assert gpu_time.deadline_seconds(60, startup=1.0) == base
+    assert gpu_time.deadline_seconds(60, startup=gpu_time.STARTUP_SECONDS + 7) == base - 7
+
+
+def test_the_card_is_the_one_spaces_runs_on(monkeypatch):
+    """Off ZeroGPU the estimates are for ZeroGPU's default card; on it, 'xlarge' when spaces chose it at start-up,
+    the H200 when zero/configs.json names it, else the default 'large'."""
+    import spaces.zero
+    from spaces.config import Config
+    from spaces.zero import config
+
+    assert gpu_time.current_card() is gpu_time.CARDS["large"]
+    monkeypatch.setattr(Config, "zero_gpu", True)
+    monkeypatch.setattr(config, "get_config", lambda: {"model": "NVIDIA H200", "duration_factor": 1.0})
+    assert gpu_time.current_card() is gpu_time.CARDS["h200"]
+    monkeypatch.setattr(spaces.zero, "_default_gpu_size", "xlarge")
+    assert gpu_time.current_card() is gpu_time.CARDS["xlarge"]
 
 
 def test_duration_factor_is_spaces_own_on_zero_gpu_and_one_elsewhere(monkeypatch):
@@ -83,14 +129,23 @@ def test_duration_factor_is_spaces_own_on_zero_gpu_and_one_elsewhere(monkeypatch
     assert gpu_time.duration_factor() == 1.0
 
 
-def test_quota_refusals_are_recognised_by_spaces_words():
-    """spaces' quota error (a gradio Error titled "ZeroGPU quota exceeded"), by its text or its title; other errors
-    are not."""
+def test_refusals_and_failed_calls_are_recognised_by_spaces_words():
+    """spaces' quota error (a gradio Error titled "ZeroGPU quota exceeded"; its text, or "No GPU was available")
+    is a refusal, and the seconds left it names are read; a worker that died or raised ("ZeroGPU worker error") is
+    a failed call; other errors are neither."""
 
     class Titled(Exception):
-        title = "ZeroGPU quota exceeded"
+        def __init__(self, title, message):
+            super().__init__(message)
+            self.title, self.message = title, message
 
-    assert gpu_time.quota_refused(Exception("You have exceeded your free ZeroGPU quota (60s requested vs. 20s left). "
-                                            "Try again in 3:00:00."))
-    assert gpu_time.quota_refused(Titled("anything"))
+    words = "You have exceeded your free ZeroGPU quota (60s requested vs. 20s left). Try again in 3:00:00."
+    assert gpu_time.quota_refused(Exception(words)) and gpu_time.quota_left(Exception(words)) == 20
+    assert gpu_time.quota_refused(Titled("ZeroGPU quota exceeded", "Space app has reached its GPU limit."))
+    assert gpu_time.quota_left(Titled("ZeroGPU quota exceeded", "Space app has reached its GPU limit.")) is None
+    assert gpu_time.quota_refused(Titled("ZeroGPU queue timeout", "No GPU was available after 60s."))
+    aborted = Titled("ZeroGPU worker error", "GPU task aborted")
+    assert gpu_time.failed_call(aborted) and not gpu_time.quota_refused(aborted)
+    assert gpu_time.failed_call(Titled("ZeroGPU worker error", "KeyError"))
     assert not gpu_time.quota_refused(RuntimeError("CUDA out of memory"))
+    assert not gpu_time.failed_call(RuntimeError("CUDA out of memory"))

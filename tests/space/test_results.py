@@ -71,3 +71,26 @@ def test_the_kept_take_is_named_in_the_summary():
     assert "2 takes, seeds 42 to 43 (take 1 has seed 42, take 2 the next …)." in text and note in text
     assert results.kept_note(None, None) == "" and "Went on" not in results.summary(
         token_only_song(codes(50), 2, 2), 2, 2, 3.0, {}, False, takes=2)
+
+
+def test_a_run_ended_inside_a_section_says_what_is_kept_and_how_to_go_on():
+    """Stopped by ZeroGPU in stage 1 or in stage 2 of section 3 of 2 takes: the finished sections and the part of
+    the section are in each take's bundle, and each take goes on with 1 take and its own seed; with nothing made,
+    nothing is promised."""
+    from space.results import ended_text
+    from yue.lm.stage1 import SectionTokens, Stage1Partial
+    from yue.lm.stage2 import Row, RowCodes
+    from yue.song import Unfinished
+
+    stage1 = Unfinished(2, stage1=Stage1Partial(2, 1350, (np.zeros(1350, np.int64),), (True,), (b"",), "cpu"))
+    text = ended_text("ZeroGPU refused the next GPU call: no quota.", 2, 4, 60.0, stage1, 3000, [42, 43])
+    assert text == ("ZeroGPU refused the next GPU call: no quota.\nKept in each take's song bundle (.npz): 2 of 4 "
+                    "sections (60 s of audio) and the part of section 3 up to token 1350 of 3000 of stage 1.\nTo go on, "
+                    "press Continue this song → (or upload the bundle in the Continue a song tab) when your quota is "
+                    "back, with 1 take and its seed (take 1: seed 42, take 2: seed 43): section 3 resumes exactly "
+                    "where it stopped.")
+    done = SectionTokens(2, "verse", np.zeros(1500, np.int64), np.zeros(1500, np.int64), True)
+    rows = tuple(RowCodes(Row(track, 0, 300), np.zeros((8, 120), np.int64)) for track in (0, 1))
+    stage2 = Unfinished(2, sections=(done,), rows=rows)
+    assert "section 3 with stage 1 done and 240 frames of stage 2" in ended_text("x", 2, 4, 60.0, stage2, 3000, [7])
+    assert ended_text("x", 0, 4, 0.0, None, 3000, [7]).endswith("nothing to keep: try again when your quota is back.")

@@ -1,17 +1,20 @@
 """space/serving.py without gradio and without models: GPU sizing, the section loop of every take, its calls and
 their deadlines."""
 import os
+import pickle
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from space import gpu_time, serving
+from space.handover import MESSAGE_BYTES, Call, RunFiles, SectionDone
 from space.jobs import shared_settings
 from space.song_progress import SongState
 from space.store import OutputStore
 from yue.config import Limits, Sampling
-from yue.song import Progress, SongCodes, SongRequest
+from yue.song import Progress, SongCodes
 from yue.lm.stage1 import Cancelled
 
 from tests import ROOT
@@ -19,15 +22,13 @@ from .helpers import LYRICS, SMALL, codes, token_only_song
 
 # -- GPU sizing ------------------------------------------------------------------------------------------------------
 
-def test_section_gpu_seconds_ask_spaces_for_the_booking_divided_by_its_factor(monkeypatch):
-    """The duration given to spaces.GPU is the call's booking (Service.run's, else gpu_time.call_seconds of the
-    work left; "auto" books as bf16) divided by spaces' duration_factor, which spaces multiplies back."""
-    request = SongRequest("pop", LYRICS, sampling=Sampling(max_new_tokens=1000), takes=3)
-    seconds = lambda precision, *args: serving.section_gpu_seconds(serving.ModelChoice(precision=precision), request,
-                                                                   "STOP", *args)
-    assert seconds("auto") == seconds("bf16") == gpu_time.call_seconds(request.sampling, "bf16", 3)
+def test_section_gpu_seconds_ask_spaces_for_the_calls_booking_divided_by_its_factor(monkeypatch):
+    """The duration given to spaces.GPU is the seconds the call booked (`Call.booked`, decided by the run) divided
+    by spaces' duration_factor, which spaces multiplies back."""
+    call = Call("folder", 0, 45)
+    assert serving.section_gpu_seconds(serving.ModelChoice(), call) == 45
     monkeypatch.setattr(gpu_time, "duration_factor", lambda: 1.5)
-    assert seconds("auto", None, None, None, 45) == 30
+    assert serving.section_gpu_seconds(serving.ModelChoice(), call) == 30
 
 
 def test_encode_gpu_seconds_is_a_constant():
@@ -142,13 +143,38 @@ def test_serving_does_not_import_gradio_or_spaces(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path, tiny_dir):
-    """Three sections of 300 frames (one whole stage-2 row each), 2 takes, every call's arguments and events
-    pickled as a ZeroGPU worker's are: each call resumes each take's audio from its last song's render state, so
-    a section decodes its new frames and CONTEXT_FRAMES before them (964 frames in all, where a whole re-render per
-    section decodes 300 + 600 + 900), and the last song sounds as a whole render of its codes."""
-    import pickle
+class Forked:
+    """A GPU call as ZeroGPU makes one, without the process: the arguments and every yielded value pickled and
+    unpickled (their sizes kept), and every take's song and render state read back from the run's folder after each
+    section."""
 
+    def __init__(self, service):
+        self.service, self.sizes, self.songs, self.states = service, [], [], []  # sizes: each call's, in bytes
+
+    @property
+    def calls(self) -> int:
+        return len(self.sizes)
+
+    def __call__(self, *args):
+        data = pickle.dumps(args)
+        self.sizes.append([len(data)])
+        for event in self.service.run_section(*pickle.loads(data)):
+            data = pickle.dumps(event)
+            self.sizes[-1].append(len(data))
+            event = pickle.loads(data)
+            if isinstance(event, SectionDone):
+                files = RunFiles(args[1].folder)
+                takes = files.request().takes
+                self.songs.append(files.songs(event.section, takes))
+                self.states.append(files.states(event.section, takes)[1])
+            yield event
+
+
+def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path, tiny_dir):
+    """Three sections of 300 frames (one whole stage-2 row each), 2 takes, a call a section (off ZeroGPU), each
+    going on from its run's folder: each resumes each take's audio from its last song's render state, so a section
+    decodes its new frames and CONTEXT_FRAMES before them (964 frames in all, where a whole re-render per section
+    decodes 300 + 600 + 900), and the last song sounds as a whole render of its codes."""
     from yue import Pipeline
     from yue.codec.render import CONTEXT_FRAMES
 
@@ -157,34 +183,56 @@ def test_a_run_on_the_tiny_pipeline_decodes_only_new_frames_per_section(tmp_path
     lyrics = "[verse]\nsmall lights\n\n[chorus]\nrise and shine\n\n[outro]\ngood night\n"
     job = service.lyrics_job("pop", lyrics, shared_settings({**SMALL, "sections": 3, "max_new_tokens": 600,
                                                              "min_new_tokens": 600, "takes": 2}))
-    calls, songs = [], []
-
-    def forked_call(*args):
-        args = pickle.loads(pickle.dumps(args))
-        calls.append(args[4])  # the render states
-        for event in service.run_section(*args):
-            event = pickle.loads(pickle.dumps(event))
-            if isinstance(event, list):
-                songs.append(event)
-            yield event
-
-    updates = list(service.run(job, "wav", "session", forked_call))
-    assert updates[-1].text.startswith("Done: 3 of 3 sections")
-    assert calls[0] is None and [len(states) for states in calls[1:]] == [2, 2]  # off ZeroGPU: a call a section
-    for take, song in enumerate(songs[-1]):
+    forked = Forked(service)
+    updates = list(service.run(job, "wav", "session", forked))
+    assert updates[-1].text.startswith("Done: 3 of 3 sections") and forked.calls == 3
+    for take, song in enumerate(forked.songs[-1]):
         assert song.codes.frames == 900
-        decoded = [section[take].render_state.decoded_frames for section in songs]
-        per_section = np.diff([0, *decoded]).tolist()  # the state counts frames decoded over the whole run
-        assert per_section == [300, 300 + CONTEXT_FRAMES, 300 + CONTEXT_FRAMES] and decoded[-1] < 300 + 600 + 900
+        decoded = [states[take].decoded_frames for states in forked.states]  # counted over the whole run
+        assert np.diff([0, *decoded]).tolist() == [300, 300 + CONTEXT_FRAMES, 300 + CONTEXT_FRAMES]
         mix, vocal, instrumental = pipeline.render(song.codes)
         for got, expected in ((song.mix, mix), (song.vocal, vocal), (song.instrumental, instrumental)):
             assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-5
 
 
-# -- deadlines and quota ---------------------------------------------------------------------------------------------
+def test_what_crosses_a_calls_queue_is_bounded_whatever_the_songs_length_and_takes(tmp_path, tiny_dir, capsys):
+    """12 sections x 4 takes with audio, a call a section: each call's pickled arguments and each value it yields
+    stay under MESSAGE_BYTES (512 B) while the song grows; the songs, render states and audio stay in the run's
+    folder. Prints what crossed and what the folder handed over (bytes, and seconds to write and read them)."""
+    import time
+
+    from yue import Pipeline
+
+    pipeline = Pipeline.tiny(tiny_dir)
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
+    lyrics = "".join(f"[verse]\nline {n}\n\n" for n in range(12))
+    job = service.lyrics_job("pop", lyrics, shared_settings({**SMALL, "sections": 12, "max_new_tokens": 20,
+                                                             "min_new_tokens": 20, "takes": 4}))
+    forked = Forked(service)
+    updates = list(service.run(job, "wav", "session", forked))
+    assert updates[-1].text.startswith("Done: 12 of 12 sections") and forked.calls == 12
+    assert max(max(sizes) for sizes in forked.sizes) <= MESSAGE_BYTES
+    by_call = [sum(sizes) for sizes in forked.sizes]
+    songs, states = forked.songs[-1], forked.states[-1]
+    moved = pickle.dumps(songs) + pickle.dumps(states)
+    started = time.perf_counter()
+    (tmp_path / "bench").mkdir()
+    folder = RunFiles(tmp_path / "bench")
+    folder.save_songs(11, [replace(song, render_state=state) for song, state in zip(songs, states)])
+    written = time.perf_counter()
+    folder.songs(11, 4), folder.states(11, 4)
+    with capsys.disabled():
+        print(f"\n12 sections x 4 takes (tiny, {songs[0].seconds:.1f} s of song): per call {min(by_call)}-"
+              f"{max(by_call)} bytes through the queues (largest message {max(max(c) for c in forked.sizes)} B); the "
+              f"last section's hand-over in the folder {len(moved) / 1e6:.2f} MB, written in "
+              f"{written - started:.3f} s, read in {time.perf_counter() - written:.3f} s")
+
+
+# -- deadlines, failed calls and quota ---------------------------------------------------------------------------
 
 def service_on(pipeline, tmp_path, clock=None, every: int = 1):
-    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
+    """A service whose calls last ran the default models (as after the app's start-up on ZeroGPU)."""
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits(), serving.ModelChoice())
     if clock is not None:
         service.clock, service.check_every = clock, every
     return service
@@ -192,10 +240,8 @@ def service_on(pipeline, tmp_path, clock=None, every: int = 1):
 
 def test_a_section_in_calls_cut_at_their_deadline_is_the_song_of_uncut_calls(tmp_path, tiny_lm_dir, monkeypatch):
     """On ZeroGPU, a clock always past every call's deadline: each call makes one step (a stage-1 token or a stage-2
-    frame) and hands back an Unfinished, pickled as a ZeroGPU call's results are; the sections take many calls, the
-    progress says which call of how many of which section, and the songs equal those of calls that never stop."""
-    import pickle
-
+    frame) and hands its state over in the run's folder; the sections take many calls, the progress says which call
+    of how many of which section, and the songs equal those of calls that never stop."""
     from yue import Pipeline
     from yue.weights.loading import load_models
 
@@ -205,16 +251,10 @@ def test_a_section_in_calls_cut_at_their_deadline_is_the_song_of_uncut_calls(tmp
     for name, clock in (("uncut", lambda: 0.0), ("cut", lambda: float("inf"))):
         service = service_on(pipeline, tmp_path / name, clock)
         job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 16, "takes": 2}))
-        count = [0]
-
-        def forked_call(*args):
-            count[0] += 1
-            for event in service.run_section(*pickle.loads(pickle.dumps(args))):
-                yield pickle.loads(pickle.dumps(event))
-
-        updates = list(service.run(job, "wav", "session", forked_call))
+        forked = Forked(service)
+        updates = list(service.run(job, "wav", "session", forked))
         bundles.append([SongCodes.load(take.bundle)[0] for take in updates[-1].takes])
-        calls.append((count[0], [u.text for u in updates]))
+        calls.append((forked.calls, [u.text for u in updates]))
     (uncut_calls, _), (cut_calls, texts) = calls
     assert uncut_calls == 2 and cut_calls > 2 * 16
     assert any(re.search(r"\nGPU call 3 of \d+ of section 2$", text) for text in texts)
@@ -224,40 +264,102 @@ def test_a_section_in_calls_cut_at_their_deadline_is_the_song_of_uncut_calls(tmp
         np.testing.assert_array_equal(cut.instrumental, uncut.instrumental)
 
 
-def test_a_refused_quota_keeps_the_finished_sections_and_says_how_to_go_on(tmp_path):
-    """ZeroGPU refuses section 2's call for quota (spaces' words): the run ends with section 1's files, and the text
-    says how much is finished and that the bundle continues it later; refused at once, it says nothing is kept."""
+class SpacesError(Exception):
+    """What spaces raises (a gradio Error: a title and a message), without gradio."""
+
+    def __init__(self, title: str, message: str):
+        super().__init__(message)
+        self.title, self.message = title, message
+
+
+ABORTED = SpacesError("ZeroGPU worker error", "GPU task aborted")  # wrappers.py: the worker died
+REFUSED = SpacesError("ZeroGPU quota exceeded", "You have exceeded your free ZeroGPU quota (60s requested vs. 0s "
+                      "left). Try again in 3:10:00. ")
+
+
+def failing(service, failures: dict):
+    """The service's GPU call, raising `failures[n]` in place of the n-th call (1-based), after it began when the
+    failure is a kill (its worker died part-way: what it handed over stays in the run's folder)."""
+    calls = []
+
+    def run_section(*args):
+        calls.append(args[1])
+        error = failures.get(len(calls))
+        events = service.run_section(*args)
+        if error is ABORTED:
+            yield next(events)
+        if error is not None:
+            raise error
+        yield from events
+
+    run_section.calls = calls
+    return run_section
+
+
+def test_a_killed_call_is_tried_again_once_from_its_last_state_and_twice_ends_the_run(tmp_path):
+    """A call ZeroGPU kills ("GPU task aborted") is made again with a fresh booking and the run goes on to the end;
+    killed twice in a row, the run ends with the finished section kept, and the text says so."""
     pipeline = FakePipeline()
-
-    def refusing(after: int):
-        calls = []
-
-        def run_section(*args):
-            calls.append(1)
-            if len(calls) > after:
-                raise RuntimeError("You have exceeded your free ZeroGPU quota (60s requested vs. 20s left). "
-                                   "Try again in 3:10:00.")
-            yield from service.run_section(*args)
-
-        return run_section
-
     service = service_on(pipeline, tmp_path)
     job = service.lyrics_job("pop", LYRICS, shared_settings(SMALL))
-    last = list(service.run(job, "wav", "session", refusing(1)))[-1]
+    once = failing(service, {2: ABORTED})
+    updates = list(service.run(job, "wav", "session", once))
+    assert [call.section for call in once.calls] == [0, 1, 1] and updates[-1].text.startswith("Done: 2 of 2")
+    assert any("ZeroGPU stopped GPU call 1 of section 2 (GPU task aborted): trying again" in u.text for u in updates)
+    twice = failing(service, {2: ABORTED, 3: ABORTED})
+    last = list(service.run(job, "wav", "session", twice))[-1]
+    assert len(twice.calls) == 3 and last.text.startswith("ZeroGPU stopped GPU call 2 of section 2 again")
+    assert "Kept in the song bundle (.npz): 1 of 2 sections" in last.text and last.files[3].endswith("song-1of2.npz")
+
+
+def test_a_refused_quota_keeps_the_finished_sections_and_says_how_to_go_on(tmp_path):
+    """ZeroGPU refuses section 2's call for quota (spaces' words): the run ends with section 1's files, and the text
+    says what is kept and how to go on; refused at once, it says nothing is kept."""
+    service = service_on(FakePipeline(), tmp_path)
+    job = service.lyrics_job("pop", LYRICS, shared_settings(SMALL))
+    last = list(service.run(job, "wav", "session", failing(service, {2: REFUSED})))[-1]
     assert last.text.startswith("ZeroGPU refused the next GPU call: You have exceeded your free ZeroGPU quota")
-    assert "1 of 2 sections are finished (0 s of audio) and kept: download the song bundle" in last.text
+    assert "Kept in the song bundle (.npz): 1 of 2 sections (0 s of audio)." in last.text
+    assert "press Continue this song" in last.text
     assert last.files[3].endswith("song-1of2.npz") and os.path.isfile(last.files[3])
-    first = list(service.run(job, "wav", "session", refusing(0)))[-1]
+    first = list(service.run(job, "wav", "session", failing(service, {1: REFUSED})))[-1]
     assert "nothing to keep" in first.text and first.files is None
 
 
-def test_on_zero_gpu_the_page_says_how_many_gpu_minutes_the_song_uses(tmp_path, monkeypatch):
-    """Before the first call, on ZeroGPU only: about the planned bookings of every new section, in minutes."""
+def test_a_refusal_that_says_what_is_left_books_the_next_call_within_it(tmp_path, monkeypatch):
+    """On ZeroGPU, refused with "(60s requested vs. 25s left)": the next call books 25 s, and the song is made."""
+    monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
+    service = service_on(FakePipeline(), tmp_path)
+    job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000}))
+    left = SpacesError("ZeroGPU quota exceeded", "You have exceeded your free ZeroGPU quota (60s requested vs. 25s "
+                       "left). Try again in 3:10:00. ")
+    calls = failing(service, {2: left})
+    updates = list(service.run(job, "wav", "session", calls))
+    assert updates[-1].text.startswith("Done: 2 of 2")
+    assert [call.booked for call in calls.calls] == [60, 60, 25]  # section 1; section 2 refused, then within it
+
+
+def test_a_model_switch_books_its_own_allowance(tmp_path, monkeypatch):
+    """On ZeroGPU, a run whose models are not those the last call ran books LOAD_SECONDS more in its first call (a
+    reused worker loads them inside it); the calls after it book without."""
+    monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
+    service = service_on(FakePipeline(), tmp_path)  # its calls last ran English CoT (packed at start-up)
+    for language, first in (("en", 60), ("zh", 60 + gpu_time.LOAD_SECONDS)):
+        job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000,
+                                                                 "language": language}))
+        calls = failing(service, {})
+        list(service.run(job, "wav", "session", calls))
+        assert [call.booked for call in calls.calls] == [first, 60]
+
+
+def test_on_zero_gpu_the_page_says_at_most_how_many_gpu_minutes_the_song_books(tmp_path, monkeypatch):
+    """Before the first call, on ZeroGPU only: the planned bookings of every new section, in minutes, as an upper
+    bound (ZeroGPU charges use)."""
     service = service_on(FakePipeline(), tmp_path)
     job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000}))
     assert not any("GPU-minutes" in u.text for u in service.run(job, "wav", "session", service.run_section))
     monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
     minutes = gpu_time.song_seconds(Sampling(max_new_tokens=3000, min_new_tokens=4), "bf16", 1, 2) / 60
     texts = [u.text for u in service.run(job, "wav", "session", service.run_section)]
-    assert texts[1] == (f"Loading the models… This song will use about {minutes:.0f} GPU-minutes of your ZeroGPU "
-                        "quota.")
+    assert texts[1] == (f"Loading the models… This song books at most about {minutes:.0f} GPU-minutes of your "
+                        "ZeroGPU quota (ZeroGPU charges what the calls use, which is less).")

@@ -52,6 +52,23 @@ def test_continuation_plan_in_words_singular_and_plural(tmp_path):
     assert continuation_plan(None, "end", 1, 0)[3] is None
 
 
+def test_continuation_plan_of_a_song_stopped_inside_a_section_says_how_it_resumes(tmp_path):
+    """A bundle holding section 3 stopped part-way: continuing from the end resumes it exactly with its takes and
+    seed, which the plan says; keeping fewer sections drops it and the plan says nothing of it."""
+    import numpy as np
+    from dataclasses import replace
+
+    from yue.lm.stage1 import Stage1Partial
+    from yue.song import Unfinished
+
+    state = Unfinished(2, stage1=Stage1Partial(2, 2, (np.full(2, 45400),), (True,), (bytes(5056),), "cpu"))
+    song = replace(codes(5, 5), unfinished=state)
+    bundle = str(song.save(tmp_path / "song.npz", {"lyrics": LYRICS, "seed": 43}))
+    text = continuation_plan(bundle, "end", 1, 0)[2]
+    assert text.endswith("Section 3 was stopped part-way: it goes on exactly where it stopped with 1 take and seed 43.")
+    assert "stopped part-way" not in continuation_plan(bundle, "section", 1, 0)[2]
+
+
 def test_reference_window_of_a_file_gone_from_the_server_says_upload_it_again(tmp_path):
     """A reference the server no longer has says so and what to do (not 'cannot be read as audio'), with no path."""
     *_, text = reference_window(str(tmp_path / "gone" / "reference-example.wav"))
