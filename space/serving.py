@@ -71,10 +71,12 @@ def worker_start(now: float) -> Started:
 
 def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
                    previous: list[SongCodes] | None = None, render_states: list | None = None,
-                   unfinished: Unfinished | None = None, deadline: Deadline | None = None) -> Iterator:
+                   unfinished: Unfinished | None = None, deadline: Deadline | None = None,
+                   on_unfinished: Callable[[Unfinished], None] | None = None) -> Iterator:
     """Run `pipeline.stream_takes(request, previous=previous, render_states=render_states, deadline=deadline,
-    resume=unfinished)` on a worker thread; yield its `Progress` events and lists of `Song`s (one per take) as they
-    come, an `Unfinished` when the deadline stopped it, and STOPPED when the stop flag ended it. Closing this
+    resume=unfinished, on_unfinished=on_unfinished)` on a worker thread; yield its `Progress` events and lists of
+    `Song`s (one per take) as they come, an `Unfinished` when the deadline stopped it, and STOPPED when the stop flag
+    ended it. `on_unfinished` gets the section's state every few seconds on the worker thread. Closing this
     generator (client gone) stops the worker at the next token."""
     events: queue.Queue = queue.Queue()
     closed = threading.Event()
@@ -86,7 +88,8 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
     def work() -> None:
         try:
             for songs in pipeline.stream_takes(request, events.put, cancel, previous=previous,
-                                               render_states=render_states, deadline=deadline, resume=unfinished):
+                                               render_states=render_states, deadline=deadline, resume=unfinished,
+                                               on_unfinished=on_unfinished):
                 events.put(songs)
         except OutOfTime as stop:
             events.put(stop.state)
@@ -142,8 +145,9 @@ class Service(Jobs):
             self.check_every)
         pipeline = self.get_pipeline(choice)  # after the deadline is set: a model loaded here eats into the call
         step = replace(request, segments=call.section + 1)
+        # the section's state is saved every few seconds too: a killed call is tried again from the last save
         for event in section_events(pipeline, step, str(files.folder / "STOP"), previous, states,
-                                    files.unfinished(call.section), deadline):
+                                    files.unfinished(call.section), deadline, files.save_unfinished):
             if isinstance(event, list):
                 files.save_songs(call.section, event)
                 files.drop_unfinished()

@@ -48,7 +48,8 @@ class Reads:
 
 @pytest.fixture(scope="module")
 def pipeline(tiny_dir):
-    return Pipeline.tiny(tiny_dir)
+    """bf16, where a resumed call that rounded otherwise than the uncut run would sample another song."""
+    return Pipeline.tiny(tiny_dir, precision="bf16")
 
 
 def space_on_zerogpu(pipeline, tmp_path, monkeypatch, seed: int, kill=None):
@@ -94,7 +95,8 @@ def the_clis_songs(pipeline, tmp_path, request: SongRequest, takes: int) -> list
     assert main(["generate", "--tiny", str(pipeline.tiny_folder), "--genre", request.genres, "--lyrics",
                  request.lyrics, "--segments", str(request.segments), "--max-new-tokens",
                  str(request.sampling.max_new_tokens), "--min-new-tokens", str(request.sampling.min_new_tokens),
-                 "--seed", str(request.seed), "--takes", str(takes), "--threads", "1", "--out", str(out)]) == 0
+                 "--seed", str(request.seed), "--takes", str(takes), "--precision", "bf16", "--threads", "1",
+                 "--out", str(out)]) == 0
     songs = list(pipeline.stream_takes(replace(request, takes=takes)))[-1]
     for take, song in enumerate(songs):
         codes, _ = SongCodes.load(out / f"take{take + 1}" / "song.npz" if takes > 1 else out / "song.npz")
@@ -119,13 +121,13 @@ def assert_same_songs(got: list, expected: list) -> None:
 
 
 def test_a_song_with_a_kill_and_a_refusal_on_zerogpu_is_the_clis_song(pipeline, tiny_dir, tmp_path, monkeypatch):
-    """3 sections, 2 takes, random call budgets and fresh or reused workers at random: section 2's second call is
-    killed at its 3rd clock read (tried again from what the call before it handed over), and section 3's second
+    """bf16, 3 sections, 2 takes, random call budgets and fresh or reused workers at random: section 2's second
+    call is killed at its 12th clock read (tried again from the last state it saved, every 5 reads), and section 3's second
     call is refused (the visitor's quota is gone). Every take's bundle then holds sections 1-2 and the part of
     section 3 made so far, a prefix of the CLI's; continuing each bundle (1 take, its seed) the next day through
     the stand-in ends with exactly the CLI's take."""
     pipeline.tiny_folder = tiny_dir
-    service, wrapped, rng = space_on_zerogpu(pipeline, tmp_path, monkeypatch, 7, kill=(1, 2, 3))
+    service, wrapped, rng = space_on_zerogpu(pipeline, tmp_path, monkeypatch, 7, kill=(1, 2, 12))
     ledger = Ledger(left=10**6)
 
     def refusing(choice, call):
