@@ -122,10 +122,10 @@ def assert_same_songs(got: list, expected: list) -> None:
 
 def test_a_song_with_a_kill_and_a_refusal_on_zerogpu_is_the_clis_song(pipeline, tiny_dir, tmp_path, monkeypatch):
     """bf16, 3 sections, 2 takes, random call budgets and fresh or reused workers at random: section 2's second
-    call is killed at its 12th clock read (tried again from the last state it saved, every 5 reads), and section 3's second
-    call is refused (the visitor's quota is gone). Every take's bundle then holds sections 1-2 and the part of
-    section 3 made so far, a prefix of the CLI's; continuing each bundle (1 take, its seed) the next day through
-    the stand-in ends with exactly the CLI's take."""
+    call is killed at its 12th clock read (tried again from the last state it saved, every 5 reads), and section
+    3's second call is refused (the visitor's quota is gone). Every take's bundle then holds sections 1-2 and the
+    part of section 3 made so far, a prefix of the CLI's; continuing each bundle (1 take, its seed) the next day
+    through the stand-in ends with exactly the CLI's take."""
     pipeline.tiny_folder = tiny_dir
     service, wrapped, rng = space_on_zerogpu(pipeline, tmp_path, monkeypatch, 7, kill=(1, 2, 12))
     ledger = Ledger(left=10**6)
