@@ -91,8 +91,9 @@ MAX_SECONDS = 300  # ZeroGPU's limit for one call
 # A call books at most this many seconds of a visitor's quota (after spaces' factor). 60 s is ZeroGPU's own default
 # duration (spaces' DEFAULT_SCHEDULE_DURATION); a booking is refused whole when the quota left is smaller, so a
 # smaller chunk wastes less of a visitor's last minutes. Each call also pays STARTUP_SECONDS, stop_seconds() and its
-# hand-over (bench/bench_lm.py "cut" case), ~10 s in all: 15% of 60 s; chunks much under 60 s would spend a growing
-# share on them.
+# resume (feeding again what was made as settled blocks: bench/bench_resume.py, by arithmetic ~1.7 s at 15k context
+# on the H200, ~4 s on ZeroGPU's card), ~10-13 s in all: 15-20% of 60 s; chunks much under 60 s would spend a
+# growing share on them.
 CHUNK_SECONDS = 60
 MIN_CALL_SECONDS = 20  # the least a call books: its fixed costs and some work
 MIN_WORK_SECONDS = 5  # what a call books for its work at least, above its fixed costs (which grow with the song)
@@ -104,7 +105,7 @@ MIN_WORK_SECONDS = 5  # what a call books for its work at least, above its fixed
 STARTUP_SECONDS = 5.0
 # After the deadline passes: up to CHECK_EVERY (16) decode steps before the next clock read (~0.35 s of stage 1 on
 # ZeroGPU's card, ESTIMATE 2.5 x 8.6 ms a step), the stage-2 steps the host has queued ahead of the GPU (its launch
-# queue, under 1 s), handing the state back (a few ms on the CPU: bench/bench_lm.py "cut"). Plus, per take,
+# queue, under 1 s), handing the state back (a few ms on the CPU: bench/bench_resume.py). Plus, per take,
 # rendering its song when a section ends just before the deadline, and writing it to the run's folder.
 STOP_LAG_SECONDS = 1.5
 # A model switch (another language, mode or precision than the call before) gets its own allowance in its call's
