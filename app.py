@@ -14,6 +14,7 @@ import atexit
 import importlib.util
 import logging
 import os
+import re
 import runpy
 import shutil
 import signal
@@ -43,14 +44,15 @@ if __name__ == "__main__":  # started as the app (not imported): before gradio i
 
 import gradio as gr  # noqa: E402
 
+from yue import checks  # noqa: E402
 from yue.config import Limits, Sampling  # noqa: E402
 from yue.weights.loading import ModelCache  # noqa: E402
 from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
-from space.store import (OUTPUT_MAX_AGE_HOURS, OutputStore, codec_available, load_examples, pipelines,  # noqa: F401,E402
-                         tiny_folder)
+from space.store import (OUTPUT_MAX_AGE_HOURS, TINY_PRECISION, OutputStore, codec_available,  # noqa: F401,E402
+                         load_examples, pipelines, tiny_folder)
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
@@ -86,7 +88,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
     """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache); at most `max_queue` runs wait, the
     next one is told the queue is full and to try again."""
     store = OutputStore(output_root or Path(tempfile.gettempdir()) / "yue-space")
-    studio = Studio(get_pipeline, store, limits)
+    studio = Studio(get_pipeline, store, limits, TINY_PRECISION if tiny else None)
     defaults = defaults or (Sampling(max_new_tokens=300, min_new_tokens=50) if tiny else Sampling())
     examples = load_examples(EXAMPLES_DIR)
     first = examples[0][1] if examples else ["pop piano uplifting female bright vocal", "[verse]\n…\n", "en"]
@@ -289,11 +291,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_start(args: argparse.Namespace) -> None:
-    """At start-up, not at every request: the device exists in this PyTorch, and --tiny (which runs on the CPU) is
-    not given another device it would ignore."""
-    from yue.weights.devices import check_device
+PORTS = (1, 65535)
+HOST = re.compile(r"[A-Za-z0-9_.:%-]{1,253}")  # a host name, an IPv4 or IPv6 address (with a zone), or 0.0.0.0
 
+
+def check_start(args: argparse.Namespace, environ=os.environ) -> None:
+    """Every start-up flag (and the variables standing in for them) at start-up, before any model, page or server:
+    the port and host Gradio would bind (99999 was an OverflowError traceback), the outputs and tiny folders can be
+    written, the thread count, the YUE_* settings, the device exists in this PyTorch, and --tiny (which runs on the
+    CPU) is not given another device it would ignore."""
+    from yue.files import writable_folder
+    from yue.weights.devices import check_device, check_environment
+    from yue.weights.threads import choose_threads, usable_cpus
+
+    port, name = (args.port, "--port") if args.port is not None else (environ.get("GRADIO_SERVER_PORT"),
+                                                                       "GRADIO_SERVER_PORT")
+    if port is not None:
+        checks.number(int(port) if str(port).strip().isdigit() else port, name, *PORTS, whole=True)  # env: text
+    host, name = (args.host, "--host") if args.host is not None else (environ.get("GRADIO_SERVER_NAME"),
+                                                                       "GRADIO_SERVER_NAME")
+    if host is not None and not HOST.fullmatch(host):
+        raise ValueError(f"{name} must be a host name or an address such as 127.0.0.1 or 0.0.0.0; got "
+                         f"{checks.shown(host)}")
+    if args.outputs is not None:
+        writable_folder(args.outputs, f"--outputs {args.outputs}")
+    if args.tiny not in (None, "auto"):
+        writable_folder(args.tiny, f"--tiny {args.tiny}")
+    choose_threads(args.threads, environ, usable_cpus())
+    check_environment()
     if args.tiny and args.device not in (None, "cpu"):
         raise ValueError(f"--tiny runs on the cpu; --device {args.device} would be ignored: leave --device out")
     if args.device:
@@ -309,11 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    try:
-        log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import); checked above
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny))
     # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run

@@ -13,7 +13,7 @@ from typing import Callable
 from yue import checks
 from yue.audio import check_audio, check_finite
 from yue.config import Limits, Sampling
-from yue.request import check_request
+from yue.request import check_reference_window, check_request
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.song import Reference, SongCodes, SongRequest
 from yue.lm.stage1 import Stage1Tokens
@@ -211,6 +211,8 @@ class Jobs:
             raise ValueError("Upload a reference: one mixed track, or both a vocal and an instrumental track")
         if not mix:
             checks.same_length(("reference vocal", duration_s(pair[0])), ("reference instrumental", duration_s(pair[1])))
+        # a window too long for any prompt is refused before it is encoded (599 s took 8.7 s to encode first)
+        check_reference_window(min(window["end_s"], length) - window["start_s"], 1 if mix else 2, shared.sampling)
         self.precheck(genres, lyrics, shared, shared.sections)
         choice = ModelChoice(shared.language, "icl", shared.precision)
 

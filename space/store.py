@@ -15,6 +15,8 @@ from yue.weights.loading import ModelCache
 
 log = logging.getLogger("yue.app")
 
+# The precision tiny checkpoints run in, whatever a request asks: the model cache's "auto" on the cpu
+TINY_PRECISION = "fp32"
 OUTPUT_MAX_AGE_HOURS = 6.0  # outputs are for downloading now, not for keeping: free the disk of a shared Space
 EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
 

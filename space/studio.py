@@ -2,6 +2,7 @@
 the song back as output values; `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
 import functools
 import logging
+from dataclasses import replace
 import re
 import secrets
 from typing import Callable, Iterator
@@ -129,8 +130,10 @@ class Studio:
     """The endpoints: each translates its inputs into a job of `yue.serving.Service` and streams the song back as
     output values. `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
 
-    def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits):
+    def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits,
+                 precision: str | None = None):
         self.service = Service(get_pipeline, store, limits)
+        self.precision = precision  # the one precision every run uses (tiny mode), None: the one asked for
         self.made: dict[str, list] = {}  # session -> every take's files of its latest run
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
         self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
@@ -249,7 +252,13 @@ class Studio:
             gr.Info("Stopping: the sections already made are kept.")
 
     def _run(self, job: Job, fmt: str, http) -> Iterator:
-        """The service's updates of this session's run, as output values."""
+        """The service's updates of this session's run, as output values. With a fixed precision (tiny mode), another
+        one asked for is refused (it would be ignored) and the bundles record the one used."""
+        if self.precision is not None:
+            if job.choice.precision not in ("auto", self.precision):
+                raise ValueError(f"This app runs its tiny checkpoints in {self.precision} on the cpu: precision "
+                                 f"{job.choice.precision} would be ignored. Leave precision at auto.")
+            job = replace(job, choice=replace(job.choice, precision=self.precision))
         session = _session(http)
         for update in self.service.run(job, fmt, session, self.run_section):
             if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output

@@ -250,6 +250,25 @@ def test_a_reference_window_outside_the_file_is_refused_naming_the_field(tmp_pat
                                       jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
 
 
+def test_a_window_too_long_for_any_prompt_is_refused_before_encoding(tmp_path):
+    """Weak answer 12: a 599 s reference was refused only after 8.7 s of encoding. A window whose ids alone exceed
+    the prompt's room (here 170 s of a mix beside 8000 new tokens: 8500 ids > 8383) is refused before `encode`;
+    the same window with fewer new tokens goes on to be encoded."""
+    import soundfile
+
+    soundfile.write(tmp_path / "mix.wav", 0.1 * np.ones(8000 * 170, dtype=np.float32), 8000)
+    service, encoded = jobs.Jobs(Limits()), []
+    long_sections = jobs.shared_settings({**SMALL, "max_new_tokens": 8000, "min_new_tokens": 4})
+    with pytest.raises(ValueError, match=r"The reference window is too long: its 170.0 s take 8500 tokens, more than "
+                                         r"the 8383 .* at most 167 s long"):
+        service.style_job(str(tmp_path / "mix.wav"), None, None, 0, 599, "pop", LYRICS, long_sections,
+                          lambda *a: pytest.fail("encoded"))
+    job = service.style_job(str(tmp_path / "mix.wav"), None, None, 0, 599, "pop", LYRICS, jobs.shared_settings(SMALL),
+                            lambda *a: encoded.append(a) or [np.zeros(50, dtype=np.int64)])
+    job.build()
+    assert len(encoded) == 1
+
+
 def test_uploads_too_short_to_encode_or_huge_once_decoded_are_refused_before_gpu_time(tmp_path):
     """A 16-sample stem (the codec needs one 20 ms frame) and a FLAC whose header holds 8 channels at 192 kHz for
     590 s: refused by check_upload, naming the input, before any GPU time is booked."""
