@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from yue import checks
-from yue.audio import check_audio, check_finite
+from yue.audio import check_audio, check_float_samples
 from yue.config import Limits, Sampling
 from yue.request import check_reference_window, check_request
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
@@ -109,7 +109,7 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
         check_audio(path, limits.max_reference_seconds)
     except ValueError as error:
         raise ValueError(f"The {what}: {error}") from None
-    check_finite(path)
+    check_float_samples(path)
     return path
 
 

@@ -250,6 +250,16 @@ def test_a_reference_window_outside_the_file_is_refused_naming_the_field(tmp_pat
                                       jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
 
 
+def test_an_empty_upload_is_called_empty_before_its_window_is_checked(tmp_path):
+    """Weak answer 5: a 0-frame WAV got a window message ("must be below the reference's length (0.0 s)")."""
+    import soundfile
+
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(ValueError, match=r"The reference track: empty.wav is empty \(no samples\)."):
+        jobs.Jobs(Limits()).style_job(str(tmp_path / "empty.wav"), None, None, 0, 30, "pop", LYRICS,
+                                      jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
+
+
 def test_a_window_too_long_for_any_prompt_is_refused_before_encoding(tmp_path):
     """Weak answer 12: a 599 s reference was refused only after 8.7 s of encoding. A window whose ids alone exceed
     the prompt's room (here 170 s of a mix beside 8000 new tokens: 8500 ids > 8383) is refused before `encode`;
