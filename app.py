@@ -39,8 +39,11 @@ def own_gradio_folder() -> str:
     return folder
 
 
-if __name__ == "__main__":  # started as the app (not imported): before gradio is imported below
+if __name__ == "__main__":  # started as the app (not imported): before gradio and transformers are imported below
     own_gradio_folder()
+    from yue.weights.console import import_torchao_quietly
+
+    import_torchao_quietly()  # its optional kernels' lines stay off the console
 
 import gradio as gr  # noqa: E402
 

@@ -17,6 +17,7 @@ from .inputs import SONG_FILES, check_models, check_out, check_out_file, check_r
 from .parser import build_parser
 from .progress import ProgressLine, is_terminal, summary
 from ..config import Limits, Sampling
+from ..weights.console import import_torchao_quietly
 from ..weights.threads import set_cpu_threads
 
 
@@ -292,6 +293,7 @@ COMMANDS = {"generate": cmd_generate, "prompt": cmd_prompt, "stage2": cmd_stage2
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import_torchao_quietly()  # before transformers imports it: its optional kernels' lines stay off the console
     try:
         set_cpu_threads(args.threads)  # here, once: not at import, and before any work
         COMMANDS[args.command](args)
