@@ -56,6 +56,7 @@ from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
 from space.store import (OUTPUT_MAX_AGE_HOURS, TINY_PRECISION, OutputStore, codec_available,  # noqa: F401,E402
                          load_examples, pipelines, tiny_folder)
+from space.history import Signer  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
@@ -206,7 +207,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         busy, idle = busy_buttons(starters)
         # every song that ends (done or stopped) goes into the browser's history, with the tab it came from
         history = gr.BrowserState([], storage_key="yue-song-history")
-        record = recorder(history, progress, studio.session_takes)
+        signer = Signer()  # this launch's key: the history's entries name only files this app made for them
+        record = recorder(history, progress, studio.session_takes, signer)
         l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar],
                                 **page).then(**idle).then(**record("lyrics"))
         s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar],
@@ -248,7 +250,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             tab_widget.select(lambda name=name: name, None, tab, **LIGHT).then(**hint, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
-        history_panel(history, store.root, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
+        history_panel(history, store.root, signer, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
                       {"lyrics": (l_genres, l_lyrics), "style": (s_genres, s_lyrics), "continue": (c_genres, c_lyrics)},
                       settings)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)
