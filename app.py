@@ -57,6 +57,7 @@ from space.serving import MAX_QUEUE  # noqa: E402
 from space.store import (OUTPUT_MAX_AGE_HOURS, TINY_PRECISION, OutputStore, codec_available,  # noqa: F401,E402
                          load_examples, pipelines, tiny_folder)
 from space.history import Signer  # noqa: E402
+from space.listeners import Listeners  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
@@ -254,6 +255,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                       {"lyrics": (l_genres, l_lyrics), "style": (s_genres, s_lyrics), "continue": (c_genres, c_lyrics)},
                       settings)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)
+    studio.listeners = Listeners(demo)  # a run nobody listens for is dropped when its turn comes
     return demo
 
 

@@ -13,6 +13,7 @@ from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.eta import describe_left
 from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
+from space.listeners import Listeners
 from space.results import Update, listing
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
@@ -134,6 +135,7 @@ class Studio:
                  precision: str | None = None):
         self.service = Service(get_pipeline, store, limits)
         self.precision = precision  # the one precision every run uses (tiny mode), None: the one asked for
+        self.listeners: Listeners | None = None  # set once the page exists: runs nobody listens for are dropped
         self.made: dict[str, list] = {}  # session -> every take's files of its latest run
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
         self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
@@ -260,6 +262,10 @@ class Studio:
                                  f"{job.choice.precision} would be ignored. Leave precision at auto.")
             job = replace(job, choice=replace(job.choice, precision=self.precision))
         session = _session(http)
+        if self.listeners is not None and self.listeners.gone(session):
+            log.info("a run of session %s was dropped before it started: its client never read its messages",
+                     session)
+            raise ValueError("Nobody listened for this run (its client left before it started), so it was not run.")
         for update in self.service.run(job, fmt, session, self.run_section):
             if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output
                 self.made[session] = [take.as_dict() for take in update.takes]
@@ -292,7 +298,11 @@ def song_bar(song: SongState | None) -> str:
 
 
 def _session(http) -> str:
-    """The session a request belongs to (API clients have one too); without one, a stop cannot reach the run."""
+    """The session a request belongs to (API clients have one too); without one, a stop cannot reach the run.
+
+    Stop, /takes and a run's files are keyed by Gradio's session hash: in Gradio 6.31 it is the one key of a
+    session (whoever sends it reads the session's event stream and may cancel its runs through Gradio itself), so a
+    key of ours, sent to the page in that stream, would guard nothing more (tests/space/test_listeners.py)."""
     return getattr(http, "session_hash", None) or f"anonymous-{secrets.token_hex(8)}"
 
 
