@@ -54,8 +54,8 @@ from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
-from space.store import (OUTPUT_MAX_AGE_HOURS, TINY_PRECISION, OutputStore, codec_available,  # noqa: F401,E402
-                         load_examples, pipelines, tiny_folder)
+from space.store import (OUTPUT_MAX_AGE_HOURS, SESSIONS_KEPT, TINY_PRECISION, OutputStore,  # noqa: F401,E402
+                         codec_available, load_examples, pipelines, tiny_folder)
 from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
@@ -275,10 +275,12 @@ def mcp_server(wanted: bool) -> bool:
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, share: bool = False,
            mcp: bool = True, **kwargs):
-    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars), and the
-    endpoints as MCP tools at /gradio_api/mcp/ (streamable HTTP; /gradio_api/mcp/sse for SSE clients)."""
+    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars), the
+    state of the SESSIONS_KEPT sessions used last, and the endpoints as MCP tools at /gradio_api/mcp/ (streamable
+    HTTP; /gradio_api/mcp/sse for SSE clients)."""
     return demo.launch(server_name=host, server_port=port, share=share, mcp_server=mcp_server(mcp),
-                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, **kwargs)
+                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
+                       state_session_capacity=SESSIONS_KEPT, **kwargs)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

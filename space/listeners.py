@@ -18,7 +18,7 @@ from typing import Callable
 GRACE_S = 5.0
 # A listening client's stream reads a new message within this (Gradio's own task on the server's event loop).
 SETTLE_S = 0.3
-POLL_S = 0.05
+POLL_S = 0.01
 
 
 class Listeners:

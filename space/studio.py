@@ -17,7 +17,7 @@ from space.listeners import Listeners
 from space.results import Update, listing
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
-from space.store import OutputStore
+from space.store import SESSIONS_KEPT, OutputStore, Recent
 
 log = logging.getLogger("yue.app")
 
@@ -136,7 +136,7 @@ class Studio:
         self.service = Service(get_pipeline, store, limits)
         self.precision = precision  # the one precision every run uses (tiny mode), None: the one asked for
         self.listeners: Listeners | None = None  # set once the page exists: runs nobody listens for are dropped
-        self.made: dict[str, list] = {}  # session -> every take's files of its latest run
+        self.made = Recent(SESSIONS_KEPT)  # session -> every take's files of its latest run (the latest sessions)
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
         self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
         self.encode_tracks = gpu(encode_gpu_seconds)(self.service.encode_tracks)
