@@ -18,29 +18,10 @@ import tempfile
 from pathlib import Path
 
 from tests.bundles import listed_many_times, song
+from tests.memory import measure
 from yue.song import MAX_SONG_FRAMES
 
 ROOT = Path(__file__).resolve().parent.parent
-
-ONE_READ = """
-import json, os, resource, time
-from space.jobs import load_bundle
-readable, writable = os.pipe()
-if os.fork() == 0:  # a child of this small process: its peak starts here
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    try:
-        load_bundle({path!r})
-        outcome = "accepted"
-    except ValueError as error:
-        outcome = "refused: " + str(error)[:90]
-    seconds = time.perf_counter() - started
-    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    os.write(writable, json.dumps({{"seconds": seconds, "mb": grown, "outcome": outcome}}).encode())
-    os._exit(0)
-os.close(writable)
-print(os.read(readable, 1 << 16).decode())
-"""
 
 WAITING = """
 import json, threading, time
@@ -87,9 +68,9 @@ def main() -> None:
               f"{largest.stat().st_size / 1e6:.1f} MB\n")
         print("| measure | value |\n|---|---|")
         for name, path in (("small bundle", small), ("hostile bundle", hostile), ("largest real bundle", largest)):
-            result = run(args.code, ONE_READ.format(path=str(path)))
-            print(f"| {name}: one read | {result['seconds']:.2f} s, peak +{result['mb']:.0f} MB, "
-                  f"{result['outcome'][:100]} |")
+            result = measure("from space.jobs import load_bundle", f"load_bundle({str(path)!r})", args.code)
+            outcome = "accepted" if result["outcome"] == "returned" else f"refused: {result['outcome'][:100]}"
+            print(f"| {name}: one read | {result['seconds']:.2f} s, peak +{result['growth_mb']:.0f} MB, {outcome} |")
         for name, big in (("hostile", hostile), ("largest real", largest)):
             for uploads in (1, 4):
                 result = run(args.code, WAITING.format(big=str(big), small=str(small), uploads=uploads))

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
+from tests.memory import measure
+
 ROOT = Path(__file__).resolve().parent.parent
 
-RENDER = """
-import json, os, resource, time
+SETUP = """
+import json
 import gradio as gr, app
 demo = app.build_demo(lambda choice: None, output_root={out!r}, tiny=True)
 renderable = demo.default_config.renderables[0]
@@ -29,17 +28,6 @@ def render(entries):
     return len(probe.blocks)
 
 render(sent[:1])  # Gradio's own first-render costs
-readable, writable = os.pipe()
-if os.fork() == 0:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    blocks = render(sent)
-    seconds = time.perf_counter() - started
-    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    os.write(writable, json.dumps({{"seconds": seconds, "mb": grown, "blocks": blocks}}).encode())
-    os._exit(0)
-os.close(writable)
-print(os.read(readable, 1 << 16).decode())
 """
 
 
@@ -63,13 +51,9 @@ def main() -> None:
         for size in args.sizes:
             sent = Path(folder) / f"history-{size}.json"
             sent.write_text(json.dumps([entry(index) for index in range(size)]))
-            script = RENDER.format(out=str(Path(folder) / "out"), sent=str(sent))
-            done = subprocess.run([sys.executable, "-c", script], cwd=args.code, capture_output=True, text=True,
-                                  timeout=3600, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(args.code)})
-            if done.returncode:
-                raise SystemExit(done.stderr[-2000:])
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"| {size} | {result['seconds']:.2f} | {result['blocks']} | {result['mb']:.0f} MB |")
+            setup = SETUP.format(out=str(Path(folder) / "out"), sent=str(sent))
+            result = measure(setup, "render(sent)", args.code)
+            print(f"| {size} | {result['seconds']:.2f} | {result['value']} | {result['growth_mb']:.0f} MB |")
 
 
 if __name__ == "__main__":
