@@ -45,7 +45,7 @@ BUNDLE_SPECS = {
 # it fails). A rule runs when every array it reads is there.
 AGREEMENTS = (
     ((), lambda a: ("vocal" in a) == ("instrumental" in a), lambda a: "it has stage-2 codes for one track only"),
-    (("stage1_vocal",), lambda a: a["stage1_vocal"].size > 0,
+    (("stage1_vocal",), lambda a: a["stage1_vocal"].size > 0 or cut_state.PREFIX + "head" in a,
      lambda a: "it holds no frames (every section is empty): there is nothing to continue or render"),
     (("section_frames", "stage1_vocal"), lambda a: int(a["section_frames"].sum()) == a["stage1_vocal"].size,
      lambda a: f"its sections ({a['section_frames'].tolist()} frames) do not add up to its tracks' "
@@ -192,9 +192,6 @@ class SongCodes:
     def save(self, path: str | Path, settings: dict | None = None) -> Path:
         """One .npz bundle with the code arrays and the settings (JSON) that made them."""
         arrays = self.arrays()
-        if self.unfinished is not None:
-            state = self.unfinished
-            arrays.update(cut_state.to_arrays(state.section, state.stage1, state.sections, state.rows))
         meta = {"version": BUNDLE_VERSION, "labels": list(self.stage1.labels), "settings": settings or {}}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
@@ -204,11 +201,15 @@ class SongCodes:
         return path
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The song's arrays by their bundle names (stage-2 tracks only when computed)."""
+        """The song's arrays by their bundle names (stage-2 tracks only when computed; the section stopped part-way
+        when there is one: a song of no finished section may hold one)."""
         arrays = {"stage1_vocal": self.stage1.vocal, "stage1_instrumental": self.stage1.instrumental,
                   "section_frames": np.asarray(self.stage1.section_frames, dtype=np.int64)}
         arrays.update({name: codes for name, codes in (("vocal", self.vocal), ("instrumental", self.instrumental))
                        if codes is not None})
+        if self.unfinished is not None:
+            state = self.unfinished
+            arrays.update(cut_state.to_arrays(state.section, state.stage1, state.sections, state.rows))
         return arrays
 
     def check(self, what: str = "the song") -> None:
@@ -251,9 +252,10 @@ class SongCodes:
         stage1 = Stage1Tokens(data["stage1_vocal"].astype(np.int64), data["stage1_instrumental"].astype(np.int64),
                               tuple(int(x) for x in data["section_frames"]), tuple(labels))
         codes = cls(stage1, *(data[k].astype(np.int64) if k in data else None for k in ("vocal", "instrumental")))
-        codes.check(name)
         state = cut_state.from_arrays(data, name, len(stage1.section_frames), (stage1.vocal, stage1.instrumental))
-        return (codes if state is None else replace(codes, unfinished=Unfinished(*state))), settings
+        codes = codes if state is None else replace(codes, unfinished=Unfinished(*state))
+        codes.check(name)
+        return codes, settings
 
 
 @dataclass(frozen=True)
