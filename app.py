@@ -61,9 +61,9 @@ from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
-from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
-                           lyrics_status, follow_sections, place_settings, raw, reference_window, sections_info,
-                           settings_components)
+from space.widgets import (INTRO, LIGHT, again_button, busy_buttons, continuation_plan, genre_box,  # noqa: F401,E402
+                           lyrics_box, lyrics_status, follow_sections, place_settings, raw, reference_window,
+                           sections_info, settings_components, stop_button)
 from space.take_rows import show_takes, take_rows  # noqa: E402
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
@@ -82,7 +82,20 @@ CSS = """
 .status-ok {color: #1b7f3b;} .status-error {color: #b00020;}
 .tag-picker .token, .tag-picker .token span, .tag-picker .options li {word-break: normal; overflow-wrap: normal;}
 .song-bar {display: flex; align-items: center; gap: 0.75em;} .song-bar progress {flex: 1; height: 0.9em;}
+.song-bar progress {appearance: none; border: none; border-radius: 4px; background: #e5e7eb; overflow: hidden;}
+.song-bar progress::-webkit-progress-bar {background: #e5e7eb;}
+.song-bar progress::-webkit-progress-value {background: #1b7f3b;} .song-bar progress::-moz-progress-bar {background: #1b7f3b;}
+.song-bar.idle {color: #6b7280;}
+#run-dock {position: fixed; left: 0; right: 0; bottom: 0; z-index: 1000; margin: 0; padding: 0.4em 1em;
+  background: var(--background-fill-primary); border-top: 1px solid var(--border-color-primary);
+  box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.08); flex-wrap: nowrap; align-items: center;}
+#run-dock > * {min-width: 0;}
+.gradio-container {padding-bottom: 6em !important;}
+.file-preview .filename .stem {white-space: normal; overflow-wrap: anywhere; overflow: visible;}
+.file-preview .filename {overflow: visible;}
 """
+# The part of the page a history action changed is brought into view: it is above the history, out of sight
+SHOW_TABS = "() => document.getElementById('song-tabs')?.scrollIntoView({block: 'start'})"
 
 
 # -- the three endpoints ---------------------------------------------------------------------------------------------
@@ -109,9 +122,14 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         gr.Markdown(INTRO)
         last_song = gr.State(None)  # the code bundle (path) of this page's last song, for continuing it
         tab = gr.State("lyrics")  # the tab in use: the sections hint depends on it
+        # The song's progress bar (share done, time left) and Stop: fixed at the bottom of the window (CSS), so they
+        # stay in view during a run at any width and scroll position
+        with gr.Row(elem_id="run-dock"):
+            bar = gr.HTML(song_bar(None), elem_id="song-bar")
+            stop = stop_button()
         with gr.Row():
             with gr.Column(scale=3):
-                with gr.Tabs() as tabs:
+                with gr.Tabs(elem_id="song-tabs") as tabs:
                     with gr.Tab("Lyrics to song", id="lyrics") as l_tab:
                         l_genres, l_lyrics = genre_box(first[0], "lyrics"), lyrics_box(first[1], limits, "lyrics")
                         l_go = gr.Button("Generate", variant="primary", elem_id="generate")
@@ -164,15 +182,14 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
                                                                        limits))
             with gr.Column(scale=2):
-                bar = gr.HTML(song_bar(None), elem_id="song-bar")  # the whole song: share done, time left
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
+                with gr.Accordion("Details", open=False, elem_id="run-details"):  # the model's units and names
+                    details = gr.Textbox(show_label=False, lines=4, interactive=False, placeholder="set by a run")
                 # the page shows the seed as text: Gradio 6.31's Number shows 0 when empty, before any run
                 seed_shown = gr.Textbox(label="Seed used", interactive=False, placeholder="set by a run",
                                         elem_id="seed-used")
                 seed_used = gr.Number(label="Seed used", precision=0, visible=False)  # the API's output
-                with gr.Row():
-                    stop = gr.Button("Stop", variant="stop", elem_id="stop")
-                    again = gr.Button("Continue this song →", elem_id="again")
+                again = again_button(None)
                 takes_box, rows = take_rows(limits.max_takes)  # above the one song's players: in view
                 with gr.Column(elem_id="one-take") as one_take:  # hidden for several takes: take 1 is in its row
                     mix = gr.Audio(label="Song", type="filepath", interactive=False, elem_id="mix",
@@ -180,7 +197,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                     vocal = gr.Audio(label="Vocal stem", type="filepath", interactive=False, buttons=["download"])
                     instrumental = gr.Audio(label="Instrumental stem", type="filepath", interactive=False,
                                             buttons=["download"])
-                    bundle = gr.File(label="Code bundle", interactive=False)
+                    bundle = gr.File(label="Song file to continue later (.npz)", interactive=False)
 
         made = gr.State(None)  # every take's files of this session's last run (TakeFiles.as_dict() each)
         # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
@@ -206,22 +223,22 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         page = dict(api_visibility="private", **run)
         # While a run goes on every button that starts one shows it is busy and cannot be pressed (Stop stays):
         # set at once, before the run waits in the queue, and set back when it ends, however it ends.
-        starters = [l_go, s_go, c_go, again, *(row[-1] for row in rows)]
-        busy, idle = busy_buttons(starters)
+        starters = [l_go, s_go, c_go, *(row[-1] for row in rows)]
+        busy, idle = busy_buttons(starters, stop, again, bundle)
         # every song that ends (done or stopped) goes into the browser's history, with the tab it came from
         history = gr.BrowserState([], storage_key="yue-song-history")
         signer = Signer()  # this launch's key: the history's entries name only files this app made for them
         record = recorder(history, progress, studio.session_takes, signer)
-        l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar],
+        l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar, details],
                                 **page).then(**idle).then(**record("lyrics"))
-        s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar],
+        s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar, details],
                                 **page).then(**idle).then(**record("style"))
         # A continuation's new bundle becomes the song to continue: continuing again goes on from the newest song.
         c_go.click(**busy).then(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"],
-                                shown + [c_bundle, bar], **page).then(**idle).then(**record("continue")).then(
-            lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept],
+                                shown + [c_bundle, bar, details], **page).then(**idle).then(**record("continue")).then(
+            lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept, c_cut],
             **LIGHT).then(**hint, **LIGHT).then(**c_lyrics.check, **LIGHT)
-        bundle.change(lambda song: song, bundle, last_song, **LIGHT)
+        bundle.change(lambda song: (song, again_button(song)), bundle, [last_song, again], **LIGHT)
         # The takes of the run reach the page from the server's record of this session, not as an endpoint output.
         def session_rows(request: gr.Request):
             made_now = studio.session_takes(request)
@@ -230,7 +247,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         bundle.change(session_rows, None, [made, one_take, takes_box, *(part for row in rows for part in row[:-1])],
                       **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
-            keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar],
+            keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar, details],
                                     **page).then(**idle).then(**record("keep"))
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
@@ -242,9 +259,9 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # The plan (and the prefilled lyrics) follow user actions only: a programmatic change of the bundle
         # field must not overwrite lyrics the user is editing.
         plan = dict(fn=continuation_plan, inputs=[c_bundle, c_from, c_keep, c_cut],
-                    outputs=[c_genres, c_lyrics, c_plan, c_kept])
+                    outputs=[c_genres, c_lyrics, c_plan, c_kept, c_cut])
         again.click(lambda song: (song, gr.Tabs(selected="continue"), "continue"), bundle, [c_bundle, tabs, tab],
-                    **LIGHT).then(**plan, **LIGHT).then(**hint, **LIGHT)
+                    **LIGHT).then(**plan, **LIGHT).then(**hint, **LIGHT).then(None, js=SHOW_TABS, **LIGHT)
         for event in (c_bundle.upload, c_bundle.clear, c_from.input, c_keep.input, c_cut.input):
             event(**plan, **LIGHT).then(**hint, **LIGHT)
         c_from.change(lambda choice: (gr.Number(visible=choice == "section"), gr.Number(visible=choice == "time")),
@@ -253,7 +270,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             tab_widget.select(lambda name=name: name, None, tab, **LIGHT).then(**hint, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
-        history_panel(history, store.root, signer, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
+        history_panel(history, store.root, signer, [c_bundle, tabs, tab], [plan, hint], tabs, tab, SHOW_TABS,
                       {"lyrics": (l_genres, l_lyrics), "style": (s_genres, s_lyrics), "continue": (c_genres, c_lyrics)},
                       settings)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)

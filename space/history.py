@@ -24,7 +24,7 @@ from pathlib import Path
 from yue import checks
 from yue.config import Limits
 from .jobs import LANGUAGES, PRECISIONS, load_bundle
-from .results import KINDS
+from .results import KINDS, TOKENS_PER_SECOND
 
 MAX_ENTRIES = 12  # songs the browser keeps (an entry is a few kB, mostly its lyrics); the oldest goes first
 TABS = {"lyrics": "Lyrics to song", "style": "Style transfer", "continue": "Continue a song", "keep": "Kept take"}
@@ -158,8 +158,12 @@ def title(entry: dict) -> str:
 
 
 def settings_line(entry: dict) -> str:
-    """The settings in words: genres, sections, takes, tokens, language."""
+    """The settings in words (what was asked; the title says what was made): genres, sections asked, takes, the
+    longest a section may be in seconds, the lyrics' language."""
     shared = entry["settings"]
     takes = f", {shared['takes']} takes" if shared.get("takes", 1) > 1 else ""
-    return (f"*{entry.get('genres', '')}* · {shared.get('sections')} new section(s){takes}, "
-            f"{shared.get('max_new_tokens')} tokens per section, {shared.get('language')}")
+    tokens = shared.get("max_new_tokens")
+    length = f", up to {tokens / TOKENS_PER_SECOND:g} s of music a section" if isinstance(tokens, int) else ""
+    asked = shared.get("sections")
+    return (f"*{entry.get('genres', '')}* · asked for {asked} new section{'' if asked == 1 else 's'}{takes}"
+            f"{length}, lyrics in {shared.get('language')}")

@@ -13,7 +13,7 @@ from .widgets import LIGHT
 
 GONE = ("The files of this song are no longer on the server (a song's files are kept about 6 hours, and not after "
         "the app restarts). Its settings are still here: **Use these settings** puts them back.")
-LABELS = {"mix": "Song", "vocal": "Vocal stem", "instrumental": "Instrumental stem", "bundle": "Code bundle"}
+LABELS = {"mix": "Song", "vocal": "Vocal stem", "instrumental": "Instrumental stem", "bundle": "Song file to continue later (.npz)"}
 
 
 def keyed(name: str) -> dict:
@@ -39,12 +39,13 @@ def recorder(history: gr.BrowserState, progress: gr.Textbox, session_takes: Call
 
 
 def history_panel(history: gr.BrowserState, root: Path, signer: Signer, to_continue: list, after_continue: list[dict],
-                  tabs: gr.Tabs, tab: gr.State, boxes: dict[str, tuple], settings: list) -> None:
+                  tabs: gr.Tabs, tab: gr.State, show_tabs: str, boxes: dict[str, tuple], settings: list) -> None:
     """Render the readable entries of `history` (newest first; at most history.MAX_ENTRIES, each checked, whatever a
     client sends) where this is called; an entry's files only when `signer` signed them. "Continue this one" puts
     the entry's bundle into `to_continue` ([bundle field, tabs, tab state]) and runs `after_continue` (the plan, the
     hint); "Use these settings" opens the entry's tab with its genres and lyrics (`boxes`: tab -> (genres, lyrics))
-    and sets `settings` (app.py's shared settings, in the endpoints' order)."""
+    and sets `settings` (app.py's shared settings, in the endpoints' order). Both then run `show_tabs` (JavaScript
+    that scrolls the tabs into view: they are above the history, out of sight)."""
     gr.Markdown("### Your songs\nEvery song this browser made, newest first; a reload keeps them.",
                 elem_id="history-head")
     targets = [tabs, tab, *(box for pair in boxes.values() for box in pair), *settings]
@@ -93,4 +94,5 @@ def history_panel(history: gr.BrowserState, root: Path, signer: Signer, to_conti
                                     to_continue, **LIGHT)
                 for step in after_continue:
                     event = event.then(**step, **LIGHT)
-                again.click(lambda entry=entry: use(entry), None, targets, **LIGHT)
+                event.then(None, js=show_tabs, **LIGHT)
+                again.click(lambda entry=entry: use(entry), None, targets, **LIGHT).then(None, js=show_tabs, **LIGHT)

@@ -1,15 +1,20 @@
 """What a run of the Space shows: each take's files and the words beside them. Nothing here imports gradio."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from yue.audio import write_audio
 from yue.eta import describe_left
 from yue.song import Progress, Song, SongCodes, Unfinished
+from yue.text.prompt import FRAMES_PER_SECOND
 from .song_progress import SongState
 
 KINDS = ("mix", "vocal", "instrumental", "bundle")  # a take's files, in the order the endpoints return them
+# The steps of a section in a musician's words (the page's Details and the docs keep the model's names: stage 1 ...)
+STEP_WORDS = {"stage1": "composing", "stage2": "adding detail", "audio": "rendering the audio"}
+TOKENS_PER_SECOND = 2 * FRAMES_PER_SECOND  # stage 1 writes a vocal and an accompaniment token for each frame
 
 @dataclass(frozen=True)
 class TakeFiles:
@@ -68,21 +73,45 @@ def write_unfinished(folder: Path, codes: SongCodes, state: Unfinished, take: in
 
 def summary(song: Song | None, done: int, total: int, elapsed: float, timings: dict, stopped: bool,
             takes: int = 1, kept: str = "") -> str:
-    """The run in words; `song` is take 1 (the others have the next seeds); `kept`: which take it went on from."""
+    """The run in words; `song` is take 1 (the others have the next seeds); `kept`: which take it went on from;
+    `elapsed`: seconds from the start of the run (loading the models and reading a reference included)."""
     if song is None:
         return "Stopped before the first section was finished; nothing to keep." if stopped else "Nothing was made."
     head = "Stopped" if stopped else "Done"
-    parts = ", ".join(f"{k.removesuffix('_s').replace('stage', 'stage ')} {v:.1f} s" for k, v in timings.items())
-    lines = [f"{head}: {done} of {total} sections, {song.seconds:.1f} s of audio in {elapsed:.1f} s ({parts}).",
-             f"Seed {song.seed}."]
+    parts = ", ".join(f"{STEP_WORDS.get(k.removesuffix('_s'), k)} {v:.1f} s" for k, v in timings.items())
+    lines = [f"{head}: {done} of {total} sections, {song.seconds:.1f} s of audio in {elapsed:.1f} s"
+             f"{f' ({parts})' if parts else ''}.", f"Seed {song.seed}."]
     if takes > 1:
         last = song.seed + takes - 1
         lines.append(f"{takes} takes, seeds {song.seed} to {last} (take 1 has seed {song.seed}, take 2 the next …).")
     if kept:
         lines.append(kept)
     if song.mix.size == 0:
-        lines.append("No audio: this pipeline has no codec loaded (token-only); the code bundle holds the result.")
+        lines.append("No audio: this pipeline has no codec loaded (token-only); the song file (.npz) holds the result.")
     return "\n".join(lines + [f"⚠ {w}" for w in song.warnings])
+
+
+def details(timings: dict, max_new_tokens: int, precision: str, step: str = "") -> str:
+    """The run's technical detail (the page folds it away): each step under its model name, the token budget, the
+    precision, and `step`, the step running now in tokens or frames (`step_detail`)."""
+    stages = ", ".join(f"{k.removesuffix('_s').replace('stage', 'stage ')} {v:.1f} s" for k, v in timings.items())
+    lines = [step] if step else []
+    if stages:
+        lines.append(f"Time per step, all sections so far: {stages}.")
+    lines.append(f"{max_new_tokens} stage-1 tokens at most per section ({TOKENS_PER_SECOND} tokens = 1 s of music); "
+                 f"precision {precision}. Composing is stage 1 (the 7B model writes vocal and accompaniment tokens), "
+                 "adding detail is stage 2 (the 1B model fills in the codec's finer codes), rendering is the codec's "
+                 "decoder.")
+    return "\n".join(lines)
+
+
+API_NAME = re.compile(r" \([a-z]+(?:_[a-z]+)+\)")  # " (cut_seconds)": a message's name of the API's field
+
+
+def for_page(text: str) -> str:
+    """A message as the page shows it: without the API's field names beside the page's own ("The cut time
+    (cut_seconds) must be …" -> "The cut time must be …"); API callers get them."""
+    return API_NAME.sub("", text)
 
 
 def kept_note(take: int | None, seed: int | None) -> str:
@@ -99,22 +128,30 @@ def plural(count: int, noun: str) -> str:
 
 def progress_text(event: Progress, new_done: int, new_total: int, audio_s: float, elapsed_s: float,
                   song: SongState | None = None) -> str:
-    """A run in progress, in two lines: the step (its speed, and the time left in it: `event.eta_s`, None while the
-    pipeline is still estimating) and the run (new sections done, the song's audio so far, time elapsed, and with
-    `song` the whole song's share done and time left), e.g.
-    "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s, at most about 5 s left" and
+    """A run in progress, in two lines: the step in music's words (how much of the section's music it has, and the
+    time left in it: `event.eta_s`, None while the pipeline is still estimating) and the run (new sections done, the
+    song's audio so far, time elapsed, and with `song` the whole song's share done and time left), e.g.
+    "Section 1/2: composing, 1.2 of at most 3.0 s of music, at most about 5 s left" and
     "0 of 2 new sections done (12%), no audio yet; 12 s elapsed, about 1 min 30 s left for the song"."""
-    what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
-    speed = f" at {event.rate:.1f} {what}/s" if event.rate else ""
-    # stage 1 may stop before its token budget (at the end-of-audio token): its time left is an upper bound
+    word = STEP_WORDS.get(event.stage, event.stage)
+    if event.stage == "stage1":  # stage 1 may stop before its token budget (at the end-of-audio token)
+        where = f"{event.done / TOKENS_PER_SECOND:.1f} of at most {event.total / TOKENS_PER_SECOND:.1f} s of music"
+    else:
+        where = f"{event.done / event.total:.0%}" if event.total else ""
     left = describe_left(event.eta_s, upper_bound=event.stage == "stage1")
-    step = (f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}, "
-            f"{left}")
+    step = f"Section {event.section + 1}/{event.sections}: {word}{f', {where}' if where else ''}, {left}"
     audio = f"the song so far is {audio_s:.1f} s of audio" if audio_s > 0 else "no audio yet"
     share = f" ({song.fraction:.0%})" if song else ""
     whole = f", {describe_left(song.left_s).replace('…', '')} for the song" if song else ""
     return (f"{step}\n{new_done} of {plural(new_total, 'new section')} done{share}, {audio}; {elapsed_s:.0f} s "
             f"elapsed{whole}")
+
+
+def step_detail(event: Progress) -> str:
+    """The step running now in the model's units, e.g. 'Section 1/2: stage1 120/300 tokens at 40.0 tokens/s'."""
+    what = {"stage1": "tokens", "stage2": "frames"}.get(event.stage, "")
+    speed = f" at {event.rate:.1f} {what}/s" if event.rate else ""
+    return f"Section {event.section + 1}/{event.sections}: {event.stage} {event.done}/{event.total} {what}{speed}"
 
 
 def call_phrase(call: int, calls: int, section: int) -> str:
@@ -160,6 +197,7 @@ class Update:
     takes: list[TakeFiles] | None = None
     song: SongState | None = None  # the whole song's share done and time left (None: not started yet)
     call: tuple[int, int] | None = None  # (k, n): GPU call k of the n this section takes
+    details: str | None = None  # the technical detail the page folds away (None: as before)
 
     @property
     def files(self) -> list[str | None] | None:

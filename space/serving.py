@@ -165,15 +165,16 @@ class Service(Jobs):
                              "or stem audio")
         return [pipeline.encode(path) for path in paths]
 
-    def run(self, job: Job, fmt: str, session: str, run_section: Callable[..., Iterator]) -> Iterator[Update]:
+    def run(self, job: Job, fmt: str, session: str, run_section: Callable[..., Iterator],
+            started: float | None = None) -> Iterator[Update]:
         """Load, check, then `run_section` calls for each new section of every take (on ZeroGPU as many as its
         deadlines take, each going on from the last one's state); after each section, write every take's files
         and yield them (space/song_run.py). A run ZeroGPU ends inside a section says what it kept and how to go
-        on."""
+        on. `started`: when the run began (its summary's time counts from there), None: now."""
         folder = self.store.new_folder()
         flag = self.stops.start(session, folder)
         try:
-            yield from SongRun(self, job, fmt, folder, flag, run_section).updates()
+            yield from SongRun(self, job, fmt, folder, flag, run_section, started).updates()
         finally:
             self.stops.finish(session, flag)
             RunFiles(folder).remove()

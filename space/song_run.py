@@ -16,8 +16,8 @@ import numpy as np
 from . import gpu_time
 from .handover import STOPPED, Call, Handed, RunFiles, SectionDone, Started, take_part
 from .jobs import Job
-from .results import (Update, call_phrase, ended_text, kept_note, progress_text, summary, write_take,
-                      write_unfinished)
+from .results import (Update, call_phrase, details, ended_text, kept_note, progress_text, step_detail, summary,
+                      write_take, write_unfinished)
 from .song_progress import SongProgress, SongState, measured_costs
 from yue.lm.stage1 import Stage1Tokens
 from yue.song import Progress, SongCodes
@@ -34,10 +34,13 @@ def empty_song() -> SongCodes:
 
 class SongRun:
     """The updates of one run of `job` (`updates()`): `service` gives the pipelines and the models its calls last
-    ran; `run_section` is the GPU call (Service.run_section wrapped by spaces.GPU on ZeroGPU)."""
+    ran; `run_section` is the GPU call (Service.run_section wrapped by spaces.GPU on ZeroGPU); `started`: when the
+    run began (time.perf_counter(): before a reference was read), None: now."""
 
-    def __init__(self, service, job: Job, fmt: str, folder: Path, flag: Path, run_section: Callable[..., Iterator]):
+    def __init__(self, service, job: Job, fmt: str, folder: Path, flag: Path, run_section: Callable[..., Iterator],
+                 started: float | None = None):
         self.service, self.job, self.fmt, self.folder, self.flag = service, job, fmt, folder, flag
+        self.started = time.perf_counter() if started is None else started  # the summary's time counts from here
         self.run_section = run_section
         self.files = RunFiles(folder)
         self.zero_gpu = gpu_time.on_zero_gpu()
@@ -74,12 +77,14 @@ class SongRun:
                                                                           request.takes))
         self.chosen = self.job.source.get("kept")  # the take kept in the run before (Keep take t and go on)
         self.note = kept_note(self.chosen, self.job.source.get("seed"))
-        self.started = time.perf_counter()
+        # the seed the page shows: the song's; going on from a kept take, that take's (take 1's is the run's seed)
+        self.seed = self.job.source["seed"] if isinstance(self.job.source.get("seed"), int) and self.chosen else \
+            request.seed
         if self.zero_gpu:
             minutes = gpu_time.song_seconds(request.sampling, self.precision, request.takes,
                                             self.total - self.kept) / 60
             yield Update(f"Loading the models… This song books at most about {minutes:.0f} GPU-minutes of your "
-                         "ZeroGPU quota (ZeroGPU charges what the calls use, which is less).", request.seed)
+                         "ZeroGPU quota (ZeroGPU charges what the calls use, which is less).", self.seed)
         for index in range(self.kept, self.total):
             if (yield from self.section(index)):  # the run ended inside it
                 return
@@ -90,8 +95,8 @@ class SongRun:
         done = len(song.codes.stage1.section_frames) if song else self.kept
         text = summary(song, done, self.total, time.perf_counter() - self.started, self.timings, self.stopped,
                        request.takes, self.note)
-        yield Update(text, request.seed, self.take_files, SongState(self.whole.shown if self.stopped else 1.0, None,
-                                                               ended=True))
+        yield Update(text, self.seed, self.take_files, SongState(self.whole.shown if self.stopped else 1.0, None,
+                                                                ended=True), details=self.details())
 
     def section(self, index: int) -> Iterator[Update]:
         """The calls of section `index` until it is done, stopped or the run must end (returns True then)."""
@@ -102,7 +107,7 @@ class SongRun:
             phrase = call_phrase(call, calls, index)
             extra = "\n".join(line for line in (phrase, self.note) if line)  # under the progress line
             if call > 1:  # a new call may wait for a GPU: say which, under the last progress
-                yield Update(f"{self.text}\n{phrase}", self.request.seed, call=(call, calls))
+                yield Update(f"{self.text}\n{phrase}", self.seed, call=(call, calls))
             done = False
             try:
                 for event in self.run_section(self.job.choice, Call(str(self.folder), index, booked, call)):
@@ -119,7 +124,7 @@ class SongRun:
                 if failed and failures < RETRIES:
                     failures += 1
                     yield Update(f"{self.text}\nZeroGPU stopped GPU call {call} of section {index + 1} ({reason}): "
-                                 "trying again from where it last handed over.", self.request.seed)
+                                 "trying again from where it last handed over.", self.seed)
                     continue
                 left = gpu_time.quota_left(error)
                 fits = None if left is None else left // gpu_time.current_card().quota_factor
@@ -157,9 +162,11 @@ class SongRun:
         if isinstance(event, Progress):
             now = time.perf_counter()
             state = self.whole.step(index - self.kept, event, now)
-            self.text = progress_text(replace(event, sections=self.total), index - self.kept, self.total - self.kept,
-                                      self.audio_s, now - self.started, state)
-            yield Update(f"{self.text}\n{extra}" if extra else self.text, self.request.seed, song=state, call=call)
+            event = replace(event, sections=self.total)
+            self.text = progress_text(event, index - self.kept, self.total - self.kept, self.audio_s,
+                                      now - self.started, state)
+            yield Update(f"{self.text}\n{extra}" if extra else self.text, self.seed, song=state, call=call,
+                         details=self.details(step_detail(event)))
         elif isinstance(event, SectionDone):
             return (yield from self.section_done(index))
         elif isinstance(event, Handed):
@@ -181,8 +188,13 @@ class SongRun:
         self.take_files = [write_take(self.folder, song, take + 1, len(songs), index + 1, self.total, self.fmt,
                                       self.settings, self.chosen) for take, song in enumerate(songs)]
         state = self.whole.section_done(index - self.kept, songs[0].timings, time.perf_counter())
-        yield Update(f"Section {index + 1} of {self.total} done.", self.request.seed, self.take_files, state)
+        yield Update(f"Section {index + 1} of {self.total} done.", self.seed, self.take_files, state,
+                     details=self.details())
         return True
+
+    def details(self, step: str = "") -> str:
+        """The run's technical detail so far (the page folds it away)."""
+        return details(self.timings, self.request.sampling.max_new_tokens, self.job.choice.precision, step)
 
     def ended(self, why: str) -> Update:
         """The run ends inside a section: every take's bundle keeps its finished sections and its part of this
@@ -198,4 +210,4 @@ class SongRun:
                      for t in range(takes)]
         text = ended_text(why, done, self.total, self.audio_s, part, self.request.sampling.max_new_tokens,
                           [seed + take for take in range(takes)])
-        return Update(text, seed, files, SongState(self.whole.shown, None, ended=True))
+        return Update(text, self.seed, files, SongState(self.whole.shown, None, ended=True))

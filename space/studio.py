@@ -5,6 +5,7 @@ import logging
 from dataclasses import replace
 import re
 import secrets
+import time
 from typing import Callable, Iterator
 
 import gradio as gr
@@ -14,7 +15,7 @@ from yue.eta import describe_left
 from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
 from space.listeners import Listeners
-from space.results import Update, listing
+from space.results import Update, for_page, listing
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
 from space.store import SESSIONS_KEPT, OutputStore, Recent
@@ -101,17 +102,20 @@ def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
     other output keeps what it showed (a raised gr.Error would put an error mark on every output and a toast
     without line breaks). `copy_bundle`: the bundle output is sent once more (the continuation tab's song field, so
     that continuing again goes on from the newest song). Last, the page's whole-song progress bar (`song_bar`),
-    which API callers do not get: they read the same share and time left in the progress text."""
+    which API callers do not get (they read the same share and time left in the progress text), and the run's
+    technical detail (the page's folded Details)."""
 
     @functools.wraps(api_endpoint)
     def shown(*args, **kwargs):
         try:
             for values in api_endpoint(*args, **kwargs):
-                song = getattr(values, "song", None)
-                bar = song_bar(song) if song is not None else gr.skip()
+                song, detail = getattr(values, "song", None), getattr(values, "details", None)
+                page = (song_bar(song) if song is not None else gr.skip(), gr.skip() if detail is None else detail)
                 if all(value is None for value in values[:4]):  # nothing made: the page keeps what it shows
                     values = (gr.skip(),) * 4 + tuple(values[4:])
-                yield (*values, values[3], bar) if copy_bundle else (*values, bar)
+                if isinstance(values[4], str) and values[4].startswith("✗"):  # an error: in the page's words
+                    values = (*values[:4], for_page(values[4]), *values[5:])
+                yield (*values, values[3], *page) if copy_bundle else (*values, *page)
         except gr.Error:
             return  # the endpoint's last update already put the message in the progress text
 
@@ -158,8 +162,8 @@ class Studio:
             lyrics: sections, each a tag line ([verse], [chorus], [bridge] …) and its lines; blank lines between.
             {settings}
         """
-        shared = shared_settings(locals(), self.service.limits)
-        yield from self._run(self.service.lyrics_job(genres, lyrics, shared), output_format, request)
+        started, shared = time.perf_counter(), shared_settings(locals(), self.service.limits)
+        yield from self._run(self.service.lyrics_job(genres, lyrics, shared), output_format, request, started)
 
     @endpoint
     def style_transfer(self, reference_mix: str | None = None, reference_vocal: str | None = None,
@@ -184,10 +188,10 @@ class Studio:
             lyrics: sections, each a tag line ([verse], [chorus], [bridge] …) and its lines; blank lines between.
             {settings}
         """
-        shared = shared_settings(locals(), self.service.limits)
+        started, shared = time.perf_counter(), shared_settings(locals(), self.service.limits)
         job = self.service.style_job(reference_mix, reference_vocal, reference_instrumental, start_s, end_s, genres,
                                      lyrics, shared, self.encode_tracks)
-        yield from self._run(job, output_format, request)
+        yield from self._run(job, output_format, request, started)
 
     @endpoint
     def continue_song(self, bundle: str | None = None, vocal_stem: str | None = None,
@@ -214,10 +218,10 @@ class Studio:
             lyrics: the kept sections' lyrics first, then the new sections'.
             {settings}
         """
-        shared = shared_settings(locals(), self.service.limits)
+        started, shared = time.perf_counter(), shared_settings(locals(), self.service.limits)
         job = self.service.continue_job(bundle, vocal_stem, instrumental_stem, continue_from, keep_sections,
                                         cut_seconds, genres, lyrics, last_song, shared, self.encode_tracks)
-        yield from self._run(job, output_format, request)
+        yield from self._run(job, output_format, request, started)
 
     @endpoint
     def keep_take(self, made: list | None = None, take: int = 1,
@@ -235,8 +239,9 @@ class Studio:
             take: which take to keep (1-based).
             {settings}
         """
-        shared = shared_settings(locals(), self.service.limits)
-        yield from self._run(self.service.keep_job(made, take, shared, self.encode_tracks), output_format, request)
+        started, shared = time.perf_counter(), shared_settings(locals(), self.service.limits)
+        job = self.service.keep_job(made, take, shared, self.encode_tracks)
+        yield from self._run(job, output_format, request, started)
 
     def takes(self, request: gr.Request = None) -> tuple[list[str], list[dict]]:
         """Every take of this client's latest run (or the one running): the files of each (mix, vocal, instrumental
@@ -253,9 +258,10 @@ class Studio:
         if self.service.stops.stop(_session(request)):
             gr.Info("Stopping: the sections already made are kept.")
 
-    def _run(self, job: Job, fmt: str, http) -> Iterator:
-        """The service's updates of this session's run, as output values. With a fixed precision (tiny mode), another
-        one asked for is refused (it would be ignored) and the bundles record the one used."""
+    def _run(self, job: Job, fmt: str, http, started: float) -> Iterator:
+        """The service's updates of this session's run, as output values (`started`: when the endpoint began, so the
+        summary's time includes reading a reference). With a fixed precision (tiny mode), another one asked for is
+        refused (it would be ignored) and the bundles record the one used."""
         if self.precision is not None:
             if job.choice.precision not in ("auto", self.precision):
                 raise ValueError(f"This app runs its tiny checkpoints in {self.precision} on the cpu: precision "
@@ -266,16 +272,18 @@ class Studio:
             log.info("a run of session %s was dropped before it started: its client never read its messages",
                      session)
             raise ValueError("Nobody listened for this run (its client left before it started), so it was not run.")
-        for update in self.service.run(job, fmt, session, self.run_section):
+        for update in self.service.run(job, fmt, session, self.run_section, started):
             if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output
                 self.made[session] = [take.as_dict() for take in update.takes]
             yield outputs(update)
 
 
 class Outputs(tuple):
-    """An endpoint's output values, carrying the whole song's progress (`song`) for the page's bar."""
+    """An endpoint's output values, carrying the whole song's progress (`song`) for the page's bar and the run's
+    technical detail (`details`) for the page's Details."""
 
     song: SongState | None = None
+    details: str | None = None
 
 
 def outputs(update: Update) -> Outputs:
@@ -283,14 +291,17 @@ def outputs(update: Update) -> Outputs:
     skip = gr.skip()
     files = [skip] * 4 if update.files is None else update.files
     values = Outputs((*files, update.text, skip if update.seed is None else update.seed))
-    values.song = update.song
+    values.song, values.details = update.song, update.details
     return values
+
+
+NO_RUN = "No run yet: the song's progress, time left and Stop show here during a run."
 
 
 def song_bar(song: SongState | None) -> str:
     """The whole song's progress bar (HTML): the share done and the time left for the song."""
-    if song is None:
-        return "<div class='song-bar idle'><progress value='0' max='1'></progress> <span>no run yet</span></div>"
+    if song is None:  # no bar at all: an empty bar read as a full grey one
+        return f"<div class='song-bar idle'><span>{NO_RUN}</span></div>"
     ended = "done" if song.fraction >= 1.0 else "stopped"
     left = ended if song.ended else describe_left(song.left_s).replace("…", "")
     return (f"<div class='song-bar'><progress value='{song.fraction:.3f}' max='1'></progress> "

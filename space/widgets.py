@@ -10,8 +10,10 @@ from yue.text import tags
 from yue.checks import SLIDERS
 from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
+from space import gpu_time
+from space.help import precision_help, precision_table, setting_help
 from space.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle, prefill_lyrics
-from space.results import plural
+from space.results import for_page, plural
 
 
 def lyrics_status(lyrics: str, limits: Limits = Limits(), empty: str = "", kept: int | None = None) -> str:
@@ -43,16 +45,20 @@ NO_SONG_YET = ("Upload a song bundle (.npz) from this app, press **Continue this
 
 
 def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut_seconds):
-    """What a continuation keeps, in words, the genres and lyrics to prefill from the bundle's settings, and how many
-    sections are kept (None: no song chosen, or a choice that does not work)."""
+    """What a continuation keeps, in words, the genres and lyrics to prefill from the bundle's settings, how many
+    sections are kept (None: no song chosen, or a choice that does not work), and the cut time: a valid one
+    (`default_cut`) when cutting at a time with none set yet (0 or empty), else left as it is."""
     skip = gr.skip()
     if not bundle:
-        return skip, skip, NO_SONG_YET, None
+        return skip, skip, NO_SONG_YET, None, skip
+    cut = skip
     try:
         codes, settings = load_bundle(bundle)
+        if continue_from == "time" and not cut_seconds:
+            cut = cut_seconds = default_cut(codes)
         kept = choose_start(codes, continue_from, keep_sections, cut_seconds)
     except ValueError as error:
-        return skip, skip, f"<span class='status-error'>✗ {lines(str(error))}</span>", None
+        return skip, skip, f"<span class='status-error'>✗ {lines(for_page(str(error)))}</span>", None, cut
     count, whole = len(kept.stage1.section_frames), len(codes.stage1.section_frames)
     labels = ", ".join(kept.stage1.labels) or "none"
     listed = "this section" if count == 1 else f"these {count} sections"
@@ -61,14 +67,23 @@ def continuation_plan(bundle: str | None, continue_from: str, keep_sections, cut
             f"The lyrics must list {listed} first, then the new ones (at most *Sections to generate* of them are "
             "made).")
     if settings.get("language"):
-        text += f" The song was made with the **{settings['language']}** checkpoint: use it for an exact continuation."
+        text += (f" The song was made with the **{settings['language']}** lyrics language: keep it for an exact "
+                 "continuation.")
     if kept.unfinished is not None:  # a run ZeroGPU ended inside a section: the bundle holds its part
         seed = f" and seed {settings['seed']}" if isinstance(settings.get("seed"), int) else ""
         text += (f" Section {kept.unfinished.section + 1} was stopped part-way: it goes on exactly where it stopped "
                  f"with {plural(kept.unfinished.takes, 'take')}{seed}.")
     genres = settings.get("genres") or skip
     lyrics = prefill_lyrics(settings["lyrics"], count) if settings.get("lyrics") else skip
-    return genres, lyrics, text, count
+    return genres, lyrics, text, count, cut
+
+
+def default_cut(codes) -> float:
+    """Where "a time" cuts when none is set: at the start of the song's last section (redo it), or in the middle
+    of a one-section song; in seconds, to a tenth (at least one frame, so it is always valid)."""
+    frames = codes.stage1.section_frames
+    at = sum(frames[:-1]) if len(frames) > 1 else codes.frames // 2
+    return max(round(at / FRAMES_PER_SECOND, 1), 0.1)
 
 
 def sections_info(tab: str, lyrics: str, sections, kept: int | None,
@@ -212,23 +227,28 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
     """The settings every endpoint shares, in the endpoints' parameter order (created unrendered: the examples of
     the first tab refer to the language before the panel is placed under the tabs)."""
     hidden = dict(render=False)
-    slider = lambda name, **kw: raw(gr.Slider(SLIDERS[name].lo, SLIDERS[name].hi, value=getattr(defaults, name),
-                                              step=SLIDERS[name].step, label=SLIDERS[name].label, **kw, **hidden))
+    slider = lambda name: raw(gr.Slider(SLIDERS[name].lo, SLIDERS[name].hi, value=getattr(defaults, name),
+                                        step=SLIDERS[name].step, label=SLIDERS[name].label, info=setting_help(name),
+                                        **hidden))
     return [
-        raw(gr.Radio(list(LANGUAGES), value="en", label="Language checkpoint", **hidden)),
+        raw(gr.Radio(list(LANGUAGES), value="en", label="Lyrics language", info=setting_help("language"), **hidden)),
         raw(gr.Slider(1, limits.max_sections, value=DEFAULT_SECTIONS, step=1, label="Sections to generate",
                       info="continuing: at most this many new ones", elem_id="sections-setting", **hidden)),
-        slider("max_new_tokens", info="100 tokens = 1 s of audio"), slider("min_new_tokens"),
-        slider("guidance_first"), slider("guidance_later"), slider("top_p"), slider("temperature"),
-        slider("repetition_penalty"),
-        raw(gr.Number(42, label="Seed", info="a whole number, 0 to 9007199254740991", **hidden)),
+        *(slider(name) for name in ("max_new_tokens", "min_new_tokens", "guidance_first", "guidance_later", "top_p",
+                                    "temperature", "repetition_penalty")),
+        raw(gr.Number(42, label="Seed", info=setting_help("seed"), **hidden)),
         gr.Checkbox(False, label="Random seed", **hidden),
-        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info="int8/int4/nf4 need less GPU memory",
-                     **hidden)),
+        raw(gr.Radio(list(PRECISIONS), value="auto", label="Precision", info=precision_help(gpu_time.current_card()),
+                     elem_id="precision-setting", **hidden)),
         raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
         raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",
-                      info="versions made at once: take 1 has the seed, take 2 the next, …", **hidden)),
+                      info=f"{setting_help('takes')} {TAKES_ONE_SECTION}", **hidden)),
     ]
+
+
+# A run with takes makes every section it is asked for before a take can be kept: said beside the setting
+TAKES_ONE_SECTION = ("A run makes all its sections for every take; to choose the best take after each section, "
+                     "make 1 section a run and keep a take: it goes on with the next.")
 
 
 def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.Button:
@@ -254,17 +274,35 @@ def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.But
             with gr.Row():
                 for component in row:
                     component.render()
+        gr.Markdown(precision_table(gpu_time.current_card()), elem_id="precision-table")
     return every_section
 
 
 BUSY = "⏳"  # before a run button's label while a run goes on
+STOP, NOTHING_TO_STOP = "Stop", "Nothing to stop"  # Stop's label during a run, and while none runs
+AGAIN, NO_SONG_TO_CONTINUE = "Continue this song →", "Continue this song → (make a song first)"
 
 
-def busy_buttons(buttons: list[gr.Button]) -> tuple[dict, dict]:
+def stop_button() -> gr.Button:
+    """Stop: usable only while a run goes on (`busy_buttons`); its label says so."""
+    return gr.Button(NOTHING_TO_STOP, variant="stop", interactive=False, elem_id="stop", scale=0, min_width=120)
+
+
+def again_button(song: str | None) -> gr.Button:
+    """"Continue this song →": usable only when this page has a song (`song`: its bundle), and its label says why
+    not."""
+    return gr.Button(AGAIN if song else NO_SONG_TO_CONTINUE, interactive=bool(song), elem_id="again")
+
+
+def busy_buttons(buttons: list[gr.Button], stop: gr.Button, again: gr.Button, song) -> tuple[dict, dict]:
     """Two events (fn, inputs, outputs and LIGHT's options): `busy` greys out the buttons that start a run and marks
-    their labels, so a second run cannot be started (nor a continuation of the unfinished song); `idle` gives them
-    back their own labels."""
+    their labels, so a second run cannot be started (nor a continuation of the unfinished song), and makes Stop
+    usable; `idle` gives the buttons back their own labels, `again` only when there is a song (`song`: the
+    component holding its bundle), and greys Stop out again."""
     labels = [button.value for button in buttons]
-    busy = lambda: [gr.Button(f"{BUSY} {label}", interactive=False) for label in labels]
-    idle = lambda: [gr.Button(label, interactive=True) for label in labels]
-    return dict(fn=busy, inputs=None, outputs=buttons, **LIGHT), dict(fn=idle, inputs=None, outputs=buttons, **LIGHT)
+    busy = lambda: [*(gr.Button(f"{BUSY} {label}", interactive=False) for label in labels),
+                    gr.Button(STOP, interactive=True), gr.Button(f"{BUSY} {AGAIN}", interactive=False)]
+    idle = lambda made: [*(gr.Button(label, interactive=True) for label in labels),
+                         gr.Button(NOTHING_TO_STOP, interactive=False), again_button(made)]
+    outputs = [*buttons, stop, again]
+    return dict(fn=busy, inputs=None, outputs=outputs, **LIGHT), dict(fn=idle, inputs=song, outputs=outputs, **LIGHT)

@@ -44,6 +44,17 @@ def test_errors_and_empty_stops_make_no_entry(tmp_path):
     assert history.new_entry(made(tmp_path), "Stopped: 1 of 2 sections, 3.0 s", "style")["tab"] == "style"
 
 
+def test_a_stopped_entry_says_what_was_made_and_what_was_asked_apart(tmp_path):
+    """A run asked for 2 new sections and stopped after 1: the title counts what was made ('Stopped: 1 of 2'), the
+    settings line says what was asked ('asked for 2 new sections', not '2 new section(s)' as if made), and the
+    length in seconds of music (300 tokens: 3 s), not tokens."""
+    entry = history.new_entry(made(tmp_path), "Stopped: 2 of 3 sections, 3.0 s", "lyrics")
+    assert "Stopped: 2 of 3 sections" in history.title(entry)
+    line = history.settings_line(entry)
+    assert "asked for 2 new sections" in line and "up to 3 s of music a section" in line
+    assert "section(s)" not in line and "token" not in line
+
+
 def test_newest_first_once_each_and_bounded(tmp_path):
     entries = []
     for seed in range(history.MAX_ENTRIES + 3):

@@ -31,8 +31,42 @@ def test_summary_in_words():
     assert results.summary(None, 0, 2, 1.0, {}, True).startswith("Stopped before the first section")
     assert results.summary(None, 0, 2, 1.0, {}, False) == "Nothing was made."
     text = results.summary(token_only_song(codes(50), 1, 2), 1, 2, 3.0, {"stage1_s": 2.0}, False)
-    assert text.startswith("Done: 1 of 2 sections, 1.0 s of audio in 3.0 s (stage 1 2.0 s).\nSeed 42.")
-    assert "token-only" in text
+    assert text.startswith("Done: 1 of 2 sections, 1.0 s of audio in 3.0 s (composing 2.0 s).\nSeed 42.")
+    assert "token-only" in text and "code bundle" not in text
+
+
+def test_the_summary_speaks_of_music_and_the_details_keep_the_models_names():
+    """The summary names the steps in a musician's words (composing, adding detail, rendering the audio), never
+    'stage 1'; the folded details keep the stage names, the token budget in seconds and the precision."""
+    timings = {"stage1_s": 8.3, "stage2_s": 7.3, "audio_s": 1.2}
+    text = results.summary(token_only_song(codes(50), 1, 1), 1, 1, 25.0, timings, False)
+    assert "in 25.0 s (composing 8.3 s, adding detail 7.3 s, rendering the audio 1.2 s)" in text
+    assert "stage" not in text and "token" not in text.replace("token-only", "")
+    detail = results.details(timings, 300, "bf16", "Section 1/1: stage1 120/300 tokens at 40.0 tokens/s")
+    assert detail.startswith("Section 1/1: stage1 120/300 tokens at 40.0 tokens/s\n")
+    assert "stage 1 8.3 s, stage 2 7.3 s, audio 1.2 s" in detail and "300 stage-1 tokens at most" in detail
+    assert "precision bf16" in detail
+
+
+def test_progress_says_seconds_of_music_and_the_step_detail_keeps_tokens():
+    """Stage 1 at 120 of 300 tokens is 1.2 of at most 3.0 s of music on the page; the detail line keeps tokens."""
+    from yue.song import Progress
+
+    event = Progress("stage1", 0, 2, 120, 300, 40.0, 5.0)
+    text = results.progress_text(event, 0, 2, 0.0, 12.0)
+    assert text.startswith("Section 1/2: composing, 1.2 of at most 3.0 s of music, ") and "token" not in text
+    assert results.step_detail(event) == "Section 1/2: stage1 120/300 tokens at 40.0 tokens/s"
+    later = results.progress_text(Progress("stage2", 0, 2, 30, 120, 10.0, 3.0), 0, 2, 0.0, 12.0)
+    assert later.startswith("Section 1/2: adding detail, 25%, ")
+
+
+def test_page_messages_name_the_pages_fields_not_the_apis():
+    """'(cut_seconds)' and the like are left out for the page; the rest of the message stays."""
+    assert results.for_page("The cut time (cut_seconds) must be between 0.02 s and 1.0 s") == (
+        "The cut time must be between 0.02 s and 1.0 s")
+    assert results.for_page("Min tokens per section (min_new_tokens) must be at most Max tokens per section "
+                            "(max_new_tokens)") == "Min tokens per section must be at most Max tokens per section"
+    assert results.for_page("Keep (at least) 1 section") == "Keep (at least) 1 section"
 
 
 def test_write_take_names_the_files_of_several_takes_and_records_the_take_in_the_bundle(tmp_path):

@@ -62,9 +62,10 @@ def test_paths_become_file_names_and_urls_stay():
         "see https://huggingface.co/m-a-p/YuE and a/b/c")
 
 
-def test_the_page_gets_the_whole_song_bar_last_and_api_callers_do_not():
-    """An endpoint's output values carry the song's progress: the page's version adds the bar (share done, time
-    left) as its last output, the API's six values stay six; an update without it leaves the bar as it is."""
+def test_the_page_gets_the_whole_song_bar_and_the_details_last_and_api_callers_do_not():
+    """An endpoint's output values carry the song's progress and the run's details: the page's version adds the bar
+    (share done, time left) and the details as its last outputs, the API's six values stay six; an update without
+    them leaves both as they are."""
     from space.results import Update
     from space.song_progress import SongState
     from space.studio import outputs
@@ -72,13 +73,14 @@ def test_the_page_gets_the_whole_song_bar_last_and_api_callers_do_not():
     @endpoint
     def run():
         """Two updates. {settings}"""
-        yield outputs(Update("Section 1/2 …", 42, song=SongState(0.25, 75.0)))
+        yield outputs(Update("Section 1/2 …", 42, song=SongState(0.25, 75.0), details="stage1 10/300 tokens"))
         yield outputs(Update("Loading…"))
 
     # the third values: no section's files were made, so the API gets None for the four files (the page skips them)
     assert [len(values) for values in run()] == [6, 6, 6]
     first, second, closing = list(on_page(run)())
     assert "<progress value='0.250' max='1'>" in first[6] and "25% of the song · about 1 min 15 s left" in first[6]
+    assert first[7] == "stage1 10/300 tokens" and second[7] == gr.skip()
     assert second[6] == gr.skip() and closing[:4] == (gr.skip(),) * 4 and closing[6] == gr.skip()
 
 
@@ -89,7 +91,8 @@ def test_the_bar_says_done_stopped_or_estimating():
     assert "100% of the song · done" in song_bar(SongState(1.0, None, ended=True))
     assert "40% of the song · stopped" in song_bar(SongState(0.4, None, ended=True))
     assert "0% of the song · estimating the time left<" in song_bar(SongState(0.0, None))
-    assert "no run yet" in song_bar(None)
+    idle = song_bar(None)
+    assert "No run yet" in idle and "<progress" not in idle  # no bar that reads as full before any run
 
 
 def stopped_early():

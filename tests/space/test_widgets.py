@@ -1,5 +1,6 @@
 """widgets.py without a server: the words beside the inputs (lyrics check, continuation plan, sections hint,
 reference window), as the page shows them."""
+import gradio as gr
 import pytest
 
 from .helpers import LYRICS, codes
@@ -43,10 +44,10 @@ def test_continuation_plan_in_words_singular_and_plural(tmp_path):
     """A song of 2 sections: keeping 1 says 'this section', keeping both 'these 2 sections'; a 1-section song says
     '1 of 1 section'. The kept count comes back for the sections hint."""
     bundle = str(codes(5, 5).save(tmp_path / "song.npz", {"lyrics": LYRICS, "genres": "pop"}))
-    *_, text, kept = continuation_plan(bundle, "section", 1, 0)
+    _, _, text, kept, _ = continuation_plan(bundle, "section", 1, 0)
     assert text.startswith("Keeping **1** of 2 sections (0.1 of 0.2 s)") and "list this section first" in text
     assert kept == 1
-    *_, text, kept = continuation_plan(bundle, "end", 1, 0)
+    _, _, text, kept, _ = continuation_plan(bundle, "end", 1, 0)
     assert "Keeping **2** of 2 sections" in text and "list these 2 sections first" in text and kept == 2
     single = str(codes(5).save(tmp_path / "single.npz", {"lyrics": "[verse]\nla\n"}))
     assert "Keeping **1** of 1 section (" in continuation_plan(single, "end", 1, 0)[2]
@@ -77,19 +78,66 @@ def test_reference_window_of_a_file_gone_from_the_server_says_upload_it_again(tm
 
 
 def test_busy_buttons_grey_out_every_run_button_and_give_back_their_labels():
-    """While a run goes on, each button that starts one is not pressable and marked busy; after, it is pressable
-    with its own label again."""
+    """While a run goes on, each button that starts one is not pressable and marked busy, and Stop is pressable;
+    after, each is pressable with its own label again, Stop is greyed out and says there is nothing to stop, and
+    "Continue this song" is pressable only when there is a song, its label saying why not."""
     import gradio as gr
 
-    from space.widgets import BUSY, busy_buttons
+    from space.widgets import AGAIN, BUSY, NO_SONG_TO_CONTINUE, NOTHING_TO_STOP, STOP, again_button, busy_buttons
 
     with gr.Blocks():
         buttons = [gr.Button("Generate"), gr.Button("Continue")]
-        busy, idle = busy_buttons(buttons)
-    assert busy["outputs"] == idle["outputs"] == buttons and busy["queue"] is False
-    assert [(b.value, b.interactive) for b in busy["fn"]()] == [(f"{BUSY} Generate", False), (f"{BUSY} Continue",
-                                                                                                False)]
-    assert [(b.value, b.interactive) for b in idle["fn"]()] == [("Generate", True), ("Continue", True)]
+        stop, again, song = gr.Button(), again_button(None), gr.File()
+        busy, idle = busy_buttons(buttons, stop, again, song)
+    assert busy["outputs"] == idle["outputs"] == [*buttons, stop, again] and busy["queue"] is False
+    assert idle["inputs"] == song and (again.value, again.interactive) == (NO_SONG_TO_CONTINUE, False)
+    assert [(b.value, b.interactive) for b in busy["fn"]()] == [
+        (f"{BUSY} Generate", False), (f"{BUSY} Continue", False), (STOP, True), (f"{BUSY} {AGAIN}", False)]
+    assert [(b.value, b.interactive) for b in idle["fn"](None)] == [
+        ("Generate", True), ("Continue", True), (NOTHING_TO_STOP, False), (NO_SONG_TO_CONTINUE, False)]
+    assert [(b.value, b.interactive) for b in idle["fn"]("song-1of1.npz")][-1] == (AGAIN, True)
+
+
+def test_cutting_at_a_time_opens_with_a_valid_cut_and_no_api_names(tmp_path):
+    """"a time" with the untouched cut (0, or empty) sets a valid one, the start of the last section (0.1 s of a
+    0.2 s song of two sections; the middle of a one-section song), and plans with it: no red error. A cut set by
+    hand is left as it is, and its error names the page's field, not the API's (cut_seconds)."""
+    bundle = str(codes(5, 5).save(tmp_path / "song.npz", {"lyrics": LYRICS}))
+    for untouched in (0, None):
+        _, _, text, kept, cut = continuation_plan(bundle, "time", 1, untouched)
+        assert cut == 0.1 and kept == 1 and text.startswith("Keeping **1** of 2 sections")
+    single = str(codes(10).save(tmp_path / "single.npz", {"lyrics": "[verse]\nla\n"}))
+    assert continuation_plan(single, "time", 1, 0)[4] == 0.1  # 5 of 10 frames at 50 frames a second
+    _, _, text, kept, cut = continuation_plan(bundle, "time", 1, 9.0)
+    assert cut == gr.skip() and kept is None
+    assert "The cut time must be between" in text and "cut_seconds" not in text
+    assert continuation_plan(bundle, "end", 1, 0)[4] == gr.skip()  # only the time choice touches the cut
+
+
+def test_every_sampling_control_and_the_precision_have_help_from_one_table():
+    """Each sampling slider, the language, seed, takes and precision have help text; the official values in it
+    come from Sampling, the precision's memory and time from gpu_table's rows of this Space's card (the docs'
+    table); the takes' help says a run makes all its sections before a take can be kept."""
+    from space import gpu_table, gpu_time
+    from space.help import precision_table
+    from space.widgets import settings_components
+    from yue.config import Limits, Sampling
+
+    with gr.Blocks():
+        settings = settings_components(Sampling(), Limits())
+    named = dict(zip(("language", "sections", "max_new_tokens", "min_new_tokens", "guidance_first", "guidance_later",
+                      "top_p", "temperature", "repetition_penalty", "seed", "random_seed", "precision", "format",
+                      "takes"), settings))
+    for name in ("language", "max_new_tokens", "min_new_tokens", "guidance_first", "guidance_later", "top_p",
+                 "temperature", "repetition_penalty", "seed", "precision", "takes"):
+        assert named[name].info, name
+    assert "3000 = 30 s" in named["max_new_tokens"].info and "official 0.93" in named["top_p"].info
+    assert named["language"].label == "Lyrics language" and "checkpoint" not in named["language"].info
+    card = gpu_time.current_card()
+    for precision, memory, seconds, *_ in gpu_table.rows(card):
+        assert f"{precision.strip('`')} {memory}, {seconds}" in named["precision"].info
+    assert precision_table(card) == gpu_table.markdown("large")  # off ZeroGPU: the default card's
+    assert "keep a take" in named["takes"].info
 
 
 def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_adds_nothing():
@@ -105,7 +153,7 @@ def test_a_bundle_with_settings_of_the_wrong_type_is_a_status_line_not_a_server_
     """`lyrics: 5` in a bundle's settings was an HTTP 500 from the Continue tab's upload helper ('int' object has no
     attribute 'removeprefix'): it is refused on load and shown as the plan's error, fields left as they are."""
     bundle = str(codes(3, 2).save(tmp_path / "odd.npz", {"lyrics": 5, "genres": "pop"}))
-    genres, lyrics, text, kept = continuation_plan(bundle, "end", 1, 0)
+    genres, lyrics, text, kept, _ = continuation_plan(bundle, "end", 1, 0)
     assert "odd.npz is not a song bundle saved by this app: its setting 'lyrics' must be text; got 5 (int)" in text
     assert kept is None and text.startswith("<span class='status-error'>")
 
@@ -115,5 +163,5 @@ def test_the_continue_tabs_plan_refuses_stage2_codes_without_8_codebooks(tmp_pat
     """Defect 1: the plan accepted bundles of 1, 3 or 9 stage-2 rows (the run then copied codebook 0 into all 8, or
     failed after stage 1); now the plan's error line names the field, and nothing is kept."""
     bundle = str(with_stage2(rows).save(tmp_path / "rows.npz", {"lyrics": LYRICS}))
-    *_, text, kept = continuation_plan(bundle, "end", 1, 0)
+    _, _, text, kept, _ = continuation_plan(bundle, "end", 1, 0)
     assert text.startswith("<span class='status-error'>✗ rows.npz: its stage-2 vocal codes have shape") and kept is None
