@@ -81,7 +81,7 @@ CSS = """
 #tiny-banner p {color: #5c4400; font-size: 1.1em; font-weight: 600; margin: 0;}
 .status-ok {color: #1b7f3b;} .status-error {color: #b00020;}
 .tag-picker .token, .tag-picker .token span, .tag-picker .options li {word-break: normal; overflow-wrap: normal;}
-.song-bar {display: flex; align-items: center; gap: 0.75em;} .song-bar progress {flex: 1; height: 0.9em;}
+.song-bar {display: flex; align-items: center; gap: 0.75em;} .song-bar progress {flex: 1; height: 0.9em; min-width: 5em;}
 .song-bar progress {appearance: none; border: none; border-radius: 4px; background: #e5e7eb; overflow: hidden;}
 .song-bar progress::-webkit-progress-bar {background: #e5e7eb;}
 .song-bar progress::-webkit-progress-value {background: #1b7f3b;} .song-bar progress::-moz-progress-bar {background: #1b7f3b;}
@@ -90,7 +90,7 @@ CSS = """
   background: var(--background-fill-primary); border-top: 1px solid var(--border-color-primary);
   box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.08); flex-wrap: nowrap; align-items: center;}
 #run-dock > * {min-width: 0;}
-.gradio-container {padding-bottom: 6em !important;}
+.gradio-container {padding-bottom: 6em !important;} html {scroll-padding-bottom: 6em;}  /* not under the dock */
 .file-preview .filename .stem {white-space: normal; overflow-wrap: anywhere; overflow: visible;}
 .file-preview .filename {overflow: visible;}
 """

@@ -28,7 +28,7 @@ HELP = {  # {official}: the official value; {seconds}: it in seconds of music; {
     "repetition_penalty": "holds the model back from repeating the same sounds: higher gives more variety, too high "
                           "sounds erratic (official {official:g})",
     "seed": "the same seed and settings make the same song again; a whole number from {seed_range}",
-    "takes": "versions of each section made at once: take 1 has the seed, take 2 the next, …",
+    "takes": "versions made at once (take 2 has the next seed).",
 }
 
 

@@ -8,8 +8,10 @@ def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:
     mix and stems, its bundle and its keep button. Each row: (row, title, mix, vocal, instrumental, bundle, keep)."""
     rows = []
     with gr.Column(visible=False, elem_id="takes") as box:
-        gr.Markdown("**Takes**: the same song with the next seeds. Keep the take you like best: every take then goes "
-                    "on from it with the next section (the best of each section, one section at a time).")
+        gr.Markdown("**Takes**: the same song with the next seeds. A run makes all the sections it was asked for in "
+                    "every take, and a take is kept once the run is done: keep the one you like best, and every take "
+                    "goes on from it with the next section. To choose after each section, make 1 section a run.",
+                    elem_id="takes-head")
         player = lambda label, **kw: gr.Audio(label=label, type="filepath", interactive=False, buttons=["download"],
                                               **kw)
         for take in range(1, count + 1):

@@ -247,8 +247,7 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
 
 
 # A run with takes makes every section it is asked for before a take can be kept: said beside the setting
-TAKES_ONE_SECTION = ("A run makes all its sections for every take; to choose the best take after each section, "
-                     "make 1 section a run and keep a take: it goes on with the next.")
+TAKES_ONE_SECTION = "To keep the best take after each section, make 1 section a run."
 
 
 def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.Button:

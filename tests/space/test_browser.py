@@ -63,6 +63,13 @@ def check_page(page):
 
     expect(page.locator("#tiny-banner")).to_contain_text("Tiny offline mode: random weights, the output is noise")
     expect(page.locator("#seed-used textarea")).to_have_value("")  # no seed before a run
+    # before any run: no bar that looks full, and nothing to stop or continue, said on the buttons
+    expect(page.locator("#song-bar")).to_contain_text("No run yet")
+    expect(page.locator("#song-bar progress")).to_have_count(0)
+    expect(page.locator("#stop")).to_be_disabled()
+    expect(page.locator("#stop")).to_have_text("Nothing to stop")
+    expect(page.locator("#again")).to_be_disabled()
+    expect(page.locator("#again")).to_contain_text("make a song first")
     check_calm_continuation_tab(page)
     lyrics, status = page.locator("#lyrics textarea"), page.locator("#lyrics-status")
     sections, every_section = page.locator("#sections-setting"), page.locator("#all-sections")
@@ -96,6 +103,7 @@ def check_page(page):
         expect(page.locator(button)).to_be_disabled()
     expect(page.locator("#generate")).to_contain_text("⏳ Generate")
     expect(page.locator("#stop")).to_be_enabled()
+    expect(page.locator("#stop")).to_have_text("Stop")
     # the time elapsed, apart from the audio made so far, and the whole song's share and time left
     expect(progress).to_have_value(re.compile(r"new sections? done \(\d+%\), (no audio yet|the song so far is "
                                               r"[\d.]+ s of audio); \d+ s elapsed, .* for the song"), timeout=120_000)
@@ -109,10 +117,50 @@ def check_page(page):
     expect(page.locator("#seed-used textarea")).to_have_value("42")
     expect(page.locator("a[href$='song-2of2.npz']").first).to_be_visible()  # the code bundle to download
     expect(page.get_by_text("Error", exact=True)).to_have_count(0)
+    expect(page.locator("#stop")).to_be_disabled()  # nothing to stop again; a song to continue now
+    expect(page.locator("#again")).to_be_enabled()
+    # the summary in a musician's words; the model's names and units folded away in Details, still there
+    expect(progress).to_have_value(re.compile(r"\(composing [\d.]+ s, adding detail [\d.]+ s"))
+    expect(progress).not_to_have_value(re.compile(r"stage|token"))
+    page.locator("#run-details").get_by_text("Details").click()
+    expect(page.locator("#run-details textarea")).to_have_value(re.compile(r"stage 1 [\d.]+ s, stage 2 [\d.]+ s"))
     if not has_codec():  # a token-only pipeline until the codec lands: no audio to play yet
         return
     assert playable(page, "mix", "Song")  # the <audio> plays a blob of mix-2of2.wav
     expect(page.locator("#takes")).to_be_hidden()  # one take: no take rows
+
+
+def in_view(page, element) -> bool:
+    """The whole of `element` lies inside the window (its bounding box within the viewport)."""
+    box, size = element.bounding_box(), page.viewport_size
+    return box is not None and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= size["width"] and (
+        box["y"] + box["height"] <= size["height"])
+
+
+@pytest.mark.parametrize("width, height", [(1400, 900), (390, 844)])
+def test_progress_and_stop_stay_in_view_during_a_run(page, width, height):
+    """At 1400x900 and on a 390 px phone, after Generate the song's bar (share done, time left) and Stop are wholly
+    in the window during the run, at the Generate button and scrolled to the bottom of the page (before, they were
+    above the players at 1400x900 and below every setting on a phone)."""
+    from playwright.sync_api import expect
+
+    window = page.context.browser.new_page(viewport={"width": width, "height": height})
+    window.set_default_timeout(60_000)
+    try:
+        window.goto(page.url, wait_until="domcontentloaded")
+        window.locator("#lyrics textarea").fill(LYRICS)
+        window.locator("#generate").click()
+        bar, stop = window.locator("#song-bar"), window.locator("#stop")
+        expect(stop).to_be_enabled()  # the run is on (Stop is greyed out otherwise)
+        expect(bar).to_contain_text("% of the song")
+        assert in_view(window, bar) and in_view(window, stop)
+        window.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        window.wait_for_function("window.scrollY > 0")
+        assert in_view(window, bar) and in_view(window, stop)
+        expect(window.locator("#progress textarea")).to_have_value(re.compile(r"^Done: "), timeout=120_000)
+    finally:
+        window.screenshot(path=str(ARTIFACTS / f"browser-{width}.png"))
+        window.close()
 
 
 def check_calm_continuation_tab(page):
@@ -152,6 +200,10 @@ def test_continue_this_song_prefills_and_extends(page):
         page.get_by_text("after section N").click()
         expect(plan).to_contain_text("Keeping 1 of 2 sections")
         expect(plan).to_contain_text("must list this section first")
+        page.get_by_text("a time").click()  # opens with a valid cut (the last section's start), not 0 and an error
+        expect(plan).to_contain_text("Keeping 1 of 2 sections")
+        expect(page.locator("#continue-cut input")).not_to_have_value("0")
+        expect(plan).not_to_contain_text("✗")
         page.get_by_text("the end", exact=True).click()
         expect(plan).to_contain_text("Keeping 2 of 2 sections")
         lyrics = page.locator("#continue-lyrics textarea")
@@ -236,6 +288,9 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
         expect(page.locator("#one-take")).to_be_hidden()  # take 1 is shown once: in its row
         expect(page.locator("a[href$='take2-song-1of1.npz']").first).to_be_visible()
         expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43")
+        # a take is kept between runs, not between the sections of one: the page says so, beside both
+        expect(page.locator("#takes-head")).to_contain_text("To choose after each section, make 1 section a run")
+        expect(page.locator("#takes-setting")).to_contain_text("make 1 section a run")
         if has_codec():
             assert playable(page, "take-1", "Take 1 · seed 42") and playable(page, "take-2", "Take 2 · seed 43")
             assert playable(page, "take-2-vocal", "Vocal stem") and playable(page, "take-2-instrumental",
@@ -248,6 +303,7 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
         expect(page.locator("a[href$='take2-song-2of2.npz']").first).to_be_visible()
         expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43 · ✓ the take you kept, gone on")
         expect(page.locator("#take-title-1")).to_have_text("Take 1 · seed 42 · from take 2, the one kept")
+        expect(page.locator("#seed-used textarea")).to_have_value("43")  # the kept song's seed, take 2's
         expect(page.get_by_text("Error", exact=True)).to_have_count(0)
     finally:
         page.screenshot(path=str(ARTIFACTS / "browser-takes.png"), full_page=True)
@@ -277,9 +333,19 @@ def test_history_keeps_the_songs_across_a_reload_plays_one_and_continues_another
         if has_codec():
             assert playable(page, "history-1-mix", "Song")
         seed.fill("99")
-        page.locator("#history-1-settings").click()  # seed 12's settings back
+        lyrics_tab, continue_tab = (page.get_by_role("tab", name=name) for name in ("Lyrics to song",
+                                                                                     "Continue a song"))
+        page.get_by_role("tab", name="Style transfer").click()
+        page.locator("#history-1-settings").scroll_into_view_if_needed()
+        expect(lyrics_tab).not_to_be_in_viewport()  # the tabs are out of sight from the history
+        page.locator("#history-1-settings").click()  # seed 12's settings back, its tab brought into view
         expect(seed).to_have_value("12")
+        expect(lyrics_tab).to_be_in_viewport()
+        expect(lyrics_tab).to_have_attribute("aria-selected", "true")
+        page.locator("#history-2-continue").scroll_into_view_if_needed()
+        expect(continue_tab).not_to_be_in_viewport()
         page.locator("#history-2-continue").click()
+        expect(continue_tab).to_be_in_viewport()
         expect(page.locator("#continue-plan")).to_contain_text("Keeping 1 of 1 section")
         page.locator("#continue-lyrics textarea").fill(LYRICS)
         page.locator("#continue").click()

@@ -137,7 +137,7 @@ def test_every_sampling_control_and_the_precision_have_help_from_one_table():
     for precision, memory, seconds, *_ in gpu_table.rows(card):
         assert f"{precision.strip('`')} {memory}, {seconds}" in named["precision"].info
     assert precision_table(card) == gpu_table.markdown("large")  # off ZeroGPU: the default card's
-    assert "keep a take" in named["takes"].info
+    assert "make 1 section a run" in named["takes"].info
 
 
 def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_adds_nothing():
