@@ -3,6 +3,7 @@ their deadlines."""
 import os
 import pickle
 import re
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -84,11 +85,36 @@ def test_progress_says_time_elapsed_and_the_audio_made_so_far_apart(tmp_path):
     progress = [u.text for u in run(tmp_path, FakePipeline()) if u.text.startswith("Section ") and "/" in u.text]
     assert len(progress) == 2
     first, second = (text.splitlines() for text in progress)
-    assert first[0] == "Section 1/2: stage1 1/1 tokens, estimating the time left…"
+    assert first[0] == "Section 1/2: composing, 0.0 of at most 0.0 s of music, estimating the time left…"
     whole = r"\d+ s elapsed, estimating the time left for the song"
     assert re.fullmatch(r"0 of 2 new sections done \(([1-4]\d|[1-9])%\), no audio yet; " + whole, first[1])
     assert re.fullmatch(r"1 of 2 new sections done \(([5-9]\d)%\), the song so far is 0\.1 s of audio; " + whole,
                         second[1])
+
+
+def test_the_summarys_time_runs_from_the_start_given_and_the_details_keep_the_stages(tmp_path):
+    """A run started 100 s before it was handed to the service (an endpoint's first line, before a reference is
+    read and the models load) counts those 100 s in its summary; the progress and the end carry the details."""
+    pipeline = FakePipeline()
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
+    job = service.lyrics_job("pop", LYRICS, shared_settings(SMALL))
+    updates = list(service.run(job, "wav", "session", service.run_section, time.perf_counter() - 100))
+    assert re.match(r"Done: 2 of 2 sections, [\d.]+ s of audio in 1\d\d\.\d s", updates[-1].text)
+    assert "stage-1 tokens at most per section" in updates[-1].details
+    assert any((u.details or "").startswith("Section 1/2: stage1 1/1 tokens") for u in updates)
+
+
+def test_a_kept_takes_run_shows_that_takes_seed(tmp_path):
+    """Keep take 2 (seed 43) of a one-section run of 2 takes and go on: the run's seed shown is 43, the kept
+    song's, not the seed setting's 42 (take 1's)."""
+    pipeline = FakePipeline()
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits())
+    shared = shared_settings({**SMALL, "sections": 1, "takes": 2})
+    made = [take.as_dict() for take in list(service.run(service.lyrics_job("pop", LYRICS, shared), "wav", "s",
+                                                        service.run_section))[-1].takes]
+    assert [take["seed"] for take in made] == [42, 43]
+    kept = list(service.run(service.keep_job(made, 2, shared, None), "wav", "s", service.run_section))
+    assert kept[-1].seed == 43 and "Went on from take 2 (seed 43)" in kept[-1].text
 
 
 def test_run_of_takes_goes_on_from_each_takes_own_song_and_writes_every_take(tmp_path):
