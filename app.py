@@ -91,8 +91,10 @@ CSS = """
   box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.08); flex-wrap: nowrap; align-items: center;}
 #run-dock > * {min-width: 0;}
 .gradio-container {padding-bottom: 6em !important;} html {scroll-padding-bottom: 6em;}  /* not under the dock */
-.file-preview .filename .stem {white-space: normal; overflow-wrap: anywhere; overflow: visible;}
-.file-preview .filename {overflow: visible;}
+/* a file's whole name, wrapped at its dashes: a narrow column clipped it to ".npz" */
+.file-preview .filename {display: block !important; overflow: visible !important;}
+.file-preview .filename .stem, .file-preview .filename .ext {display: inline; white-space: normal !important;
+  overflow: visible !important;}
 """
 # The part of the page a history action changed is brought into view: it is above the history, out of sight
 SHOW_TABS = "() => document.getElementById('song-tabs')?.scrollIntoView({block: 'start'})"

@@ -22,8 +22,9 @@ def take_rows(count: int) -> tuple[gr.Column, list[tuple]]:
                     vocal = player("Vocal stem", elem_id=f"take-{take}-vocal")
                     instrumental = player("Instrumental stem", elem_id=f"take-{take}-instrumental")
                 with gr.Row():
-                    bundle = gr.File(label=f"Take {take}: song file to continue later (.npz)", interactive=False)
-                    keep = gr.Button(f"Keep take {take} and go on →", elem_id=f"keep-{take}", size="sm")
+                    bundle = gr.File(label=f"Take {take}: song file to continue later (.npz)", interactive=False,
+                                     scale=2)  # room for its name
+                    keep = gr.Button(f"Keep take {take} and go on →", elem_id=f"keep-{take}", size="sm", scale=1)
             rows.append((row, title, mix, vocal, instrumental, bundle, keep))
     return box, rows
 

@@ -15,6 +15,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 LYRICS = "[verse]\nlanterns on the river\n\n[chorus]\nrise, rise, rise\n"
+# Whether a file's whole name shows: the text's boxes lie within its name's box (an ellipsis cut "take2-song-1of1"
+# to "t .npz": the text ran on past it)
+WHOLE_NAME = "stem => { const range = document.createRange(); range.selectNodeContents(stem); " \
+             "const box = stem.closest('.filename').getBoundingClientRect(); return [...range.getClientRects()]" \
+             ".every(line => line.left >= box.left - 1 && line.right <= box.right + 1); }"
 # The lines each piece of text takes on screen
 LINES = "element => { const range = document.createRange(); range.selectNodeContents(element); " \
         "return range.getClientRects().length; }"
@@ -288,6 +293,9 @@ def test_two_takes_give_two_playable_players_and_keeping_one_goes_on(page):
         expect(page.locator("#one-take")).to_be_hidden()  # take 1 is shown once: in its row
         expect(page.locator("a[href$='take2-song-1of1.npz']").first).to_be_visible()
         expect(page.locator("#take-title-2")).to_have_text("Take 2 · seed 43")
+        name = page.locator("#take-row-2 .filename .stem").first
+        expect(name).to_have_text("take2-song-1of1")
+        assert name.evaluate(WHOLE_NAME)  # readable whole, not clipped to ".npz"
         # a take is kept between runs, not between the sections of one: the page says so, beside both
         expect(page.locator("#takes-head")).to_contain_text("To choose after each section, make 1 section a run")
         expect(page.locator("#takes-setting")).to_contain_text("make 1 section a run")
