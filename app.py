@@ -64,6 +64,7 @@ from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,
 from space.widgets import (INTRO, LIGHT, again_button, busy_buttons, continuation_plan, genre_box,  # noqa: F401,E402
                            lyrics_box, lyrics_status, follow_sections, place_settings, raw, reference_window,
                            sections_info, settings_components, stop_button)
+from space.style import CSS, SHOW_TABS  # noqa: E402
 from space.take_rows import show_takes, take_rows  # noqa: E402
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
@@ -76,28 +77,6 @@ APP_DIR = Path(__file__).resolve().parent
 EXAMPLES_DIR = APP_DIR / "examples"
 TINY_BANNER = "Tiny offline mode: random weights, the output is noise"
 
-CSS = """
-#tiny-banner {background: #fff3cd; border: 2px solid #e0a800; border-radius: 8px; padding: 0.5em 1em;}
-#tiny-banner p {color: #5c4400; font-size: 1.1em; font-weight: 600; margin: 0;}
-.status-ok {color: #1b7f3b;} .status-error {color: #b00020;}
-.tag-picker .token, .tag-picker .token span, .tag-picker .options li {word-break: normal; overflow-wrap: normal;}
-.song-bar {display: flex; align-items: center; gap: 0.75em;} .song-bar progress {flex: 1; height: 0.9em; min-width: 5em;}
-.song-bar progress {appearance: none; border: none; border-radius: 4px; background: #e5e7eb; overflow: hidden;}
-.song-bar progress::-webkit-progress-bar {background: #e5e7eb;}
-.song-bar progress::-webkit-progress-value {background: #1b7f3b;} .song-bar progress::-moz-progress-bar {background: #1b7f3b;}
-.song-bar.idle {color: #6b7280;}
-#run-dock {position: fixed; left: 0; right: 0; bottom: 0; z-index: 1000; margin: 0; padding: 0.4em 1em;
-  background: var(--background-fill-primary); border-top: 1px solid var(--border-color-primary);
-  box-shadow: 0 -2px 8px rgba(0, 0, 0, 0.08); flex-wrap: nowrap; align-items: center;}
-#run-dock > * {min-width: 0;}
-.gradio-container {padding-bottom: 6em !important;} html {scroll-padding-bottom: 6em;}  /* not under the dock */
-/* a file's whole name, wrapped at its dashes: a narrow column clipped it to ".npz" */
-.file-preview .filename {display: block !important; overflow: visible !important;}
-.file-preview .filename .stem, .file-preview .filename .ext {display: inline; white-space: normal !important;
-  overflow: visible !important;}
-"""
-# The part of the page a history action changed is brought into view: it is above the history, out of sight
-SHOW_TABS = "() => document.getElementById('song-tabs')?.scrollIntoView({block: 'start'})"
 
 
 # -- the three endpoints ---------------------------------------------------------------------------------------------
@@ -249,8 +228,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         bundle.change(session_rows, None, [made, one_take, takes_box, *(part for row in rows for part in row[:-1])],
                       **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
-            keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings], shown + [bar, details],
-                                    **page).then(**idle).then(**record("keep"))
+            keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings],
+                                    shown + [bar, details], **page).then(**idle).then(**record("keep"))
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,

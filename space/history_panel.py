@@ -13,7 +13,8 @@ from .widgets import LIGHT
 
 GONE = ("The files of this song are no longer on the server (a song's files are kept about 6 hours, and not after "
         "the app restarts). Its settings are still here: **Use these settings** puts them back.")
-LABELS = {"mix": "Song", "vocal": "Vocal stem", "instrumental": "Instrumental stem", "bundle": "Song file to continue later (.npz)"}
+LABELS = {"mix": "Song", "vocal": "Vocal stem", "instrumental": "Instrumental stem",
+          "bundle": "Song file to continue later (.npz)"}
 
 
 def keyed(name: str) -> dict:
