@@ -112,3 +112,12 @@ def test_after_an_early_stop_api_callers_get_none_for_the_files_and_the_page_kee
     assert final == (None, None, None, None, "Stopped before the first section was finished.", 42)
     page = list(on_page(stopped_early())())[-1]
     assert page[:4] == (gr.skip(),) * 4 and page[4].startswith("Stopped")
+
+
+def test_the_page_shows_an_error_without_the_apis_field_names_and_api_callers_get_them():
+    """A refused cut: API callers read '(cut_seconds)', the field they sent; the page's progress text names only the
+    page's field ('The cut time must be …')."""
+    refused = failing(0, ValueError("The cut time (cut_seconds) must be between 0.02 s and 1.0 s; got 0."))
+    with pytest.raises(gr.Error, match=r"The cut time \(cut_seconds\) must be"):
+        list(refused())
+    assert list(on_page(refused)())[-1][4] == "✗ The cut time must be between 0.02 s and 1.0 s; got 0."
