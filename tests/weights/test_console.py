@@ -40,3 +40,11 @@ assert moved.filter(record("Failed to load the model"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "after the import" in done.stderr and "another torchao warning" in done.stderr
     assert "_C_mxfp8" not in done.stderr
+
+
+def test_the_python_api_imports_without_a_line_on_stderr():
+    """Issue 25: `from yue import Pipeline, SongRequest` (the README's first line) printed torchao's two "Failed to
+    load" lines and PyTorch's two `_pytree` enum deprecations; now nothing: torchao is imported first, quietly."""
+    done = subprocess.run([sys.executable, "-c", "from yue import SongRequest, Pipeline; import torchao"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]
