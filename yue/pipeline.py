@@ -21,6 +21,7 @@ from .weights.loading import Models
 
 log = logging.getLogger(__name__)
 
+
 def kept_sections(song: SongCodes | None) -> list[SectionTokens]:
     """The sections of a song to continue, as stage 1 yields kept sections."""
     if song is None:
