@@ -6,7 +6,6 @@ its own Gradio folder, which it removes when it stops.
 """
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -15,10 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from tests import ROOT
+from tests import ROOT, WARNING_LINE
 from .helpers import LYRICS, SMALL, free_port, has_codec
-
-WARNING = re.compile(r"\w*Warning: |^W\d{4} |\bWARNING\b")
 
 
 def start_copy(tiny: Path, temp: Path, port: int, log: Path) -> subprocess.Popen:
@@ -73,7 +70,7 @@ def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path)
             started[-3000:]
         # issue 25: no warning of a library at all (Python's "...Warning:", a logger's "W1204 ..." or "WARNING"),
         # and the app says which mode it runs
-        assert not [line for line in started.splitlines() if WARNING.search(line)], started[-3000:]
+        assert not [line for line in started.splitlines() if WARNING_LINE.search(line)], started[-3000:]
         assert f"TINY OFFLINE MODE: random checkpoints in {tiny}" in started, started[-3000:]
         copies[1].send_signal(signal.SIGINT)
         assert copies[1].wait(timeout=120) == 0, logs[1].read_text()[-3000:]
