@@ -56,7 +56,7 @@ from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.gpu_time import on_zero_gpu  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
 from space.store import (OUTPUT_MAX_AGE_HOURS, SESSIONS_KEPT, TINY_PRECISION, OutputStore,  # noqa: F401,E402
-                         codec_available, load_examples, pipelines, tiny_folder)
+                         codec_available, load_examples, pipelines, start_words, tiny_folder)
 from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
@@ -361,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import); checked above
-    get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
+    tiny = tiny_folder(args.tiny) if args.tiny else None
+    log.info("%s", start_words(tiny, args.device, on_zero_gpu()))
+    get_pipeline = pipelines(ModelCache(), tiny, args.device)
     served = preload(get_pipeline)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny), served=served)
     # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run

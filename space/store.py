@@ -110,6 +110,19 @@ def pipelines(cache: ModelCache, tiny: Path | None = None, device: str | None = 
     return get
 
 
+def start_words(tiny: Path | None, device: str | None, zero_gpu: bool) -> str:
+    """What the app's console says at start: the mode, the checkpoints and the device it runs them on."""
+    from yue.weights.devices import check_device
+    from yue.weights.registry import CODEC_REPO, STAGE2_REPO, stage1_repo
+
+    if tiny is not None:
+        audio = "" if codec_available() else ", no audio codec (tokens only)"
+        return f"TINY OFFLINE MODE: random checkpoints in {tiny} (the output is noise){audio}, on the cpu"
+    where = "ZeroGPU (a GPU inside each call)" if zero_gpu else str(check_device(device))
+    return (f"full mode: {stage1_repo()} (another language or an audio reference loads its own stage 1), "
+            f"{STAGE2_REPO}, {CODEC_REPO}, from the Hugging Face Hub or its cache, on {where}")
+
+
 def tiny_folder(value: str) -> Path:
     """`--tiny auto`: a cache folder written once; `--tiny DIR`: that folder (written if empty)."""
     from yue.weights.tiny import write_tiny

@@ -194,9 +194,24 @@ def fresh_copy(root: Path, folder: Path) -> Path:
     return folder
 
 
-def run_all(root: Path, logs: Path, files: tuple[str, ...] = DOC_FILES) -> None:
+def own_python(folder: Path) -> dict:
+    """A virtual environment over this Python's packages for the blocks' `pip install` (the README's installs the
+    checkout with `-e .`): what they install stays there, not in this Python, which other runs share. The runner has
+    no network: pip takes what is installed (no index) and builds without isolation, with this Python's setuptools
+    (the one ensurepip puts in the environment is older than pyproject.toml's). Returns the variables that use it."""
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(folder)], check=True, timeout=300)
+    python = folder / "bin" / "python"
+    if any(folder.glob("lib/python*/site-packages/setuptools")):  # ensurepip's own (Python 3.11; 3.12 has none)
+        subprocess.run([python, "-m", "pip", "uninstall", "-y", "-q", "setuptools"], check=True, timeout=300)
+    # "0" is pip's way to switch --no-build-isolation on from the environment (PIP_NO_* options read inverted)
+    return {"VIRTUAL_ENV": str(folder), "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0"}
+
+
+def run_all(root: Path, logs: Path, files: tuple[str, ...] = DOC_FILES, python: dict | None = None) -> None:
+    """Every block of `files`, in order; `python`: variables for the blocks' shell (own_python's)."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", **(python or {})}
     logs.mkdir(parents=True, exist_ok=True)
     work = logs.parent / f"{logs.name}-copies"
     all_groups = groups(all_blocks(root, files))
@@ -248,4 +263,4 @@ def run_all(root: Path, logs: Path, files: tuple[str, ...] = DOC_FILES) -> None:
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1]).resolve()
-    run_all(folder, folder.parent / "doc-logs")
+    run_all(folder, folder.parent / "doc-logs", python=own_python(folder.parent / "doc-python"))

@@ -284,3 +284,17 @@ def test_previous_may_be_a_bundles_path(tmp_path):
         assert request.previous.stage1.section_frames == (6,)
     with pytest.raises(ValueError, match=r"previous must be a SongCodes or a bundle's path .*; got 5 \(int\)"):
         SongRequest("pop", LYRICS, previous=5)
+
+
+def test_from_pretrained_chooses_cpu_threads_and_says_which(tiny_lm_dir):
+    """Issue 25: a Pipeline sets PyTorch's CPU threads as the CLI does (here its threads= argument) and keeps the
+    choice in words; the count stays for the process (restored after)."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        pipeline = Pipeline.from_pretrained(stage1=tiny_lm_dir / "s1", stage2=tiny_lm_dir / "s2", codec=False,
+                                            threads=1)
+        assert pipeline.cpu_threads == "1 CPU thread (threads)" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

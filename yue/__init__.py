@@ -5,7 +5,8 @@
     song = pipeline.generate(SongRequest("pop female bright vocal", open("lyrics.txt").read()))
 
 The public names are imported on first use (PEP 562), so `import yue` and `python -m yue --help` do not load torch
-and transformers; `from yue import Pipeline` imports the pipeline then.
+and transformers; `from yue import Pipeline` imports the pipeline then (torchao first, without its start-up lines:
+weights/console.py).
 """
 from importlib import import_module
 
@@ -22,6 +23,9 @@ __all__ = ["Cancelled", "Deadline", "Limits", "OutOfTime", "Pipeline", "Progress
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module 'yue' has no attribute {name!r}")
+    from .weights.console import import_torchao_quietly
+
+    import_torchao_quietly()  # before the name's module imports transformers: torchao's start-up lines off stderr
     value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value

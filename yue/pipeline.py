@@ -1,6 +1,7 @@
 """The one pipeline API: load once, then `stream` or `generate` songs. The CLI and the app only call this."""
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import replace
@@ -17,6 +18,8 @@ from .lm.deadline import Deadline, OutOfTime
 from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
 from .lm import stage2
 from .weights.loading import Models
+
+log = logging.getLogger(__name__)
 
 
 def kept_sections(song: SongCodes | None) -> list[SectionTokens]:
@@ -57,14 +60,18 @@ class _Rate:
 
 
 class Pipeline:
-    def __init__(self, models: Models, stage2_config: Stage2Config = Stage2Config(), limits: Limits = Limits()):
+    def __init__(self, models: Models, stage2_config: Stage2Config = Stage2Config(), limits: Limits = Limits(),
+                 cpu_threads: str = ""):
         self.models = models
         self.stage2_config = stage2_config
         self.limits = limits
+        self.cpu_threads = cpu_threads  # the CPU threads PyTorch uses and why, in words (from_pretrained's choice)
 
     @classmethod
-    def from_pretrained(cls, **kwargs) -> "Pipeline":
-        """Load every part with `loading.load_models(**kwargs)`:
+    def from_pretrained(cls, threads: int | None = None, **kwargs) -> "Pipeline":
+        """Choose PyTorch's CPU threads as the CLI does (`threads`, then OMP_NUM_THREADS, then a count this process
+        chose before, else half the usable CPUs: weights.threads.pipeline_threads; logged and kept in
+        `pipeline.cpu_threads`), then load every part with `loading.load_models(**kwargs)`:
 
         stage1 / stage2 / codec: a local folder or Hub id (None = the official checkpoint; codec=False = no audio);
         mode "cot" (lyrics to song) | "icl" (audio reference); language "en" | "zh" | "jp-kr"; precision "auto" |
@@ -74,15 +81,19 @@ class Pipeline:
         Raises loading.ModelLoadError with a message that says what to do.
         """
         from .weights.loading import load_models
+        from .weights.threads import pipeline_threads
 
-        return cls(load_models(**kwargs))
+        cpu_threads = pipeline_threads(threads)  # before loading, which runs on the CPU too
+        log.info("%s", cpu_threads)
+        return cls(load_models(**kwargs), cpu_threads=cpu_threads)
 
     @classmethod
-    def tiny(cls, folder: str | Path, device: str = "cpu", precision: str = "auto") -> "Pipeline":
+    def tiny(cls, folder: str | Path, device: str = "cpu", precision: str = "auto",
+             threads: int | None = None) -> "Pipeline":
         """A pipeline on tiny random checkpoints written by `python -m yue tiny FOLDER` (noise, for tests and demos)."""
         folder = Path(folder)
         return cls.from_pretrained(stage1=folder / "s1", stage2=folder / "s2", codec=folder / "xcodec_mini_infer",
-                                   device=device, precision=precision)
+                                   device=device, precision=precision, threads=threads)
 
     # -- pieces of a run, usable on their own ------------------------------------------------------------------
 

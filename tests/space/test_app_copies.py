@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests import ROOT
+from tests import ROOT, WARNING_LINE
 from .helpers import LYRICS, SMALL, free_port, has_codec
 
 
@@ -68,6 +68,10 @@ def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path)
         started = logs[0].read_text()  # weak answer 14: torchao's start-up lines stay off the console
         assert not [line for line in started.splitlines() if "Failed to load" in line or "Enum subclass" in line], \
             started[-3000:]
+        # issue 25: no warning of a library at all (Python's "...Warning:", a logger's "W1204 ..." or "WARNING"),
+        # and the app says which mode it runs
+        assert not [line for line in started.splitlines() if WARNING_LINE.search(line)], started[-3000:]
+        assert f"TINY OFFLINE MODE: random checkpoints in {tiny}" in started, started[-3000:]
         copies[1].send_signal(signal.SIGINT)
         assert copies[1].wait(timeout=120) == 0, logs[1].read_text()[-3000:]
         assert len(list(temp.glob("yue-gradio-*"))) == 1  # the stopped copy removed its own folder, only that

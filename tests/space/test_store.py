@@ -1,7 +1,8 @@
 """space/store.py: private output folders deleted when old, each session's stop flag, the examples."""
 import stat
+from pathlib import Path
 
-from space.store import OutputStore, Stops, load_examples
+from space.store import OutputStore, Stops, load_examples, start_words
 
 
 def test_output_store_keeps_young_folders(tmp_path):
@@ -48,3 +49,17 @@ def test_load_examples_reads_genres_lyrics_and_language(tmp_path):
     (folder / "genre.txt").write_text("pop\n")
     (folder / "lyrics.txt").write_text("[verse]\nyoru\n\n")
     assert load_examples(tmp_path) == [("ja-night", ["pop", "[verse]\nyoru\n", "jp-kr"])]
+
+
+def test_the_app_says_at_start_which_mode_checkpoints_and_device_it_runs():
+    """Issue 25: the console never said it ran tiny offline. Tiny: the folder, noise, the cpu; full: the official
+    checkpoints and the device (ZeroGPU's GPU inside each call)."""
+    from yue.weights.registry import CODEC_REPO, STAGE2_REPO, stage1_repo
+
+    tiny = start_words(Path("/x/tiny"), None, zero_gpu=False)
+    assert tiny.startswith("TINY OFFLINE MODE: random checkpoints in /x/tiny (the output is noise)")
+    assert tiny.endswith("on the cpu")
+    full = start_words(None, "cpu", zero_gpu=False)
+    assert full.startswith("full mode: ") and full.endswith("on cpu")
+    assert all(repo in full for repo in (stage1_repo(), STAGE2_REPO, CODEC_REPO))
+    assert start_words(None, None, zero_gpu=True).endswith("on ZeroGPU (a GPU inside each call)")

@@ -3,7 +3,7 @@ each enum it registers) stay off the console of the CLI; every other record of t
 import subprocess
 import sys
 
-from tests import ROOT
+from tests import ROOT, WARNING_LINE
 
 NOISE = ("Failed to load", "is an Enum subclass and is now natively supported")
 
@@ -18,6 +18,8 @@ def test_a_cli_model_run_prints_no_torchao_start_up_lines(tiny_dir, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "stage 1 int8" in done.stderr  # torchao did its work
     assert not [line for line in done.stderr.splitlines() if any(noise in line for noise in NOISE)], done.stderr
+    # issue 25: no other library warning either (Python's "…Warning: ", a logger's "W1204 …" or "WARNING")
+    assert not [line for line in done.stderr.splitlines() if WARNING_LINE.search(line)], done.stderr
 
 
 def test_only_the_import_is_filtered_and_only_those_messages():
@@ -40,3 +42,11 @@ assert moved.filter(record("Failed to load the model"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "after the import" in done.stderr and "another torchao warning" in done.stderr
     assert "_C_mxfp8" not in done.stderr
+
+
+def test_the_python_api_imports_without_a_line_on_stderr():
+    """Issue 25: `from yue import Pipeline, SongRequest` (the README's first line) printed torchao's two "Failed to
+    load" lines and PyTorch's two `_pytree` enum deprecations; now nothing: torchao is imported first, quietly."""
+    done = subprocess.run([sys.executable, "-c", "from yue import SongRequest, Pipeline; import torchao"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr[-3000:]

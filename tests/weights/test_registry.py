@@ -59,3 +59,37 @@ def test_plan_on_cpu_and_explicit_choices():
     assert pair.precision == ("nf4", "bf16") and pair.need_bytes < 0.9 * 16 * GB and pair.reason.endswith("fits")
     with pytest.raises(ValueError, match="precision must be"):
         plan_memory("cuda", None, "fp8")
+
+
+# What the docs say `auto` picks on a card: (file, the words, the card's memory in GB, (stage 1, stage 2, offload)).
+CARD_FREE_GB = 1.0  # a card's memory less what CUDA's context and the driver take before any model (an estimate)
+CARD_CLAIMS = [
+    ("docs/models.md", "on `a10g-large` or `l4x1` (24 GB) bf16 with stage 1 offloaded before stage 2", 24,
+     ("bf16", "bf16", True)),
+    ("docs/models.md", "on `t4-small` or `t4-medium` (16 GB) nf4 stage 1 with bf16 stage 2", 16, ("nf4", "bf16", None)),
+    ("docs/models.md", "on `l40sx1` (48 GB) or `a100-large` (80 GB) bf16 with everything resident", 48,
+     ("bf16", "bf16", False)),
+    ("docs/space.md", "`a10g-large` (24 GB) fits the 7B stage-1 model in bf16 with offload", 24, ("bf16", "bf16", True)),
+    ("docs/space.md", "`a10g-large` (24 GB, the front matter's `suggested_hardware`: bf16 with stage 1 offloaded "
+                      "before stage 2)", 24, ("bf16", "bf16", True)),
+    ("docs/space.md", "`l40sx1` (48 GB) or `a100-large` (80 GB: everything resident)", 48, ("bf16", "bf16", False)),
+    ("docs/space.md", "`t4-small` (16 GB: nf4 stage 1 with bf16 stage 2, what `auto` picks there)", 16,
+     ("nf4", "bf16", None)),
+    ("README.md", "40 GB+ resident (A100, H100, L40S, ZeroGPU); 24 GB cards (4090, A10G, L4) with offload", 24,
+     ("bf16", "bf16", True)),
+    ("README.md", "| nf4 / bf16 | 13.6 GB | 12.6 GB | 16 GB GPUs (T4, 4080) |", 16, ("nf4", "bf16", None)),
+]
+
+
+@pytest.mark.parametrize("file, words, card_gb, expected", CARD_CLAIMS)
+def test_what_the_docs_say_auto_picks_on_a_card_is_what_it_picks(file, words, card_gb, expected):
+    """Issue 25: docs/models.md said `auto` runs bf16 fully resident on 24 GB and int8 on 16 GB, docs/space.md nf4
+    on a T4; the plan picks bf16 with offload and nf4 / bf16. Each claim is in its doc and equals the plan for the
+    card's memory (less CUDA's share); None: either offload."""
+    from tests import ROOT
+
+    text = " ".join((ROOT / file).read_text().split())
+    assert words in text, f"{file} no longer says {words!r}: update CARD_CLAIMS with what it says now"
+    plan = plan_memory("cuda", int((card_gb - CARD_FREE_GB) * GB))
+    assert (plan.stage1, plan.stage2) == expected[:2], plan.reason
+    assert expected[2] is None or plan.offload == expected[2], plan.reason

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from yue.cli.main import main
+from yue.weights import threads
 from yue.weights.threads import choose_threads, default_threads, set_cpu_threads, usable_cpus
 
 
@@ -47,3 +48,54 @@ def test_the_cli_refuses_a_bad_thread_count_before_any_work(tmp_path, capsys):
         assert f"error: --threads must be a whole number from 1 to {usable_cpus()} (the CPUs this process may use), " \
                f"not {count}" in capsys.readouterr().err
     assert not (tmp_path / "tiny").exists()
+
+
+@pytest.fixture
+def pytorch_default(monkeypatch):
+    """PyTorch at its own default thread count, as in a fresh Python (restored after), OMP_NUM_THREADS unset."""
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_APPLIED", [])
+    torch.set_num_threads(usable_cpus())
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_pipeline_chooses_as_the_cli_does_the_argument_then_half_the_cpus(pytorch_default):
+    """Issue 25: the Python API ran with PyTorch's thread per core (392.8 s for the README's block on a busy 2-core
+    machine, 44.0 s with one thread). Its argument wins, named as the API names it; else half the usable CPUs."""
+    assert threads.pipeline_threads(1) == "1 CPU thread (threads)"
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(usable_cpus())
+    threads._APPLIED.clear()
+    assert threads.pipeline_threads(None) == (f"{_count(default_threads(usable_cpus()))} (half of {usable_cpus()} "
+                                              f"usable CPUs; threads=N or OMP_NUM_THREADS to change)")
+    assert torch.get_num_threads() == default_threads(usable_cpus())
+    with pytest.raises(ValueError, match=rf"threads must be a whole number from 1 to {usable_cpus()} \(the CPUs "
+                                         r"this process may use\), not 2.5"):
+        threads.pipeline_threads(2.5)
+
+
+def test_a_pipeline_keeps_a_count_chosen_before_and_leaves_omp_num_threads_to_pytorch(pytorch_default, monkeypatch):
+    """A count the CLI, the app, an earlier Pipeline or the caller set (not PyTorch's default) stays; so does the
+    one OMP_NUM_THREADS gave PyTorch."""
+    threads.set_cpu_threads(usable_cpus())  # --threads N: N is also PyTorch's default, still kept
+    assert threads.pipeline_threads(None).startswith(f"{_count(usable_cpus())} (chosen before in this process")
+    assert torch.get_num_threads() == usable_cpus()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.pipeline_threads(None) == "CPU threads from OMP_NUM_THREADS=1"
+    assert torch.get_num_threads() == usable_cpus()
+
+
+def test_a_count_set_by_the_caller_is_kept(pytorch_default):
+    """torch.set_num_threads(N) before the first Pipeline, N no default of PyTorch's: the Pipeline leaves it."""
+    chosen = next((n for n in range(1, usable_cpus() + 1) if n not in threads.pytorch_defaults()), None)
+    if chosen is None:
+        pytest.skip("every count this machine allows is one of PyTorch's defaults")
+    torch.set_num_threads(chosen)
+    assert threads.pipeline_threads(None).startswith(f"{_count(chosen)} (chosen before")
+    assert torch.get_num_threads() == chosen
+
+
+def _count(n: int) -> str:
+    return f"{n} CPU thread{'' if n == 1 else 's'}"

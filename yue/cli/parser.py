@@ -113,9 +113,11 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--language", default="en", choices=LANGUAGES,
                        help="language set of the official stage-1 checkpoint (default %(default)s)")
     group.add_argument("--precision", default="auto", choices=("auto",) + PRECISIONS,
-                       help="weights of the two LMs: auto picks from the GPU's free memory (fp32 on the cpu); int8 "
-                            "and int4 (torchao, weight-only) are the fast quantized ones; nf4 and bnb-int8 need "
-                            "bitsandbytes; docs/models.md compares them (default %(default)s)")
+                       help="weights of the two LMs: auto picks from the GPU's free memory (fp32 on the cpu); bf16 is "
+                            "the official one; int8 and int4 (torchao, weight-only) take less memory and run in the "
+                            "CUDA graphs, their GPU speed not measured yet (eager int8 is slower than bf16); nf4 and "
+                            "bnb-int8 (bitsandbytes) take less memory and are slower than bf16 (measured); "
+                            "docs/models.md compares them (default %(default)s)")
     _device_flag(group)
 
 
