@@ -7,7 +7,7 @@ import soundfile
 
 from yue.audio import READ_PEAK_MB, AudioError, check_audio, check_float_samples, read_audio, write_audio
 
-from .memory import peak_growth_mb
+from .memory import measure
 
 
 def music(seconds=1.0, rate=44100):
@@ -167,10 +167,9 @@ def test_reading_ten_minutes_of_audio_raises_peak_memory_by_less_than_the_stated
         block = np.full((480_000, 2), 0.25, np.float32)
         for _ in range(59):
             handle.write(block)
-    growth, outcome = peak_growth_mb("from yue.audio import read_audio", f"assert read_audio({str(path)!r}).size "
-                                     "== 590 * 16000")
-    assert outcome == "returned"
-    assert growth < READ_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
+    result = measure("from yue.audio import read_audio", f"int(read_audio({str(path)!r}).size)")
+    assert result["outcome"] == "returned" and result["value"] == 590 * 16000, result
+    assert result["growth_mb"] < READ_PEAK_MB, f"peak RSS grew by {result['growth_mb']:.0f} MB"
 
 
 @pytest.mark.parametrize("samples, rate, shown", [(16, 16000, "1.0 ms"), (100, 16000, "6.2 ms"),
