@@ -199,7 +199,9 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         required = {id(box): raw(gr.Textbox(None, visible=False)) for box in (l_genres, l_lyrics, s_genres, s_lyrics,
                                                                             c_genres, c_lyrics)}
         for name in inputs:
-            api_inputs = [required.get(id(part), part) for part in inputs[name]]
+            # The page's own memory (continue_song's last_song, a gr.State, last) is no API input: API and MCP
+            # callers have none, so the function's default (None) stands, and MCP serves no tool of a State input
+            api_inputs = [required.get(id(part), part) for part in inputs[name] if not isinstance(part, gr.State)]
             gr.Button(visible=False).click(getattr(studio, name), api_inputs, outputs, api_name=name, **run)
         page = dict(api_visibility="private", **run)
         # While a run goes on every button that starts one shows it is busy and cannot be pressed (Stop stays):

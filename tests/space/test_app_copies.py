@@ -18,12 +18,13 @@ from tests import ROOT, WARNING_LINE
 from .helpers import LYRICS, SMALL, free_port, has_codec
 
 
-def start_copy(tiny: Path, temp: Path, port: int, log: Path) -> subprocess.Popen:
+def start_copy(tiny: Path, temp: Path, port: int, log: Path, mcp: bool = False) -> subprocess.Popen:
     env = {**os.environ, "TMPDIR": str(temp)}  # one temp dir for both: where they used to collide
     env.pop("GRADIO_TEMP_DIR", None)
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "app.py", "--tiny", str(tiny), "--port", str(port), "--no-mcp"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "app.py", "--tiny", str(tiny), "--port", str(port),
+                                 "--mcp" if mcp else "--no-mcp"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
 
 
 def wait_until_up(url: str, copy: subprocess.Popen, log: Path, timeout: float = 300) -> None:
@@ -59,7 +60,8 @@ def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path)
     temp.mkdir()
     ports = [free_port(), free_port()]
     logs = [tmp_path / f"copy{index}.log" for index in range(2)]
-    copies = [start_copy(tiny, temp, port, log) for port, log in zip(ports, logs)]
+    # the first as the README starts it (MCP on: its console is checked for warnings below), the second without
+    copies = [start_copy(tiny, temp, port, log, mcp=index == 0) for index, (port, log) in enumerate(zip(ports, logs))]
     urls = [f"http://127.0.0.1:{port}/" for port in ports]
     try:
         for url, copy, log in zip(urls, copies, logs):
