@@ -14,6 +14,7 @@ import atexit
 import importlib.util
 import logging
 import os
+import re
 import runpy
 import shutil
 import signal
@@ -38,11 +39,15 @@ def own_gradio_folder() -> str:
     return folder
 
 
-if __name__ == "__main__":  # started as the app (not imported): before gradio is imported below
+if __name__ == "__main__":  # started as the app (not imported): before gradio and transformers are imported below
     own_gradio_folder()
+    from yue.weights.console import import_torchao_quietly
+
+    import_torchao_quietly()  # its optional kernels' lines stay off the console
 
 import gradio as gr  # noqa: E402
 
+from yue import checks  # noqa: E402
 from yue.config import Limits, Sampling  # noqa: E402
 from yue.weights.loading import ModelCache  # noqa: E402
 from yue.weights.threads import set_cpu_threads  # noqa: E402
@@ -50,8 +55,10 @@ from yue.pipeline import Pipeline  # noqa: E402
 from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
 from space.gpu_time import on_zero_gpu  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
-from space.store import (OUTPUT_MAX_AGE_HOURS, OutputStore, codec_available, load_examples, pipelines,  # noqa: F401,E402
-                         tiny_folder)
+from space.store import (OUTPUT_MAX_AGE_HOURS, SESSIONS_KEPT, TINY_PRECISION, OutputStore,  # noqa: F401,E402
+                         codec_available, load_examples, pipelines, tiny_folder)
+from space.history import Signer  # noqa: E402
+from space.listeners import Listeners  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, busy_buttons, continuation_plan, genre_box, lyrics_box,  # noqa: F401,E402
@@ -87,7 +94,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
     """The whole app over `get_pipeline(choice) -> Pipeline` (the model cache); at most `max_queue` runs wait, the
     next one is told the queue is full and to try again. `served`: the models loaded before launch (`preload`)."""
     store = OutputStore(output_root or Path(tempfile.gettempdir()) / "yue-space")
-    studio = Studio(get_pipeline, store, limits)
+    studio = Studio(get_pipeline, store, limits, TINY_PRECISION if tiny else None)
     studio.service.served = served  # a run of other models books an allowance for them (space/song_run.py)
     defaults = defaults or (Sampling(max_new_tokens=300, min_new_tokens=50) if tiny else Sampling())
     examples = load_examples(EXAMPLES_DIR)
@@ -203,7 +210,8 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         busy, idle = busy_buttons(starters)
         # every song that ends (done or stopped) goes into the browser's history, with the tab it came from
         history = gr.BrowserState([], storage_key="yue-song-history")
-        record = recorder(history, progress, studio.session_takes)
+        signer = Signer()  # this launch's key: the history's entries name only files this app made for them
+        record = recorder(history, progress, studio.session_takes, signer)
         l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar],
                                 **page).then(**idle).then(**record("lyrics"))
         s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar],
@@ -245,10 +253,11 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
             tab_widget.select(lambda name=name: name, None, tab, **LIGHT).then(**hint, **LIGHT)
         for audio in (s_mix, s_vocal):
             audio.change(reference_window, audio, [s_start, s_end, s_info], **LIGHT)
-        history_panel(history, store.root, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
+        history_panel(history, store.root, signer, [c_bundle, tabs, tab], [plan, hint], tabs, tab,
                       {"lyrics": (l_genres, l_lyrics), "style": (s_genres, s_lyrics), "continue": (c_genres, c_lyrics)},
                       settings)
     demo.queue(default_concurrency_limit=1, max_size=max_queue)
+    studio.listeners = Listeners(demo)  # a run nobody listens for is dropped when its turn comes
     return demo
 
 
@@ -268,10 +277,12 @@ def mcp_server(wanted: bool) -> bool:
 
 def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, share: bool = False,
            mcp: bool = True, **kwargs):
-    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars), and the
-    endpoints as MCP tools at /gradio_api/mcp/ (streamable HTTP; /gradio_api/mcp/sse for SSE clients)."""
+    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars), the
+    state of the SESSIONS_KEPT sessions used last, and the endpoints as MCP tools at /gradio_api/mcp/ (streamable
+    HTTP; /gradio_api/mcp/sse for SSE clients)."""
     return demo.launch(server_name=host, server_port=port, share=share, mcp_server=mcp_server(mcp),
-                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, **kwargs)
+                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
+                       state_session_capacity=SESSIONS_KEPT, **kwargs)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -291,11 +302,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def check_start(args: argparse.Namespace) -> None:
-    """At start-up, not at every request: the device exists in this PyTorch, and --tiny (which runs on the CPU) is
-    not given another device it would ignore."""
-    from yue.weights.devices import check_device
+PORTS = (1, 65535)
+HOST = re.compile(r"[A-Za-z0-9_.:%-]{1,253}")  # a host name, an IPv4 or IPv6 address (with a zone), or 0.0.0.0
 
+
+def check_start(args: argparse.Namespace, environ=os.environ) -> None:
+    """Every start-up flag (and the variables standing in for them) at start-up, before any model, page or server:
+    the port and host Gradio would bind (99999 was an OverflowError traceback), the outputs and tiny folders can be
+    written, the thread count, the YUE_* settings, the device exists in this PyTorch, and --tiny (which runs on the
+    CPU) is not given another device it would ignore."""
+    from yue.files import writable_folder
+    from yue.weights.devices import check_device, check_environment
+    from yue.weights.threads import choose_threads, usable_cpus
+
+    port, name = (args.port, "--port") if args.port is not None else (environ.get("GRADIO_SERVER_PORT"),
+                                                                       "GRADIO_SERVER_PORT")
+    if port is not None:
+        checks.number(int(port) if str(port).strip().isdigit() else port, name, *PORTS, whole=True)  # env: text
+    host, name = (args.host, "--host") if args.host is not None else (environ.get("GRADIO_SERVER_NAME"),
+                                                                       "GRADIO_SERVER_NAME")
+    if host is not None and not HOST.fullmatch(host):
+        raise ValueError(f"{name} must be a host name or an address such as 127.0.0.1 or 0.0.0.0; got "
+                         f"{checks.shown(host)}")
+    if args.outputs is not None:
+        writable_folder(args.outputs, f"--outputs {args.outputs}")
+    if args.tiny not in (None, "auto"):
+        writable_folder(args.tiny, f"--tiny {args.tiny}")
+    choose_threads(args.threads, environ, usable_cpus())
+    check_environment()
     if args.tiny and args.device not in (None, "cpu"):
         raise ValueError(f"--tiny runs on the cpu; --device {args.device} would be ignored: leave --device out")
     if args.device:
@@ -328,11 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    try:
-        log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    log.info("%s", set_cpu_threads(args.threads))  # here, once, before any work (not at import); checked above
     get_pipeline = pipelines(ModelCache(), tiny_folder(args.tiny) if args.tiny else None, args.device)
     served = preload(get_pipeline)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny), served=served)

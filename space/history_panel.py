@@ -7,7 +7,7 @@ from typing import Callable
 
 import gradio as gr
 
-from .history import files_of, new_entry, remember, settings_line, title
+from .history import UNREAD, Signer, files_of, new_entry, readable, remember, settings_line, title
 from .results import KINDS
 from .widgets import LIGHT
 
@@ -16,25 +16,35 @@ GONE = ("The files of this song are no longer on the server (a song's files are 
 LABELS = {"mix": "Song", "vocal": "Vocal stem", "instrumental": "Instrumental stem", "bundle": "Code bundle"}
 
 
-def recorder(history: gr.BrowserState, progress: gr.Textbox, session_takes: Callable) -> Callable[[str], dict]:
+def keyed(name: str) -> dict:
+    """A rendered component's id and key: Gradio keeps every component a render makes in the session's state, so
+    without a key each render of the history added ~70 more (0.25 MB a render, never freed); with one, a render
+    reuses the ids of the last. Nothing is carried over from the last render (preserved_by_key): each shows its
+    entry."""
+    return dict(elem_id=name, key=name, preserved_by_key=None)
+
+
+def recorder(history: gr.BrowserState, progress: gr.Textbox, session_takes: Callable,
+             signer: Signer) -> Callable[[str], dict]:
     """`record(tab)`: the event (fn, inputs, outputs, LIGHT) that adds the run that just ended on `tab` to the history
-    (from the session's takes and the progress text's summary; nothing for an error or an empty stop)."""
+    (from the session's takes and the progress text's summary; nothing for an error or an empty stop), signed."""
 
     def record(tab: str) -> dict:
-        def add(entries: list | None, summary: str, request: gr.Request):
-            return remember(entries, new_entry(session_takes(request), summary, tab))
+        def add(entries, summary: str, request: gr.Request):
+            return remember(entries, new_entry(session_takes(request), summary, tab), signer)
 
         return dict(fn=add, inputs=[history, progress], outputs=history, **LIGHT)
 
     return record
 
 
-def history_panel(history: gr.BrowserState, root: Path, to_continue: list, after_continue: list[dict],
+def history_panel(history: gr.BrowserState, root: Path, signer: Signer, to_continue: list, after_continue: list[dict],
                   tabs: gr.Tabs, tab: gr.State, boxes: dict[str, tuple], settings: list) -> None:
-    """Render the entries of `history` (newest first) where this is called. "Continue this one" puts the entry's
-    bundle into `to_continue` ([bundle field, tabs, tab state]) and runs `after_continue` (the plan, the hint);
-    "Use these settings" opens the entry's tab with its genres and lyrics (`boxes`: tab -> (genres, lyrics)) and
-    sets `settings` (app.py's shared settings, in the endpoints' order)."""
+    """Render the readable entries of `history` (newest first; at most history.MAX_ENTRIES, each checked, whatever a
+    client sends) where this is called; an entry's files only when `signer` signed them. "Continue this one" puts
+    the entry's bundle into `to_continue` ([bundle field, tabs, tab state]) and runs `after_continue` (the plan, the
+    hint); "Use these settings" opens the entry's tab with its genres and lyrics (`boxes`: tab -> (genres, lyrics))
+    and sets `settings` (app.py's shared settings, in the endpoints' order)."""
     gr.Markdown("### Your songs\nEvery song this browser made, newest first; a reload keeps them.",
                 elem_id="history-head")
     targets = [tabs, tab, *(box for pair in boxes.values() for box in pair), *settings]
@@ -51,30 +61,33 @@ def history_panel(history: gr.BrowserState, root: Path, to_continue: list, after
         return values + [False, shared.get("precision", gr.skip()), gr.skip(), shared.get("takes", 1)]
 
     @gr.render(inputs=history)
-    def show(entries: list | None) -> None:
+    def show(sent) -> None:
+        entries, unread = readable(sent)  # before any work: what a client sends is checked and capped
+        if unread:
+            gr.Markdown(UNREAD.format(count=unread), **keyed("history-unread"))
         if not entries:
-            gr.Markdown("No songs yet: the songs you make appear here.", elem_id="history-empty")
-        for index, entry in enumerate(entries or []):
-            with gr.Column(variant="panel", elem_id=f"history-{index}", elem_classes="history-entry"):
-                gr.Markdown(f"{title(entry)}\n\n{settings_line(entry)}", elem_id=f"history-{index}-title")
-                takes = files_of(entry, root)
+            gr.Markdown("No songs yet: the songs you make appear here.", **keyed("history-empty"))
+        for index, entry in enumerate(entries):
+            with gr.Column(variant="panel", elem_classes="history-entry", **keyed(f"history-{index}")):
+                gr.Markdown(f"{title(entry)}\n\n{settings_line(entry)}", **keyed(f"history-{index}-title"))
+                takes = files_of(entry, root, signer)
                 if takes is None:
-                    gr.Markdown(GONE, elem_id=f"history-{index}-gone")
+                    gr.Markdown(GONE, **keyed(f"history-{index}-gone"))
                 for take in takes or []:
                     several = len(takes) > 1
                     name = f"history-{index}" + (f"-take-{take['take']}" if several else "")
-                    with gr.Row():
+                    with gr.Row(key=f"{name}-files"):
                         for kind in KINDS:
                             if take.get(kind) is None:
                                 continue
                             label = f"Take {take['take']}: {LABELS[kind].lower()}" if several else LABELS[kind]
                             make = gr.File if kind == "bundle" else gr.Audio
                             extra = {} if kind == "bundle" else {"type": "filepath", "buttons": ["download"]}
-                            make(take[kind], label=label, interactive=False, elem_id=f"{name}-{kind}", **extra)
-                with gr.Row():
+                            make(take[kind], label=label, interactive=False, **keyed(f"{name}-{kind}"), **extra)
+                with gr.Row(key=f"history-{index}-buttons"):
                     go_on = gr.Button("Continue this one →", size="sm", interactive=takes is not None,
-                                      elem_id=f"history-{index}-continue")
-                    again = gr.Button("Use these settings", size="sm", elem_id=f"history-{index}-settings")
+                                      **keyed(f"history-{index}-continue"))
+                    again = gr.Button("Use these settings", size="sm", **keyed(f"history-{index}-settings"))
                 bundle = takes[0]["bundle"] if takes else None
                 event = go_on.click(lambda bundle=bundle: (bundle, gr.Tabs(selected="continue"), "continue"), None,
                                     to_continue, **LIGHT)

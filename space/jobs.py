@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Callable
 
 from yue import checks
-from yue.audio import check_audio, check_finite
+from yue.audio import check_audio, check_float_samples
 from yue.config import Limits, Sampling
-from yue.request import check_request
+from yue.request import check_reference_window, check_request
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from yue.song import Reference, SongCodes, SongRequest
 from yue.lm.stage1 import Stage1Tokens
@@ -26,9 +26,11 @@ FORMATS = ("wav", "flac", "mp3")
 CONTINUE_FROM = ("end", "section", "time")
 MAX_UPLOAD_MB = 50  # a 10-minute wav at 44.1 kHz/16-bit mono is ~50 MB
 # Bundles read at once. The page's upload helpers skip the queue (so they work while it is full), which also
-# skips Gradio's concurrency limits: this lock is their limit, so many uploads at once cost what one does
-# (yue.arrays bounds one read; docs/bad-inputs.md states the bound).
-BUNDLE_READS = threading.BoundedSemaphore(1)
+# skips Gradio's concurrency limits: this is their limit. One read is bounded (yue.arrays: its directory before it
+# is parsed, each member at its declared size; docs/bad-inputs.md): the largest bundle the app writes takes 0.12 s
+# and 19 MB, so four at once hold at most 4 x 64 MB and a fifth upload waits for one short read, never a slow one.
+BUNDLE_READS_AT_ONCE = 4
+BUNDLE_READS = threading.BoundedSemaphore(BUNDLE_READS_AT_ONCE)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def check_upload(path: str | None, what: str, limits: Limits) -> str | None:
         check_audio(path, limits.max_reference_seconds)
     except ValueError as error:
         raise ValueError(f"The {what}: {error}") from None
-    check_finite(path)
+    check_float_samples(path)
     return path
 
 
@@ -209,6 +211,8 @@ class Jobs:
             raise ValueError("Upload a reference: one mixed track, or both a vocal and an instrumental track")
         if not mix:
             checks.same_length(("reference vocal", duration_s(pair[0])), ("reference instrumental", duration_s(pair[1])))
+        # a window too long for any prompt is refused before it is encoded (599 s took 8.7 s to encode first)
+        check_reference_window(min(window["end_s"], length) - window["start_s"], 1 if mix else 2, shared.sampling)
         self.precheck(genres, lyrics, shared, shared.sections)
         choice = ModelChoice(shared.language, "icl", shared.precision)
 

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from .jobs import ModelChoice
@@ -15,6 +16,13 @@ from yue.weights.loading import ModelCache
 
 log = logging.getLogger("yue.app")
 
+# The precision tiny checkpoints run in, whatever a request asks: the model cache's "auto" on the cpu
+TINY_PRECISION = "fp32"
+# Sessions whose state the app keeps (Gradio's state_session_capacity, 10 000 by default; and Studio's record of
+# each session's last run): the ones used last. A session costs ~0.7 MB there (its copy of the page's config and
+# its rendered history), so the app's memory no longer grows with every visitor; a page unused while 128 others
+# were used loses its server-side state (its last run's takes), not its history (kept in the browser).
+SESSIONS_KEPT = 128
 OUTPUT_MAX_AGE_HOURS = 6.0  # outputs are for downloading now, not for keeping: free the disk of a shared Space
 EXAMPLE_LANGUAGE = {"en": "en", "zh": "zh", "ja": "jp-kr", "ko": "jp-kr"}  # example folder prefix -> checkpoint
 
@@ -40,6 +48,20 @@ class OutputStore:
                     shutil.rmtree(folder, ignore_errors=True)
             except FileNotFoundError:  # another request cleaned it first
                 pass
+
+
+class Recent(OrderedDict):
+    """A dict of at most `most` keys: setting a key makes it the newest, and the oldest goes first."""
+
+    def __init__(self, most: int):
+        super().__init__()
+        self.most = most
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.most:
+            self.popitem(last=False)
 
 
 class Stops:

@@ -2,6 +2,7 @@
 the song back as output values; `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
 import functools
 import logging
+from dataclasses import replace
 import re
 import secrets
 from typing import Callable, Iterator
@@ -12,10 +13,11 @@ from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.eta import describe_left
 from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
+from space.listeners import Listeners
 from space.results import Update, listing
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
-from space.store import OutputStore
+from space.store import SESSIONS_KEPT, OutputStore, Recent
 
 log = logging.getLogger("yue.app")
 
@@ -129,9 +131,12 @@ class Studio:
     """The endpoints: each translates its inputs into a job of `yue.serving.Service` and streams the song back as
     output values. `spaces.GPU` is applied here, the only place that knows about ZeroGPU."""
 
-    def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits):
+    def __init__(self, get_pipeline: Callable[[ModelChoice], Pipeline], store: OutputStore, limits: Limits,
+                 precision: str | None = None):
         self.service = Service(get_pipeline, store, limits)
-        self.made: dict[str, list] = {}  # session -> every take's files of its latest run
+        self.precision = precision  # the one precision every run uses (tiny mode), None: the one asked for
+        self.listeners: Listeners | None = None  # set once the page exists: runs nobody listens for are dropped
+        self.made = Recent(SESSIONS_KEPT)  # session -> every take's files of its latest run (the latest sessions)
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
         self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
         self.encode_tracks = gpu(encode_gpu_seconds)(self.service.encode_tracks)
@@ -249,8 +254,18 @@ class Studio:
             gr.Info("Stopping: the sections already made are kept.")
 
     def _run(self, job: Job, fmt: str, http) -> Iterator:
-        """The service's updates of this session's run, as output values."""
+        """The service's updates of this session's run, as output values. With a fixed precision (tiny mode), another
+        one asked for is refused (it would be ignored) and the bundles record the one used."""
+        if self.precision is not None:
+            if job.choice.precision not in ("auto", self.precision):
+                raise ValueError(f"This app runs its tiny checkpoints in {self.precision} on the cpu: precision "
+                                 f"{job.choice.precision} would be ignored. Leave precision at auto.")
+            job = replace(job, choice=replace(job.choice, precision=self.precision))
         session = _session(http)
+        if self.listeners is not None and self.listeners.gone(session):
+            log.info("a run of session %s was dropped before it started: its client never read its messages",
+                     session)
+            raise ValueError("Nobody listened for this run (its client left before it started), so it was not run.")
         for update in self.service.run(job, fmt, session, self.run_section):
             if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output
                 self.made[session] = [take.as_dict() for take in update.takes]
@@ -283,7 +298,11 @@ def song_bar(song: SongState | None) -> str:
 
 
 def _session(http) -> str:
-    """The session a request belongs to (API clients have one too); without one, a stop cannot reach the run."""
+    """The session a request belongs to (API clients have one too); without one, a stop cannot reach the run.
+
+    Stop, /takes and a run's files are keyed by Gradio's session hash: in Gradio 6.31 it is the one key of a
+    session (whoever sends it reads the session's event stream and may cancel its runs through Gradio itself), so a
+    key of ours, sent to the page in that stream, would guard nothing more (tests/space/test_listeners.py)."""
     return getattr(http, "session_hash", None) or f"anonymous-{secrets.token_hex(8)}"
 
 

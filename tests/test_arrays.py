@@ -8,63 +8,21 @@ import zipfile
 import numpy as np
 import pytest
 
-from yue.arrays import ArrayFileError, Spec, read_npy, read_npz
-from yue.song import SongCodes
+from yue.arrays import EXTRA_ENTRIES, ArrayFileError, Spec, read_npy, read_npz
+from yue.song import BUNDLE_SPECS, SongCodes
 from yue.lm.stage1 import Stage1Tokens
 
+from .bundles import bundle_with, listed_many_times, meta, npy_bytes, raw_meta, refused, song
 from .memory import peak_growth_mb
 
 CODES = Spec((1, 2), 1000)
 
 
-def song(frames=(3, 2)) -> SongCodes:
-    total = sum(frames)
-    tokens = Stage1Tokens(np.arange(total), np.arange(total) + 10, frames, tuple(f"s{i}" for i in range(len(frames))))
-    return SongCodes(tokens, np.zeros((8, total), dtype=np.int64), np.ones((8, total), dtype=np.int64))
-
-
-def npy_bytes(shape, descr="<i8", data=b"") -> bytes:
-    """An .npy header claiming `shape`, followed by `data` (as much or as little as a hostile file holds)."""
-    buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
-    return buffer.getvalue() + data
-
-
-def bundle_with(path, replace: dict, compression=zipfile.ZIP_DEFLATED):
-    """A real bundle's members, some replaced by raw bytes (name -> bytes, or None to drop it)."""
-    saved = song().save(path.with_suffix(".orig.npz"), {"seed": 1})
-    with zipfile.ZipFile(saved) as archive:
-        members = {info.filename: archive.read(info) for info in archive.infolist()}
-    for name, data in replace.items():
-        if data is None:
-            members.pop(name)
-        else:
-            members[name] = data
-    with zipfile.ZipFile(path, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return path
-
-
-def meta(**fields) -> bytes:
-    text = json.dumps({"version": 1, "labels": ["s0", "s1"], "settings": {}, **fields}).encode()
-    buffer = io.BytesIO()
-    np.save(buffer, np.frombuffer(text, dtype=np.uint8))
-    return buffer.getvalue()
-
-
-def refused(path) -> str:
-    with pytest.raises(ArrayFileError) as error:
-        SongCodes.load(path)
-    message = str(error.value)
-    assert path.name in message and "allow_pickle" not in message
-    return message
-
-
 def test_a_saved_bundle_loads_back_exactly(tmp_path):
-    codes, settings = SongCodes.load(song().save(tmp_path / "s.npz", {"seed": 5, "mode": "icl", "language": "zh"}))
+    saved = song()
+    codes, settings = SongCodes.load(saved.save(tmp_path / "s.npz", {"seed": 5, "mode": "icl", "language": "zh"}))
     assert settings == {"seed": 5, "mode": "icl", "language": "zh"} and codes.stage1.section_frames == (3, 2)
-    np.testing.assert_array_equal(codes.instrumental, np.ones((8, 5)))
+    np.testing.assert_array_equal(codes.instrumental, saved.instrumental)
 
 
 def test_saving_a_bundle_makes_its_folder(tmp_path):
@@ -107,7 +65,8 @@ def test_a_compressed_member_that_would_inflate_hugely_is_refused_from_its_decla
     ("meta.npy", meta(version=2), "is a bundle of version 2; this app reads version 1"),
     ("meta.npy", meta(settings={"mode": "karaoke"}), "its mode 'karaoke' is not one of cot, icl"),
     ("meta.npy", meta(settings={"language": "fr"}), "its language 'fr' is not one of en, zh, jp-kr"),
-    ("meta.npy", meta(labels=["only one"]), "1 section labels for 2 sections"),
+    ("meta.npy", meta(labels=["one"]), "1 section labels for 2 sections"),
+    ("meta.npy", meta(labels=["s0", "s 1"]), "its settings or section labels are malformed"),
     ("meta.npy", meta(settings={"lyrics": 5}), "its setting 'lyrics' must be text; got 5 (int)"),
     ("meta.npy", meta(settings={"genres": ["pop"]}), "its setting 'genres' must be text; got ['pop'] (list)"),
     ("meta.npy", meta(settings={"seed": "7"}), "its setting 'seed' must be a whole number or null; got '7'"),
@@ -123,7 +82,8 @@ def test_codes_outside_the_codebook_and_negative_sections_are_refused(tmp_path):
     out_of_range = SongCodes(bad.stage1, np.full((8, 5), 5000), bad.instrumental)
     assert "must lie in 0..1023; got 5000..5000" in refused(out_of_range.save(tmp_path / "range.npz"))
     negative = SongCodes(Stage1Tokens(bad.stage1.vocal, bad.stage1.instrumental, (7, -2), ("a", "b")))
-    assert "do not add up" in refused(negative.save(tmp_path / "negative.npz"))
+    assert "its section lengths (section_frames) must lie in 0..49152; got -2..7" in refused(
+        negative.save(tmp_path / "negative.npz"))
 
 
 def test_read_npy_checks_the_header_first(tmp_path):
@@ -202,12 +162,6 @@ def test_a_bomb_bundle_raises_peak_memory_by_less_than_the_stated_bound(tmp_path
     assert growth < BUNDLE_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
 
 
-def raw_meta(text: str) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.frombuffer(text.encode(), dtype=np.uint8))
-    return buffer.getvalue()
-
-
 @pytest.mark.parametrize("text, message", [
     ("[1, 2]", "its metadata is a JSON list, not the object (version, labels, settings) this app writes"),
     ("[" * 100_000 + "]" * 100_000, "its settings are not readable JSON"),
@@ -222,10 +176,60 @@ def test_the_largest_bundle_this_app_writes_loads_under_the_same_bound(tmp_path)
     """A real bundle at the limits (12 sections of 4096 frames, both stage-2 tracks) loads within BUNDLE_PEAK_MB."""
     from yue.song import MAX_SONG_FRAMES
 
-    sections = (MAX_SONG_FRAMES // 12,) * 12
-    rng = np.random.default_rng(0)
-    tracks = rng.integers(0, 1024, (2, MAX_SONG_FRAMES))
-    tokens = Stage1Tokens(tracks[0], tracks[1], sections, ("verse",) * 12)
-    path = SongCodes(tokens, *rng.integers(0, 1024, (2, 8, MAX_SONG_FRAMES))).save(tmp_path / "big.npz")
+    path = song((MAX_SONG_FRAMES // 12,) * 12).save(tmp_path / "big.npz")
     growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
     assert outcome == "returned" and growth < BUNDLE_PEAK_MB, (growth, outcome)
+
+
+def test_a_directory_listing_the_members_many_times_is_refused_before_it_is_read(tmp_path):
+    """Defect 4: a valid bundle whose directory lists its 6 members 130 000 times (47.6 MB) took 9.5 s and +414 MB,
+    and was accepted. Its end records are read first: refused by its size, naming the count."""
+    path = listed_many_times(tmp_path / "many.npz", 20_000)
+    message = refused(path)
+    assert "its zip directory lists 120000 entries in" in message and f"at most {len(BUNDLE_SPECS) + EXTRA_ENTRIES} entries" in message
+
+
+def test_the_campaigns_directory_raises_peak_memory_by_less_than_the_stated_bound(tmp_path):
+    """The campaign's own file (780 000 entries): refused within BUNDLE_PEAK_MB (it raised the peak by ~414 MB)."""
+    path = listed_many_times(tmp_path / "many.npz", 130_000)
+    assert path.stat().st_size > 45e6
+    growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")
+    assert outcome.startswith("ArrayFileError") and "780000 entries" in outcome
+    assert growth < BUNDLE_PEAK_MB, f"peak RSS grew by {growth:.0f} MB"
+
+
+def test_a_member_listed_twice_is_refused(tmp_path):
+    """A few entries more are named: a member listed twice (zipfile keeps the last, silently) is refused."""
+    path = listed_many_times(tmp_path / "twice.npz", 2)
+    assert "its zip directory lists instrumental, meta, section_frames, stage1_instrumental, stage1_vocal, vocal more "\
+           "than once" in refused(path)
+
+
+def test_an_encrypted_member_gets_the_bundle_errors_type_and_names_the_file(tmp_path):
+    """Defect 5: a member flagged as encrypted raised a bare RuntimeError naming a ZipInfo repr."""
+    data = bytearray(song().save(tmp_path / "locked.npz").read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local headers, directory entries
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            data[start + flags_at] |= 0x1
+            start += 4
+    (tmp_path / "locked.npz").write_bytes(bytes(data))
+    message = refused(tmp_path / "locked.npz")
+    assert "locked.npz (" in message and "is encrypted" in message and "ZipInfo" not in message
+
+
+@pytest.mark.parametrize("header", [
+    "{'descr': '<i8', 'fortran_order': False, 'shape': f(), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': " + "(" * 300 + ")" * 300 + ", }",
+    "not a dict at all",
+])
+def test_a_crafted_npy_header_is_refused_without_the_parsers_internals(tmp_path, header):
+    """Weak answer 7: numpy's parser answered "malformed node or string on line 1: <ast.Call object at 0x…>"."""
+    text = header.ljust(118) + "\n"
+    path = tmp_path / "crafted.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text.encode())
+    with pytest.raises(ArrayFileError) as error:
+        read_npy(path, CODES)
+    message = str(error.value)
+    assert message.startswith("crafted.npy is not a numpy array file (.npy): its header is not one numpy writes")
+    assert "ast." not in message and "0x" not in message

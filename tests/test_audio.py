@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from yue.audio import READ_PEAK_MB, AudioError, read_audio, write_audio
+from yue.audio import READ_PEAK_MB, AudioError, check_audio, check_float_samples, read_audio, write_audio
 
 from .memory import peak_growth_mb
 
@@ -53,6 +53,53 @@ def test_bad_files_are_named_with_the_reason(tmp_path, make, message):
     make(path)
     with pytest.raises(AudioError, match=message):
         read_audio(path, max_seconds=2)
+
+
+def written(path, write):
+    write(path)
+    return path
+
+
+def truncated_flac(path):
+    """A real 3 s FLAC cut in half: its header reads, its frames stop midway."""
+    soundfile.write(str(path), music(3.0), 44100)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: written(p.with_suffix(".mp3"), lambda q: q.write_text("hello\n" * 200)),
+     "in.mp3 is not a readable audio file: its contents are not wav, flac, mp3 or ogg audio, or it is damaged"),
+    (lambda p: truncated_flac(p.with_suffix(".flac")), "in.flac could not be decoded: it is damaged or truncated"),
+    (lambda p: written(p, lambda q: soundfile.write(str(q), np.zeros(0, np.float32), 16000)),
+     "in.wav is empty (no samples)."),
+])
+def test_library_internals_never_reach_the_message(tmp_path, make, message):
+    """Weak answer 5: a text file named .mp3 said "File does not exist or is not a regular file (possibly a pipe?)",
+    a truncated FLAC "Internal psf_fseek() failed."; an empty WAV passed the header check (the app then spoke of
+    its window). Each says what the file is, in this app's words, from the header check or the read."""
+    path = make(tmp_path / "in.wav")
+    for read in (read_audio, check_audio) if "decoded" not in message else (read_audio,):
+        with pytest.raises(AudioError) as error:
+            read(path)
+        assert message in str(error.value)
+        assert "pipe" not in str(error.value) and "psf_" not in str(error.value)
+
+
+def test_float_samples_far_past_full_scale_are_refused_not_scaled(tmp_path):
+    """Weak answer 6: a float WAV with a sample of 1e30 was read as music while NaN and inf were refused. Both the
+    read and the upload check refuse it, saying it is not scaled; a float file a little past full scale is read."""
+    loud = tmp_path / "loud.wav"
+    soundfile.write(str(loud), np.where(np.arange(8000) == 5, 1e30, music(1.0, 8000)), 8000, subtype="FLOAT")
+    for check in (read_audio, check_float_samples):
+        with pytest.raises(AudioError, match=r"loud.wav holds samples of 1e\+30, over 16 times full scale .* it is "
+                                             r"refused, not scaled down"):
+            check(loud)
+    hot = tmp_path / "hot.wav"
+    soundfile.write(str(hot), 5 * music(1.0, 8000), 8000, subtype="FLOAT")  # peaks at 1.5
+    check_float_samples(hot)
+    assert np.abs(read_audio(hot)).max() > 1.0
 
 
 def test_unknown_output_format_is_refused(tmp_path):

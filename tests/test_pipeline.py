@@ -6,6 +6,7 @@ import pytest
 
 from yue import Cancelled, Pipeline, Reference, Sampling, SongCodes, SongRequest, Stage1Tokens
 from yue.weights.loading import load_models
+from .bundles import with_stage2
 
 LYRICS = "[verse]\nhello there\n\n[chorus]\nla la la\n\n[outro]\nbye"
 FAST = Sampling(max_new_tokens=30, min_new_tokens=4)
@@ -106,7 +107,9 @@ def test_progress_reports_stage_section_rate(token_pipeline):
     ({"reference": Reference(vocal_codes=np.zeros(500, dtype=np.int64), instrumental_codes=np.zeros(400, dtype=int))},
      r"The reference vocal is 10.00 s long and the reference instrumental 8.00 s: stems of one recording"),
     ({"previous": SongCodes(Stage1Tokens(np.zeros(4, dtype=np.int64), np.zeros(4, dtype=np.int64), (6, -2)))},
-     r"the song to continue: its sections \(\[6, -2\] frames\) do not add up"),
+     r"the song to continue: its section lengths \(section_frames\) must lie in 0..49152; got -2..6"),
+    ({"previous": with_stage2(1)}, r"the song to continue: its stage-2 vocal codes have shape \(1, 5\); expected "
+                                   r"\(8, frames\)"),
 ])
 def test_bad_requests_are_refused_before_any_model_work(token_pipeline, request_kwargs, message):
     request = SongRequest(**{"genres": "pop", "lyrics": LYRICS, "sampling": FAST, **request_kwargs})

@@ -1,6 +1,7 @@
 """The only audio file I/O: read any common format as mono at a given rate; write wav / flac / mp3."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ BLOCK_SAMPLES = 1 << 20  # values decoded at once, whatever the channel count: 4
 # What reading a file of MAX_SECONDS may add to a process's peak memory (docs/bad-inputs.md; test_audio measures
 # it): the 16 kHz result twice (its pieces, then joined: 2 x 38 MB) plus a block and soxr's buffers.
 READ_PEAK_MB = 128
+# A float file may go past full scale (1.0) a little; one past +24 dBFS is damaged (samples of 1e30 were read as
+# music): refused, like NaN and infinities, never normalised, since nothing says what its level should be
+MAX_FLOAT_PEAK = 16.0
 # The codec makes one frame of every 320 samples at 16 kHz: shorter audio gives no frame at all (its convolutions
 # fail on it), so a reference or stem is refused below one frame, 20 ms.
 MIN_SECONDS = 1 / FRAME_RATE
@@ -44,28 +48,24 @@ def read_audio(path: str | Path, sample_rate: int = CODEC_RATE, max_seconds: flo
     info = check_audio(path, max_seconds, max_samples)
     stream = None if info.samplerate == sample_rate else soxr.ResampleStream(info.samplerate, sample_rate, 1,
                                                                             dtype="float32", quality="VHQ")
-    pieces, frames, bad, peak = [], 0, 0, 0.0
-    try:
+    pieces, frames, damaged, peak = [], 0, Damage(path.name), 0.0
+    with damaged.decoding():
         for block in soundfile.blocks(str(path), blocksize=max(1, BLOCK_SAMPLES // info.channels),
                                       dtype="float32", always_2d=True):
             frames += block.shape[0]
-            bad += int((~np.isfinite(block)).any(axis=1).sum())
+            damaged.count(block)
             mono = block.mean(axis=1, dtype=np.float32)
-            peak = max(peak, float(np.abs(mono).max())) if mono.size and not bad else peak
+            peak = max(peak, float(np.abs(mono).max())) if mono.size and not damaged.samples else peak
             pieces.append(mono if stream is None else stream.resample_chunk(mono))
         if stream is not None:
             pieces.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise AudioError(f"{path.name} could not be decoded: {error}") from None
     if frames == 0:
         raise AudioError(f"{path.name} is empty (no samples).")
     if frames < MIN_SECONDS * info.samplerate:  # a header may understate the length
         raise AudioError(f"{path.name} holds {frames} samples at {info.samplerate} Hz; the codec needs at least "
                          f"{MIN_SECONDS * 1000:.0f} ms ({CODEC_HOP} samples at {CODEC_RATE} Hz, one frame). Give a "
                          "longer recording (about 30 s is recommended for a reference).")
-    if bad:
-        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
-                         "as 16- or 24-bit PCM.")
+    damaged.check()
     if peak < SILENCE:
         raise AudioError(f"{path.name} is silent; give a recording with audible music.")
     return np.concatenate(pieces).astype(np.float32, copy=False)
@@ -85,6 +85,8 @@ def check_audio(path: str | Path, max_seconds: float | None = MAX_SECONDS, max_s
                          f"{info.frames * info.channels / 1e6:.0f} million samples to decode; the limit is "
                          f"{max_samples / 1e6:.0f} million (10 minutes of 96 kHz stereo). Export it as mono or "
                          "stereo at 44.1 or 48 kHz.")
+    if info.frames == 0:  # checked here too: an upload of no samples is called empty before any other check
+        raise AudioError(f"{path.name} is empty (no samples).")
     if 0 < seconds < MIN_SECONDS:
         raise AudioError(f"{path.name} is {seconds * 1000:.1f} ms long; the codec needs at least "
                          f"{MIN_SECONDS * 1000:.0f} ms ({CODEC_HOP} samples at {CODEC_RATE} Hz, one frame). Give a "
@@ -100,23 +102,58 @@ def _info(path: Path):
         raise AudioError(f"Audio file {path}: {not_a_file(path)}; give an audio file (wav, flac, mp3 or ogg)")
     try:
         return soundfile.info(str(path))
-    except (RuntimeError, soundfile.LibsndfileError) as error:
-        raise AudioError(f"{path.name} is not a readable audio file (wav, flac, mp3 or ogg): {error}") from None
+    except (RuntimeError, soundfile.LibsndfileError):  # libsndfile's words name its internals ("possibly a pipe?")
+        raise AudioError(f"{path.name} is not a readable audio file: its contents are not wav, flac, mp3 or ogg "
+                         "audio, or it is damaged. Export it again as wav or flac.") from None
 
 
-def check_finite(path: str | Path, block_frames: int = 1 << 16) -> None:
-    """Refuse a float file holding NaN or infinite samples (integer PCM cannot), read in blocks: a check cheap enough
-    to run on an upload before any GPU time is booked for it."""
+class Damage:
+    """What a block-by-block decode finds wrong with a file (`name`): a decoder error on the way (a truncated
+    file: libsndfile says "Internal psf_fseek() failed."), NaN or infinite samples, or float samples far past full
+    scale; `check` raises AudioError saying which, once every block was counted."""
+
+    def __init__(self, name: str):
+        self.name, self.samples, self.loudest = name, 0, 0.0
+
+    def count(self, block: np.ndarray) -> None:
+        finite = np.isfinite(block)
+        self.samples += int((~finite).any(axis=1).sum())
+        if block.size:
+            self.loudest = max(self.loudest, float(np.abs(np.where(finite, block, 0)).max()))
+
+    @contextlib.contextmanager
+    def decoding(self):
+        import soundfile
+
+        try:
+            yield
+        except (RuntimeError, soundfile.LibsndfileError):
+            raise AudioError(f"{self.name} could not be decoded: it is damaged or truncated. Export it again.") \
+                from None
+
+    def check(self) -> None:
+        if self.samples:
+            raise AudioError(f"{self.name} holds {self.samples} NaN or infinite samples (a damaged float file); "
+                             "export it again as 16- or 24-bit PCM.")
+        if self.loudest > MAX_FLOAT_PEAK:
+            raise AudioError(f"{self.name} holds samples of {self.loudest:.3g}, over {MAX_FLOAT_PEAK:g} times full "
+                             "scale (a damaged float file): it is refused, not scaled down. Export it again as 16- or "
+                             "24-bit PCM.")
+
+
+def check_float_samples(path: str | Path, block_frames: int = 1 << 16) -> None:
+    """Refuse a float file holding NaN, infinite or absurdly loud samples (integer PCM cannot), or one that fails
+    to decode, read in blocks: a check cheap enough to run on an upload before any GPU time is booked for it."""
     import soundfile
 
     path = Path(path)
-    if soundfile.info(str(path)).subtype not in ("FLOAT", "DOUBLE"):
+    if _info(path).subtype not in ("FLOAT", "DOUBLE"):
         return
-    bad = sum(int((~np.isfinite(block)).any(axis=1).sum())
-              for block in soundfile.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True))
-    if bad:
-        raise AudioError(f"{path.name} holds {bad} NaN or infinite samples (a damaged float file); export it again "
-                         "as 16- or 24-bit PCM.")
+    damaged = Damage(path.name)
+    with damaged.decoding():
+        for block in soundfile.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True):
+            damaged.count(block)
+    damaged.check()
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:

@@ -75,6 +75,16 @@ def text(value, name: str) -> str:
     return value
 
 
+def is_text(value: str) -> bool:
+    """Whether `value` can be sent as UTF-8: no lone surrogate (Python's stand-in for a byte that was not UTF-8, or
+    JSON's escaped "\\udcff"), which a response encoder refuses."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def same_length(first: tuple[str, float], second: tuple[str, float], tolerance_s: float = 0.02) -> None:
     """Two stems of one recording, (name, seconds) each: refused when their lengths differ by more than one codec
     frame (20 ms), in seconds and before any encoding, rather than cut to the shorter one silently."""

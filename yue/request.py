@@ -6,8 +6,8 @@ import numpy as np
 
 from . import checks
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling
-from .text.prompt import (FRAMES_PER_SECOND, build_prompt, check_context, check_genres, codes_to_stage1_ids,
-                          parse_lyrics)
+from .text.prompt import (FRAMES_PER_SECOND, build_prompt, check_context, check_genres, check_window_fits,
+                          codes_to_stage1_ids, parse_lyrics)
 from .song import SongCodes, SongRequest
 
 
@@ -47,9 +47,19 @@ def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=Non
     if tokenizer is not None:
         reference = None if request.reference is None else request.reference.ids()
         rate = FRAMES_PER_SECOND * (1 if request.reference is None or request.reference.codes is not None else 2)
-        check_context(tokenizer, request.genres, sections, reference,
-                      CONTEXT_TOKENS - request.sampling.max_new_tokens - 1, rate)
+        check_context(tokenizer, request.genres, sections, reference, prompt_room(request.sampling), rate)
     return sections, lyrics.warnings
+
+
+def prompt_room(sampling: Sampling) -> int:
+    """The ids the first prompt may hold: the context less a section's new tokens and its <EOA>."""
+    return CONTEXT_TOKENS - sampling.max_new_tokens - 1
+
+
+def check_reference_window(window_s: float, tracks: int, sampling: Sampling) -> None:
+    """Before a reference of `tracks` (1: a mix, 2: a vocal + instrumental pair) is encoded: its window's ids fit in
+    the first prompt at all (`check_request` checks them exactly, with the lyrics, once they are encoded)."""
+    check_window_fits(window_s, FRAMES_PER_SECOND * tracks, prompt_room(sampling))
 
 
 def request_prompt(tokenizer, request: SongRequest, limits: Limits = Limits(), sections=None):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import checks
-from .arrays import ArrayFileError, Spec, read_npz
+from .arrays import ArrayFileError, Spec, check_arrays, read_npz
 from .files import replacing
 from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Sampling, Stage2Config
 from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids
@@ -23,13 +24,46 @@ BUNDLE_VERSION = 1
 MAX_SONG_FRAMES = Limits().max_sections * (CONTEXT_TOKENS // 2) // 2
 MAX_META_BYTES = 1 << 18  # the settings JSON: lyrics and genres are a few KB at most
 BUNDLE = "a song bundle saved by this app"
+CODES = (0, CODEBOOK_SIZE - 1)  # every code is a codebook entry
+# Every array a bundle holds, declared once: dimensions (a size, or a name the arrays sharing it agree on), dtype
+# kinds, values, at most how many, and whether it may be missing. `SongCodes.load` checks each member's header
+# against it before reading it, then the arrays and AGREEMENTS; `SongCodes.check` checks a song in memory the same way.
 BUNDLE_SPECS = {
-    "stage1_vocal": Spec((1,), MAX_SONG_FRAMES), "stage1_instrumental": Spec((1,), MAX_SONG_FRAMES),
-    "section_frames": Spec((1,), Limits().max_sections), "meta": Spec((1,), MAX_META_BYTES, "u"),
-    "vocal": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
-    "instrumental": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES),
+    "stage1_vocal": Spec((1,), MAX_SONG_FRAMES, dims=("frames",), values=CODES, what="stage-1 vocal codes"),
+    "stage1_instrumental": Spec((1,), MAX_SONG_FRAMES, dims=("frames",), values=CODES,
+                                what="stage-1 instrumental codes"),
+    "section_frames": Spec((1,), Limits().max_sections, dims=("sections",), values=(0, MAX_SONG_FRAMES),
+                           what="section lengths (section_frames)"),
+    "vocal": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES, dims=(Stage2Config.codebooks, "frames"),
+                  values=CODES, what="stage-2 vocal codes", optional=True),
+    "instrumental": Spec((2,), Stage2Config.codebooks * MAX_SONG_FRAMES, dims=(Stage2Config.codebooks, "frames"),
+                         values=CODES, what="stage-2 instrumental codes", optional=True),
+    "meta": Spec((1,), MAX_META_BYTES, "u"),
     **cut_state.SPECS,  # the section after the song's, stopped part-way (optional)
 }
+# What the arrays must agree on beyond their shared sizes: (the arrays a rule reads, the rule, what is wrong when
+# it fails). A rule runs when every array it reads is there.
+AGREEMENTS = (
+    ((), lambda a: ("vocal" in a) == ("instrumental" in a), lambda a: "it has stage-2 codes for one track only"),
+    (("stage1_vocal",), lambda a: a["stage1_vocal"].size > 0 or cut_state.PREFIX + "head" in a,
+     lambda a: "it holds no frames (every section is empty): there is nothing to continue or render"),
+    (("section_frames", "stage1_vocal"), lambda a: int(a["section_frames"].sum()) == a["stage1_vocal"].size,
+     lambda a: f"its sections ({a['section_frames'].tolist()} frames) do not add up to its tracks' "
+               f"{a['stage1_vocal'].size} frames"),
+    *(((track, f"stage1_{track}"),
+       lambda a, track=track: np.array_equal(a[track][0], a[f"stage1_{track}"]),
+       lambda a, track=track: f"its stage-2 {track} codes' codebook 0 differs from its stage-1 {track} codes (stage "
+                              "2 keeps the stage-1 codes as its codebook 0)")
+      for track in ("vocal", "instrumental")),
+)
+
+
+def check_bundle_arrays(arrays: dict, where: str) -> None:
+    """A bundle's arrays (name -> array) against BUNDLE_SPECS and AGREEMENTS; raises ArrayFileError naming `where`."""
+    check_arrays(arrays, BUNDLE_SPECS, where)
+    for needs, rule, problem in AGREEMENTS:
+        if all(name in arrays for name in needs) and not rule(arrays):
+            raise ArrayFileError(f"{where}: {problem(arrays)}")
 
 
 # The settings a bundle carries (SongRequest.settings and what the app and the CLI add), each with the JSON types it
@@ -39,6 +73,7 @@ SETTINGS_TYPES = {
     "takes": (int,), "take": (int,), "sampling": (dict,), "rescale": (bool,), "reference": (dict, type(None)),
     "language": (str,), "mode": (str,), "precision": (str,), "continued_from": (dict,), "stems": (bool,),
 }
+LABEL = re.compile(r"\w+")  # a section's label, as the lyrics' tag gives it (yue.text.prompt.SECTION_PATTERN)
 
 
 def check_settings(settings: dict, name: str) -> None:
@@ -54,6 +89,20 @@ def check_settings(settings: dict, name: str) -> None:
     for key, allowed in (("mode", MODES), ("language", LANGUAGES)):
         if settings.get(key) is not None and settings[key] not in allowed:
             raise ArrayFileError(f"{name}: its {key} {settings[key]!r} is not one of {', '.join(allowed)}")
+
+
+def not_text(value, where: tuple = ()) -> str | None:
+    """Where in a JSON value (keys included) a text holds a lone surrogate, which no response can carry (JSON may
+    escape one as "\\udcff"), e.g. "settings.lyrics"; None when all of it is text."""
+    if isinstance(value, str):
+        return None if checks.is_text(value) else ".".join(where) or "text"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        shown = str(key).encode("utf-8", "backslashreplace").decode("utf-8")  # the path is shown: as text
+        found = ".".join((*where, shown)) if shown != str(key) else not_text(item, (*where, shown))
+        if found:
+            return found
+    return None
 
 
 def check_codes(codes, name: str, ndim: int) -> None:
@@ -142,13 +191,7 @@ class SongCodes:
 
     def save(self, path: str | Path, settings: dict | None = None) -> Path:
         """One .npz bundle with the code arrays and the settings (JSON) that made them."""
-        arrays = {"stage1_vocal": self.stage1.vocal, "stage1_instrumental": self.stage1.instrumental,
-                  "section_frames": np.asarray(self.stage1.section_frames, dtype=np.int64)}
-        if self.vocal is not None and self.instrumental is not None:
-            arrays.update(vocal=self.vocal, instrumental=self.instrumental)
-        if self.unfinished is not None:
-            state = self.unfinished
-            arrays.update(cut_state.to_arrays(state.section, state.stage1, state.sections, state.rows))
+        arrays = self.arrays()
         meta = {"version": BUNDLE_VERSION, "labels": list(self.stage1.labels), "settings": settings or {}}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         path = Path(path)
@@ -157,55 +200,62 @@ class SongCodes:
             np.savez_compressed(handle, **arrays)
         return path
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The song's arrays by their bundle names (stage-2 tracks only when computed; the section stopped part-way
+        when there is one: a song of no finished section may hold one)."""
+        arrays = {"stage1_vocal": self.stage1.vocal, "stage1_instrumental": self.stage1.instrumental,
+                  "section_frames": np.asarray(self.stage1.section_frames, dtype=np.int64)}
+        arrays.update({name: codes for name, codes in (("vocal", self.vocal), ("instrumental", self.instrumental))
+                       if codes is not None})
+        if self.unfinished is not None:
+            state = self.unfinished
+            arrays.update(cut_state.to_arrays(state.section, state.stage1, state.sections, state.rows))
+        return arrays
+
     def check(self, what: str = "the song") -> None:
-        """Raise ValueError unless the codes are a song this pipeline can continue or render."""
+        """Raise ValueError (ArrayFileError) unless the codes are a song this pipeline can continue or render: every
+        array and what they agree on (BUNDLE_SPECS, AGREEMENTS), and a label per section."""
+        check_bundle_arrays(self.arrays(), what)
         tokens = self.stage1
-        check_codes(tokens.vocal, f"{what}: stage-1 vocal codes", 1)
-        check_codes(tokens.instrumental, f"{what}: stage-1 instrumental codes", 1)
-        frames = [int(f) for f in tokens.section_frames]
-        if tokens.vocal.shape != tokens.instrumental.shape or min(frames, default=0) < 0 or sum(frames) != self.frames:
-            raise ValueError(f"{what}: its sections ({frames} frames) do not add up to its tracks' lengths "
-                             f"({tokens.vocal.shape[0]}, {tokens.instrumental.shape[0]})")
-        if tokens.labels and len(tokens.labels) != len(frames):
-            raise ValueError(f"{what}: {len(tokens.labels)} section labels for {len(frames)} sections")
-        if (self.vocal is None) != (self.instrumental is None):
-            raise ValueError(f"{what}: it has stage-2 codes for one track only")
-        for name, codes in (("vocal", self.vocal), ("instrumental", self.instrumental)):
-            if codes is not None:
-                check_codes(codes, f"{what}: stage-2 {name} codes", 2)
-                if codes.shape[1] != self.frames:
-                    raise ValueError(f"{what}: stage-2 {name} codes have {codes.shape[1]} frames, its stage-1 "
-                                     f"codes {self.frames}")
+        if tokens.labels and len(tokens.labels) != len(tokens.section_frames):
+            raise ArrayFileError(f"{what}: {len(tokens.labels)} section labels for {len(tokens.section_frames)} "
+                                 "sections")
 
     @classmethod
     def load(cls, path: str | Path) -> tuple["SongCodes", dict]:
         """Read a bundle written by `save`; returns the codes and the settings. Every array's header is checked
-        before it is read (see arrays.py); raises ValueError naming the file and what is wrong."""
+        before it is read (see arrays.py), then every field and what the fields agree on (BUNDLE_SPECS,
+        AGREEMENTS, the settings' types); raises ValueError naming the file and what is wrong."""
         name = Path(path).name
-        data = read_npz(path, BUNDLE_SPECS, ("stage1_vocal", "stage1_instrumental", "section_frames", "meta"), BUNDLE)
+        required = tuple(key for key, spec in BUNDLE_SPECS.items() if not spec.optional)
+        data = read_npz(path, BUNDLE_SPECS, required, BUNDLE)
         try:
-            meta = json.loads(data["meta"].astype(np.uint8).tobytes().decode("utf-8"))
+            meta = json.loads(data.pop("meta").astype(np.uint8).tobytes().decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise ArrayFileError(f"{name} is not {BUNDLE}: its settings are not readable JSON") from None
         if not isinstance(meta, dict):
             raise ArrayFileError(f"{name} is not {BUNDLE}: its metadata is a JSON {type(meta).__name__}, not the "
                                  "object (version, labels, settings) this app writes")
+        bad = not_text(meta)
+        if bad:
+            raise ArrayFileError(f"{name} is not {BUNDLE}: its {bad} holds a character that is not text (a lone "
+                                 "surrogate such as \\udcff)")
         if meta.get("version") != BUNDLE_VERSION:
             raise ArrayFileError(f"{name} is a bundle of version {meta.get('version')!r}; this app reads version "
                                  f"{BUNDLE_VERSION}. Make the song again with this version.")
         settings, labels = meta.get("settings") or {}, meta.get("labels") or []
-        if not (isinstance(settings, dict) and isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        if not (isinstance(settings, dict) and isinstance(labels, list)
+                and all(isinstance(x, str) and LABEL.fullmatch(x) for x in labels)):
             raise ArrayFileError(f"{name} is not {BUNDLE}: its settings or section labels are malformed")
         check_settings(settings, name)
+        check_bundle_arrays(data, name)
         stage1 = Stage1Tokens(data["stage1_vocal"].astype(np.int64), data["stage1_instrumental"].astype(np.int64),
                               tuple(int(x) for x in data["section_frames"]), tuple(labels))
         codes = cls(stage1, *(data[k].astype(np.int64) if k in data else None for k in ("vocal", "instrumental")))
-        try:
-            codes.check(name)
-        except ValueError as error:
-            raise ArrayFileError(str(error)) from None
         state = cut_state.from_arrays(data, name, len(stage1.section_frames), (stage1.vocal, stage1.instrumental))
-        return (codes if state is None else replace(codes, unfinished=Unfinished(*state))), settings
+        codes = codes if state is None else replace(codes, unfinished=Unfinished(*state))
+        codes.check(name)
+        return codes, settings
 
 
 @dataclass(frozen=True)

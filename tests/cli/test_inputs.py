@@ -75,6 +75,13 @@ GOOD = ["generate", "--genre", "pop", "--lyrics", "[verse]\nla la\n"]
       "--segments", "1"], "segments is 1 but the song to continue already has 1 sections"),
     (GOOD + ["--reference", "{tmp}/ref.npy", "{tmp}/short.npy"],
      "The vocal reference {tmp}/ref.npy is 2.00 s long and the instrumental reference {tmp}/short.npy 1.00 s"),
+    # the fourth campaign: weak answers 11 (the flag named), 12 (refused before encoding) and 3 (ignored flags)
+    (GOOD + ["--continue-from", "{tmp}"], "--continue-from {tmp}: is a folder; give the song.npz of an earlier run"),
+    (GOOD + ["--reference", "{tmp}/long.npy", "--reference-end", "599"],
+     "The reference window is too long: its 599.0 s take 29950 tokens, more than the 13383 that fit"),
+    (GOOD + ["--tiny", "{tmp}/tiny", "--stage1", "m-a-p/YuE-s1-7B-anneal-en-cot", "--codec", "x"],
+     "--tiny uses its own checkpoints ({tmp}/tiny/s1, s2 and xcodec_mini_infer), so --stage1 and --codec would be "
+     "ignored: leave them out, or leave out --tiny"),
 ])
 def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch, capsys, args, message):
     """Each bad input exits 2 with one line naming the flag or file; no model is loaded, nothing is written."""
@@ -88,6 +95,8 @@ def test_generate_refuses_bad_input_before_loading_models(tmp_path, monkeypatch,
         (tmp_path / "old" / name).write_text("an earlier song")
     np.save(tmp_path / "ref.npy", np.arange(100))
     np.save(tmp_path / "short.npy", np.arange(50))
+    np.save(tmp_path / "long.npy", np.arange(599 * 50) % 1024)  # 599 s of codes
+    (tmp_path / "tiny" / "s1").mkdir(parents=True)
     import soundfile
 
     soundfile.write(tmp_path / "blip.wav", np.full(16, 0.5, np.float32), 16000)  # the issue's 16-sample reference
@@ -158,6 +167,28 @@ def test_generate_prints_dropped_lines_before_loading(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert "warning: Line 3: '[pre-chorus]' is not a section tag" in err and "Write [prechorus]" in err
     assert err.index("warning:") < err.index("stopped before loading")
+
+
+def test_prompt_warns_about_dropped_lines_as_generate_does(tiny_dir, tmp_path, capsys):
+    """Weak answer 2: `prompt` dropped text before the first tag and malformed tags silently."""
+    lyrics = "intro words\n[verse]\nla\n[ chorus ]\nhey\n[verse\nho\n"
+    assert main(["prompt", "--genre", "pop", "--lyrics", lyrics, "--tiny", str(tiny_dir),
+                 "--out", str(tmp_path / "p.json")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: Text before the first section tag is ignored: 'intro words'" in err
+    assert "warning: Line 4: '[ chorus ]' is not a section tag" in err
+    assert "warning: Line 6: '[verse' has no closing ']'" in err
+
+
+@pytest.mark.parametrize("variable, value", [("YUE_COMPILE", "yes"), ("YUE_FUSED", "2")])
+def test_yue_settings_are_checked_before_loading(tmp_path, monkeypatch, capsys, variable, value):
+    """Weak answer 1: YUE_COMPILE was read only once the models had loaded."""
+    import yue.cli.main
+
+    monkeypatch.setattr(yue.cli.main, "_load_pipeline", lambda *a: pytest.fail("a model was loaded"))
+    monkeypatch.setenv(variable, value)
+    assert main(GOOD + ["--out", str(tmp_path / "o")]) == 2
+    assert f"{variable}={value!r} is not a setting here" in capsys.readouterr().err
 
 
 # -- outputs: never replaced silently, never over an input, checked before loading -------------------------------

@@ -168,6 +168,31 @@ def test_the_app_checks_its_device_at_start_up(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, environ, message", [
+    (["--port", "99999"], {}, "--port must be a whole number from 1 to 65535; got 99999"),
+    (["--port", "0"], {}, "--port must be a whole number from 1 to 65535; got 0"),
+    ([], {"GRADIO_SERVER_PORT": "http"}, "GRADIO_SERVER_PORT must be a whole number from 1 to 65535; got 'http'"),
+    ([], {"GRADIO_SERVER_PORT": "70000"}, "GRADIO_SERVER_PORT must be a whole number from 1 to 65535; got 70000"),
+    (["--host", "my host!"], {}, "--host must be a host name or an address such as 127.0.0.1 or 0.0.0.0"),
+    (["--threads", "100000"], {}, "--threads must be a whole number from 1 to"),
+    (["--outputs", "/proc/yue-out"], {}, "--outputs /proc/yue-out: cannot write in /proc"),
+    (["--tiny", "/proc/yue-tiny"], {}, "--tiny /proc/yue-tiny: cannot write in /proc"),
+    ([], {"YUE_COMPILE": "yes"}, "YUE_COMPILE='yes' is not a setting here"),
+])
+def test_every_start_up_flag_is_checked_before_anything_starts(argv, environ, message, capsys, monkeypatch):
+    """Defect 7 and weak answer 1: `app.py --port 99999` ended in an OverflowError traceback once the models and
+    the page were built, and YUE_COMPILE was read only when the models loaded: each flag (and the variable standing
+    in for it) is refused at start-up, exit code 2, before any model, page or server."""
+    import app
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(app, "build_demo", lambda *a, **k: pytest.fail("the app was built"))
+    assert app.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_a_stop_while_the_app_starts_ends_it_cleanly(tmp_path, monkeypatch):
     """Ctrl-C or SIGTERM after Gradio's server is up but while launch() still makes its own start-up requests ended
     the app with a KeyboardInterrupt traceback and exit code 1 (seen under load when a copy was stopped at once): it

@@ -32,6 +32,17 @@ def test_random_seed_is_reported_and_saved(client):
     assert SongCodes.load(bundle)[1]["seed"] == seed
 
 
+def test_tiny_mode_refuses_another_precision_and_records_the_one_it_uses(client):
+    """Weak answer 3: the tiny app ignored the precision asked for, and the bundle recorded it anyway. Another one
+    than auto is refused (it would be ignored); the bundle records fp32, what the tiny checkpoints ran in."""
+    from yue.song import SongCodes
+
+    message = app_error(lambda: song(client, precision="int8", sections=1))
+    assert "runs its tiny checkpoints in fp32 on the cpu: precision int8 would be ignored" in message
+    *_, bundle, summary, seed = song(client, sections=1)
+    assert SongCodes.load(bundle)[1]["precision"] == "fp32"
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(lyrics="no tags at all"), "Lyrics have no section tags"),
     (dict(lyrics="[verse]\n\n[chorus]\nla\n"), "Section 1 [verse] is empty"),

@@ -250,6 +250,35 @@ def test_a_reference_window_outside_the_file_is_refused_naming_the_field(tmp_pat
                                       jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
 
 
+def test_an_empty_upload_is_called_empty_before_its_window_is_checked(tmp_path):
+    """Weak answer 5: a 0-frame WAV got a window message ("must be below the reference's length (0.0 s)")."""
+    import soundfile
+
+    soundfile.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(ValueError, match=r"The reference track: empty.wav is empty \(no samples\)."):
+        jobs.Jobs(Limits()).style_job(str(tmp_path / "empty.wav"), None, None, 0, 30, "pop", LYRICS,
+                                      jobs.shared_settings(SMALL), lambda *a: pytest.fail("encoded"))
+
+
+def test_a_window_too_long_for_any_prompt_is_refused_before_encoding(tmp_path):
+    """Weak answer 12: a 599 s reference was refused only after 8.7 s of encoding. A window whose ids alone exceed
+    the prompt's room (here 170 s of a mix beside 8000 new tokens: 8500 ids > 8383) is refused before `encode`;
+    the same window with fewer new tokens goes on to be encoded."""
+    import soundfile
+
+    soundfile.write(tmp_path / "mix.wav", 0.1 * np.ones(8000 * 170, dtype=np.float32), 8000)
+    service, encoded = jobs.Jobs(Limits()), []
+    long_sections = jobs.shared_settings({**SMALL, "max_new_tokens": 8000, "min_new_tokens": 4})
+    with pytest.raises(ValueError, match=r"The reference window is too long: its 170.0 s take 8500 tokens, more than "
+                                         r"the 8383 .* at most 167 s long"):
+        service.style_job(str(tmp_path / "mix.wav"), None, None, 0, 599, "pop", LYRICS, long_sections,
+                          lambda *a: pytest.fail("encoded"))
+    job = service.style_job(str(tmp_path / "mix.wav"), None, None, 0, 599, "pop", LYRICS, jobs.shared_settings(SMALL),
+                            lambda *a: encoded.append(a) or [np.zeros(50, dtype=np.int64)])
+    job.build()
+    assert len(encoded) == 1
+
+
 def test_uploads_too_short_to_encode_or_huge_once_decoded_are_refused_before_gpu_time(tmp_path):
     """A 16-sample stem (the codec needs one 20 ms frame) and a FLAC whose header holds 8 channels at 192 kHz for
     590 s: refused by check_upload, naming the input, before any GPU time is booked."""
@@ -300,28 +329,45 @@ def test_a_lone_surrogate_from_raw_json_is_refused_before_any_model():
         service.lyrics_job("pop \udcff", LYRICS, shared)
 
 
-def test_bundles_are_read_one_at_a_time(tmp_path, monkeypatch):
+def test_bundle_reads_at_once_are_bounded_and_one_read_does_not_block_another(tmp_path, monkeypatch):
     """The page's upload helpers skip the queue (and with it Gradio's concurrency limits): two uploads at once took
-    the app to 7.5 GB. load_bundle reads one bundle at a time, so uploads at once cost what one does."""
+    the app to 7.5 GB, and with one read at a time a 780 000-entry directory kept another user's 5 KB bundle waiting
+    8.5 s. Reads are bounded one by one (test_arrays), at most BUNDLE_READS_AT_ONCE run together, and a read that
+    has not finished does not hold up the next one."""
     import threading
 
     path = codes(3, 2).save(tmp_path / "song.npz")
-    active, most, second = [0], [0], threading.Event()
+    active, most, release, lock = [0], [0], threading.Event(), threading.Lock()
     real = jobs.SongCodes.load
 
     def load(given):
-        active[0] += 1
-        most[0] = max(most[0], active[0])
-        if active[0] > 1:
-            second.set()
-        second.wait(timeout=1.0)  # the first reader waits for a second one to come in beside it (it cannot)
-        active[0] -= 1
-        return real(given)
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        if given.endswith("slow.npz"):
+            release.wait(timeout=60)  # a read still going on while others come in
+        with lock:
+            active[0] -= 1
+        return real(path)
 
     monkeypatch.setattr(jobs.SongCodes, "load", load)
-    threads = [threading.Thread(target=jobs.load_bundle, args=(str(path),)) for _ in range(2)]
-    for thread in threads:
+    slow = tmp_path / "slow.npz"
+    slow.write_bytes(path.read_bytes())
+    blocked = [threading.Thread(target=jobs.load_bundle, args=(str(slow),)) for _ in range(jobs.BUNDLE_READS_AT_ONCE)]
+    for thread in blocked[:-1]:
         thread.start()
-    for thread in threads:
-        thread.join()
-    assert most[0] == 1
+    while active[0] < jobs.BUNDLE_READS_AT_ONCE - 1:  # the slow reads are under way
+        threading.Event().wait(0.01)
+    codes_read, _ = jobs.load_bundle(str(path))  # another user's bundle: read while the slow ones go on
+    assert codes_read.frames == 5
+    blocked[-1].start()  # now every place is taken: one more waits
+    while active[0] < jobs.BUNDLE_READS_AT_ONCE:
+        threading.Event().wait(0.01)
+    waiting = threading.Thread(target=jobs.load_bundle, args=(str(path),))
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive() and most[0] == jobs.BUNDLE_READS_AT_ONCE
+    release.set()
+    for thread in [*blocked, waiting]:
+        thread.join(timeout=60)
+    assert most[0] == jobs.BUNDLE_READS_AT_ONCE and active[0] == 0

@@ -4,6 +4,7 @@ import pytest
 
 from .helpers import LYRICS, codes
 from space.widgets import continuation_plan, lyrics_status, reference_window, sections_info
+from tests.bundles import with_stage2
 
 FOUR = LYRICS + "\n[bridge]\nover the water\n\n[outro]\nbye\n"
 
@@ -107,3 +108,12 @@ def test_a_bundle_with_settings_of_the_wrong_type_is_a_status_line_not_a_server_
     genres, lyrics, text, kept = continuation_plan(bundle, "end", 1, 0)
     assert "odd.npz is not a song bundle saved by this app: its setting 'lyrics' must be text; got 5 (int)" in text
     assert kept is None and text.startswith("<span class='status-error'>")
+
+
+@pytest.mark.parametrize("rows", [1, 3, 9])
+def test_the_continue_tabs_plan_refuses_stage2_codes_without_8_codebooks(tmp_path, rows):
+    """Defect 1: the plan accepted bundles of 1, 3 or 9 stage-2 rows (the run then copied codebook 0 into all 8, or
+    failed after stage 1); now the plan's error line names the field, and nothing is kept."""
+    bundle = str(with_stage2(rows).save(tmp_path / "rows.npz", {"lyrics": LYRICS}))
+    *_, text, kept = continuation_plan(bundle, "end", 1, 0)
+    assert text.startswith("<span class='status-error'>✗ rows.npz: its stage-2 vocal codes have shape") and kept is None

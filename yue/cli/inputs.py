@@ -48,12 +48,21 @@ def codes_file(path: Path, rows: int | None = None):
 
 
 def check_models(args) -> None:
-    """Before any load: the device exists, and --tiny names a folder of tiny checkpoints."""
-    from ..weights.devices import check_device
+    """Before any load: the device exists, the YUE_* settings are known ones, and --tiny names a folder of tiny
+    checkpoints and is given no other checkpoint (it would be ignored)."""
+    from ..weights.devices import check_device, check_environment
 
     check_device(args.device or ("cpu" if args.tiny is not None else None))
-    if args.tiny is not None and not (args.tiny / "s1").is_dir():
+    check_environment()
+    if args.tiny is None:
+        return
+    if not (args.tiny / "s1").is_dir():
         raise ValueError(f"{args.tiny} holds no tiny checkpoints; write them with `python -m yue tiny {args.tiny}`")
+    ignored = [flag for flag in ("stage1", "stage2", "codec") if getattr(args, flag, None) is not None]
+    if ignored:
+        flags = " and ".join(f"--{flag}" for flag in ignored)
+        raise ValueError(f"--tiny uses its own checkpoints ({args.tiny}/s1, s2 and xcodec_mini_infer), so {flags} "
+                         f"would be ignored: leave {'it' if len(ignored) == 1 else 'them'} out, or leave out --tiny")
 
 
 def check_out_file(out: Path, inputs, overwrite: bool, suffixes: tuple[str, ...] = ()) -> Path:
@@ -129,3 +138,8 @@ def check_reference(args) -> None:
     end = checks.number(args.reference_end, "--reference-end (seconds)", 0, Limits().max_reference_seconds)
     if not start < end:
         raise ValueError(f"--reference-end must be after --reference-start ({start:g} s); about 30 s is recommended")
+    if hasattr(args, "max_new_tokens"):  # generate: the window must fit beside a section's new tokens
+        from ..request import check_reference_window
+        from ..config import Sampling
+
+        check_reference_window(min(end, longest) - start, len(seconds), Sampling(max_new_tokens=args.max_new_tokens))

@@ -12,10 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from .. import checks
+from ..files import not_a_file
 from .inputs import SONG_FILES, check_models, check_out, check_out_file, check_reference, codes_file, read_text
 from .parser import build_parser
 from .progress import ProgressLine, is_terminal, summary
 from ..config import Limits, Sampling
+from ..weights.console import import_torchao_quietly
 from ..weights.threads import set_cpu_threads
 
 
@@ -90,6 +92,9 @@ def cmd_generate(args) -> None:
         check_out(folder, args.format, args.overwrite)
         _never_over_inputs(folder, args.format, [args.lyrics_file, args.genre_file, args.continue_from,
                                                  *(args.reference or [])])
+    if args.continue_from and not args.continue_from.is_file():
+        raise ValueError(f"--continue-from {args.continue_from}: {not_a_file(args.continue_from)}; give the song.npz "
+                         "of an earlier run")
     previous, made_with = SongCodes.load(args.continue_from) if args.continue_from else (None, {})
     if previous is not None and args.keep_sections is not None:
         previous = previous.keep_sections(args.keep_sections)
@@ -214,7 +219,9 @@ def cmd_prompt(args) -> None:
     genres = read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
     check_reference(args)
-    check_request(SongRequest(genres, lyrics, "all"))  # the text, before the codec or the tokenizer is loaded
+    _, warnings = check_request(SongRequest(genres, lyrics, "all"))  # the text, before any codec or tokenizer
+    for warning in warnings:  # what generate says about the same lyrics
+        print(f"warning: {warning}", file=sys.stderr)
     tokenizer_source = args.tokenizer or (args.tiny / "s1" if args.tiny else "m-a-p/YuE-s1-7B-anneal-en-cot")
     # every section's prompt is built whatever the count to generate: segments="all" refuses none
     request = SongRequest(genres, lyrics, "all", reference=_reference(args, lambda path: _encode_with(args, path)))
@@ -227,12 +234,13 @@ def cmd_prompt(args) -> None:
 
 def cmd_stage2(args) -> None:
     from ..lm import stage2
-    from ..weights.devices import check_stage2
+    from ..weights.devices import check_environment, check_stage2
     from ..config import Stage2Config
     from ..weights.loading import load_lm
 
     out = check_out_file(args.out, [args.codes], args.overwrite)
     codes = codes_file(args.codes, rows=1)
+    check_environment()
     if (Path(args.model) / "config.json").is_file():
         check_stage2(Path(args.model))
     model = load_lm(args.model, args.device or "cpu")
@@ -285,6 +293,7 @@ COMMANDS = {"generate": cmd_generate, "prompt": cmd_prompt, "stage2": cmd_stage2
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import_torchao_quietly()  # before transformers imports it: its optional kernels' lines stay off the console
     try:
         set_cpu_threads(args.threads)  # here, once: not at import, and before any work
         COMMANDS[args.command](args)

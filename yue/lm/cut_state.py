@@ -8,6 +8,8 @@ is refused with a message naming the array.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -40,6 +42,7 @@ SPECS = {
     f"{PREFIX}rows": Spec((2,), 4 * MAX_ROWS),  # track, start, length, frames made
     f"{PREFIX}row_codes": Spec((2,), Stage2Config.codebooks * MAX_ROWS * CHUNK),
 }
+SPECS = {name: replace(spec, optional=True) for name, spec in SPECS.items()}  # a bundle of whole sections has none
 STAGE1 = ("ids", "id_counts", "active", "generators")
 STAGE2 = ("section_frames", "section_vocal", "section_instrumental", "label", "rows", "row_codes")
 

@@ -251,6 +251,20 @@ def build_prompt(
                         reference_ids is not None, tuple(s.label for s in sections))
 
 
+def check_window_fits(window_s: float, ids_per_second: int, max_context: int) -> None:
+    """Refuse, before the reference is encoded, a window whose audio ids alone do not fit in `max_context` (what
+    the first prompt may hold beside a section's new tokens; `ids_per_second`: 50 for one track, 100 for a vocal +
+    instrumental pair). A window that passes is checked with the lyrics, exactly, by `check_context`."""
+    ids = int(window_s * ids_per_second)
+    framing = 3  # <SOA>, <xcodec> and <EOA> around the reference's ids: the least the prompt adds to them
+    if ids + framing > max_context:
+        room = (max_context - framing) // ids_per_second
+        raise LyricsError(
+            f"The reference window is too long: its {window_s:.1f} s take {ids} tokens, more than the {max_context} "
+            f"that fit beside a section's new tokens. Make the window (end minus start) at most {room} s long (about "
+            "30 s is recommended), or lower the tokens per section (max_new_tokens, --max-new-tokens).")
+
+
 def check_context(tokenizer: Tokenizer, genres: str, sections, reference_ids, max_context: int,
                   reference_ids_per_second: int = FRAMES_PER_SECOND) -> None:
     """Refuse lyrics whose first prompt (the header repeats all lyrics) would be cut by the context limit. When the

@@ -76,3 +76,12 @@ def check_stage2(folder: Path) -> None:
         if shape == (size.hidden_size, size.intermediate_size, size.num_hidden_layers):
             raise ModelLoadError(f"{folder} is a stage-1 checkpoint ({name} architecture), given as stage 2: stage 2 "
                                  "is m-a-p/YuE-s2-1B-general (with --tiny DIR: DIR/s2).")
+
+
+def check_environment() -> None:
+    """The YUE_* settings read from the environment when the models load (YUE_COMPILE, YUE_FUSED), checked at
+    start-up instead: a wrong value is said before minutes of loading, not after."""
+    from ..lm.fusion import compile_mode, fusion_enabled
+
+    compile_mode()
+    fusion_enabled()

@@ -32,8 +32,11 @@ def choose_threads(flag: int | None, environ: Mapping[str, str], cpus: int) -> t
     """(threads to set, None: leave PyTorch as it is; the reason in words): `flag` (--threads) first, then an
     explicit OMP_NUM_THREADS (PyTorch already follows it), else `default_threads(cpus)`."""
     if flag is not None:
-        if flag < 1:
-            raise ValueError(f"--threads must be a whole number of at least 1, not {flag}")
+        # More threads than CPUs only wait for each other (and 10^5 of them exhaust memory: a MemoryError, or an
+        # overflow in PyTorch for larger counts)
+        if not 1 <= flag <= cpus:
+            raise ValueError(f"--threads must be a whole number from 1 to {cpus} (the CPUs this process may use), "
+                             f"not {flag}")
         return flag, f"{_threads(flag)} (--threads)"
     if environ.get(ENV, "").strip():
         return None, f"CPU threads from {ENV}={environ[ENV].strip()}"
