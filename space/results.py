@@ -160,6 +160,7 @@ class Update:
     takes: list[TakeFiles] | None = None
     song: SongState | None = None  # the whole song's share done and time left (None: not started yet)
     call: tuple[int, int] | None = None  # (k, n): GPU call k of the n this section takes
+    row: object | None = None  # a space.row_audio.RowHeard: the next piece of a take's audio, heard while made
 
     @property
     def files(self) -> list[str | None] | None:

@@ -18,6 +18,7 @@ from .handover import STOPPED, Call, Handed, RunFiles, SectionDone, Started, tak
 from .jobs import Job
 from .results import (Update, call_phrase, ended_text, kept_note, progress_text, summary, write_take,
                       write_unfinished)
+from .row_audio import Heard, RowHeard
 from .song_progress import SongProgress, SongState, measured_costs
 from yue.lm.stage1 import Stage1Tokens
 from yue.song import Progress, SongCodes
@@ -45,6 +46,7 @@ class SongRun:
         self.songs = self.take_files = self.unfinished = None  # every take's songs and files so far; the section's state
         self.timings: dict[str, float] = {}
         self.stopped = False
+        self.heard = None  # every take's frames heard while made (space/row_audio.py), from the first call on
 
     def updates(self) -> Iterator[Update]:
         yield Update("Loading the models…", song=SongState(0.0, None))
@@ -75,6 +77,7 @@ class SongRun:
         self.chosen = self.job.source.get("kept")  # the take kept in the run before (Keep take t and go on)
         self.note = kept_note(self.chosen, self.job.source.get("seed"))
         self.started = time.perf_counter()
+        self.heard = Heard(request.takes)
         if self.zero_gpu:
             minutes = gpu_time.song_seconds(request.sampling, self.precision, request.takes,
                                             self.total - self.kept) / 60
@@ -160,6 +163,10 @@ class SongRun:
             self.text = progress_text(replace(event, sections=self.total), index - self.kept, self.total - self.kept,
                                       self.audio_s, now - self.started, state)
             yield Update(f"{self.text}\n{extra}" if extra else self.text, self.request.seed, song=state, call=call)
+        elif isinstance(event, RowHeard):
+            row = self.heard.new_part(event)
+            if row is not None:
+                yield Update(f"{self.text}\n{extra}" if extra else self.text, self.request.seed, call=call, row=row)
         elif isinstance(event, SectionDone):
             return (yield from self.section_done(index))
         elif isinstance(event, Handed):
