@@ -29,10 +29,6 @@ class RowHeard:
     frames: int
     path: str
 
-    @property
-    def seconds(self) -> float:
-        return self.frames / 50
-
 
 def write_row(folder: str | Path, piece: RowAudio) -> RowHeard:
     """Write a piece's mix (16-bit .wav, 44.1 kHz) into the run's folder and say where it is."""

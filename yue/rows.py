@@ -29,42 +29,35 @@ from .lm import stage2
 from .lm.deadline import OutOfTime
 from .lm.stage1 import Cancelled, Stage1Partial
 from .lm.stage2 import Row, RowCodes
-from .rates import OUTPUT_RATE
+from .rates import FRAME_RATE, OUTPUT_RATE
 from .song import SongCodes, Unfinished
 from .text.tokens import XCODEC_OFFSET
 
 
 @dataclass(frozen=True)
-class RowAudio:
-    """A piece of one take's song as it is made: frames [start, start + frames) (50 a second) at 44.1 kHz, float32
-    (882 samples a frame) for the mix and both stems, usually one 6 s row (the first and the last of a section are
-    shorter or longer; pieces join without gap or overlap). `section`: the section being made (0-based); `row`:
-    the 6 s row of the song (0-based) the piece ends in; `during`: made while stage 1 of its section was still
-    going. `provisional`: the song is not finished, so its loudness is the song so far's: the mix's low band was
-    matched to the vocoder's by the RMS of the song so far (`low_gain`, the scale it got; the finished song uses
-    the whole song's), and with `rescale` every track was scaled by the song so far's peak. Stems without rescale
-    are final."""
+class RowAudio(Piece):
+    """A piece of one take's song as it is made (a `yue.codec.stream.Piece`: frames [start, start + frames), 50 a
+    second, at 44.1 kHz, float32, 882 samples a frame, for the mix and both stems), usually 2 s of a 6 s row (the
+    first and the last of a section are shorter or longer; pieces join without gap or overlap). `section`: the
+    section being made (0-based); `row`: the 6 s row of the song (0-based) the piece ends in; `during`: made while
+    stage 1 of its section was still going. `provisional`: the song is not finished, so its loudness is the song so
+    far's: the mix's low band was matched to the vocoder's by the RMS of the song so far (`low_gain`, the scale it
+    got; the finished song uses the whole song's), and with `rescale` every track was scaled by the song so far's
+    peak. Stems without rescale are final."""
 
-    take: int
-    section: int
-    row: int
-    start: int
-    frames: int
-    mix: np.ndarray
-    vocal: np.ndarray
-    instrumental: np.ndarray
-    low_gain: float
-    provisional: bool
-    during: bool
+    take: int = 0
+    section: int = 0
+    row: int = 0
+    during: bool = False
     sample_rate: int = OUTPUT_RATE
 
     @property
     def start_s(self) -> float:
-        return self.start / 50
+        return self.start / FRAME_RATE
 
     @property
     def seconds(self) -> float:
-        return self.frames / 50
+        return self.frames / FRAME_RATE
 
 
 class Listening:
@@ -214,5 +207,4 @@ class Listening:
         self.spent["audio_s"] += time.perf_counter() - started
         if piece is not None:
             row = (piece.start + piece.frames - 1) // self.config.chunk_frames
-            self.on_row(RowAudio(take, self.section, row, piece.start, piece.frames, piece.mix, piece.vocal,
-                                 piece.instrumental, piece.low_gain, piece.provisional, self.during))
+            self.on_row(RowAudio(**vars(piece), take=take, section=self.section, row=row, during=self.during))

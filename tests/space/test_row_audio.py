@@ -21,7 +21,7 @@ from .test_serving import Forked
 
 def piece(start: int, frames: int) -> RowAudio:
     mix = np.linspace(-0.5, 0.5, frames * OUTPUT_HOP, dtype=np.float32)
-    return RowAudio(0, 0, 0, start, frames, mix, mix, mix, 1.0, True, True)
+    return RowAudio(start, frames, mix, mix, mix, low_gain=1.0, provisional=True, during=True)
 
 
 def test_a_piece_handed_again_is_trimmed_to_what_was_not_heard(tmp_path):
