@@ -13,8 +13,10 @@ from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.eta import describe_left
 from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
+from space.listen_player import listen_value
 from space.listeners import Listeners
 from space.results import Update, listing
+from space.row_audio import RowHeard
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
 from space.store import SESSIONS_KEPT, OutputStore, Recent
@@ -101,7 +103,8 @@ def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
     other output keeps what it showed (a raised gr.Error would put an error mark on every output and a toast
     without line breaks). `copy_bundle`: the bundle output is sent once more (the continuation tab's song field, so
     that continuing again goes on from the newest song). Last, the page's whole-song progress bar (`song_bar`),
-    which API callers do not get: they read the same share and time left in the progress text."""
+    which API callers do not get: they read the same share and time left in the progress text; after it, the
+    player of rows heard while a section is made (space/listen_player.py)."""
 
     @functools.wraps(api_endpoint)
     def shown(*args, **kwargs):
@@ -111,7 +114,8 @@ def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
                 bar = song_bar(song) if song is not None else gr.skip()
                 if all(value is None for value in values[:4]):  # nothing made: the page keeps what it shows
                     values = (gr.skip(),) * 4 + tuple(values[4:])
-                yield (*values, values[3], bar) if copy_bundle else (*values, bar)
+                heard = listen_value(getattr(values, "row", None))
+                yield (*values, values[3], bar, heard) if copy_bundle else (*values, bar, heard)
         except gr.Error:
             return  # the endpoint's last update already put the message in the progress text
 
@@ -276,6 +280,7 @@ class Outputs(tuple):
     """An endpoint's output values, carrying the whole song's progress (`song`) for the page's bar."""
 
     song: SongState | None = None
+    row: RowHeard | None = None  # a piece of audio heard while a section is made (the page's player plays it)
 
 
 def outputs(update: Update) -> Outputs:
@@ -283,7 +288,7 @@ def outputs(update: Update) -> Outputs:
     skip = gr.skip()
     files = [skip] * 4 if update.files is None else update.files
     values = Outputs((*files, update.text, skip if update.seed is None else update.seed))
-    values.song = update.song
+    values.song, values.row = update.song, update.row
     return values
 
 

@@ -108,8 +108,10 @@ class Listening:
         the last step."""
         if self.cancel is not None and self.cancel():
             raise self.stopped(state())
-        if not self.live:
-            return
+        chunk = self.config.chunk_frames
+        if not self.live or all(before[0].size + len(new) // 2 < codes[0].shape[1] + chunk
+                                for before, new, codes in zip(self.before, ids, self.codes)):
+            return  # no take has a whole row past its final codes: nothing to make (most steps)
         tracks, groups = self._ready(ids)
         for group in groups:
             self._make(tracks, group, state)
