@@ -14,6 +14,7 @@ from space.store import OutputStore
 from yue.config import Limits, Stage2Config
 from yue.rates import OUTPUT_HOP
 from yue.rows import RowAudio
+from yue.song import SongCodes
 
 from .helpers import SMALL
 from .test_serving import Forked
@@ -46,14 +47,15 @@ def rows_of(updates, take: int = 0) -> list[RowHeard]:
 def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(tmp_path, tiny_dir, monkeypatch):
     """Off ZeroGPU (one call) and on it with calls cut every ~100 clock reads: every row update comes before the
     section's files, the rows join from frame 0 to the song's end without gap or overlap across calls, and joined
-    they sound as the finished mix (16-bit files; the mix's loudness is provisional until the song ends)."""
+    they sound as the finished mix (16-bit files; the mix's loudness is provisional until the song ends); the cut
+    run's codes are the uncut run's (rows made while stage 1 went on travel in each call's unfinished state)."""
     from yue import Pipeline
     from yue.weights.loading import load_models
 
     pipeline = Pipeline(load_models(stage1=tiny_dir / "s1", stage2=tiny_dir / "s2",
                                     codec=tiny_dir / "xcodec_mini_infer"), Stage2Config(chunk_frames=50))
     settings = shared_settings({**SMALL, "sections": 1, "max_new_tokens": 300, "min_new_tokens": 280})
-    runs = {}
+    runs, codes = {}, {}
     for name in ("one call", "cut"):
         if name == "cut":
             monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
@@ -65,6 +67,7 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
         forked = Forked(service)
         updates = list(service.run(service.lyrics_job("pop", "[verse]\nsmall lights", settings), "wav", "s", forked))
         runs[name] = forked.calls
+        codes[name] = SongCodes.load(updates[-1].takes[0].bundle)[0]
         first_files = next(number for number, u in enumerate(updates) if u.files)
         rows = rows_of(updates)
         assert rows and all(updates.index(u) < first_files for u in updates if u.row is not None)
@@ -74,3 +77,5 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
         assert joined.size == song.size
         assert np.abs(joined - song).max() < 0.05 * max(np.abs(song).max(), 1e-3)
     assert runs["one call"] == 1 and runs["cut"] > 2
+    np.testing.assert_array_equal(codes["cut"].vocal, codes["one call"].vocal)
+    np.testing.assert_array_equal(codes["cut"].instrumental, codes["one call"].instrumental)
