@@ -10,7 +10,7 @@ element records what it received (`data-pieces`, `data-seconds`, and the progres
 from __future__ import annotations
 
 import base64
-import html
+import hashlib
 from pathlib import Path
 
 import gradio as gr
@@ -70,7 +70,7 @@ def listen_value(row: RowHeard | None):
         return gr.skip()
     path = Path(row.path)
     audio = base64.b64encode(path.read_bytes()).decode("ascii")
-    key = html.escape(f"{path.parent.parent.name}-{row.start}")  # the run's folder and the piece's first frame
+    key = hashlib.sha1(str(path).encode()).hexdigest()[:16]  # the piece's file, unique per run and piece
     return (f"<span class='yue-row' data-key='{key}' data-start='{row.start}' data-frames='{row.frames}' "
             f"data-src='data:audio/wav;base64,{audio}'>🎧 {(row.start + row.frames) / FRAME_RATE:.1f} s heard while it "
             "is made</span>")

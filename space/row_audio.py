@@ -1,5 +1,5 @@
 """Rows heard while a section is made, between a GPU call and the app's process: the call writes each piece of
-every take's audio (`yue.rows.RowAudio`) as a .wav in the run's folder and yields a `RowHeard` (a path and a few
+every take's audio (`yue.rows.RowAudio`) as a .wav in the run's hand-over folder and yields a `RowHeard` (a path and a few
 numbers, well under handover.MESSAGE_BYTES); the app plays the pieces in order.
 
 A call cut at its deadline goes on in the next call from its section's state, whose own stream starts again at
@@ -31,7 +31,8 @@ class RowHeard:
 
 
 def write_row(folder: str | Path, piece: RowAudio) -> RowHeard:
-    """Write a piece's mix (16-bit .wav, 44.1 kHz) into the run's folder and say where it is."""
+    """Write a piece's mix (16-bit .wav, 44.1 kHz) under `folder` (the run's hand-over folder: removed with it when
+    the run ends) and say where it is."""
     path = Path(folder) / ROW_FOLDER / f"take{piece.take + 1}-{piece.start:07d}-{piece.frames}.wav"
     write_audio(path, piece.mix, piece.sample_rate)
     return RowHeard(piece.take, piece.section, piece.start, piece.frames, str(path))

@@ -158,8 +158,9 @@ class Service(Jobs):
             self.check_every)
         pipeline = self.get_pipeline(choice)  # after the deadline is set: a model loaded here eats into the call
         step = replace(request, segments=call.section + 1)
-        # rows are heard while the section is made (space/row_audio.py) where the pipeline makes audio
-        on_row = (lambda piece: write_row(files.folder, piece)) if listens(pipeline) else None
+        # rows are heard while the section is made (space/row_audio.py) where the pipeline makes audio; their
+        # files go with the hand-over, removed when the run ends (the page has them by then)
+        on_row = (lambda piece: write_row(files.root, piece)) if listens(pipeline) else None
         # the section's state is saved every few seconds too: a killed call is tried again from the last save
         for event in section_events(pipeline, step, str(files.folder / "STOP"), previous, states,
                                     files.unfinished(call.section), deadline, files.save_unfinished, on_row):

@@ -2,6 +2,7 @@
 messages with .wav files, before the section is done, and a section cut into GPU calls is heard once, in order."""
 import itertools
 import pickle
+from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -65,7 +66,11 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
         ticks = itertools.count()
         service.clock, service.check_every = (lambda: float(next(ticks))), 1
         forked = Forked(service)
-        updates = list(service.run(service.lyrics_job("pop", "[verse]\nsmall lights", settings), "wav", "s", forked))
+        updates, audio = [], {}  # a row's file goes with the run's hand-over: read as it comes
+        for update in service.run(service.lyrics_job("pop", "[verse]\nsmall lights", settings), "wav", "s", forked):
+            updates.append(update)
+            if update.row is not None:
+                audio[update.row.path] = soundfile.read(update.row.path, dtype="float32")[0]
         runs[name] = forked.calls
         codes[name] = SongCodes.load(updates[-1].takes[0].bundle)[0]
         first_files = next(number for number, u in enumerate(updates) if u.files)
@@ -73,7 +78,8 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
         assert rows and all(updates.index(u) < first_files for u in updates if u.row is not None)
         assert [row.start for row in rows] == [0] + list(np.cumsum([row.frames for row in rows])[:-1])
         song, _ = soundfile.read(updates[-1].files[0], dtype="float32")
-        joined = np.concatenate([soundfile.read(row.path, dtype="float32")[0] for row in rows])
+        joined = np.concatenate([audio[row.path] for row in rows])
+        assert not any(Path(path).exists() for path in audio)  # removed with the hand-over
         assert joined.size == song.size
         assert np.abs(joined - song).max() < 0.05 * max(np.abs(song).max(), 1e-3)
     assert runs["one call"] == 1 and runs["cut"] > 2
