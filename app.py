@@ -59,6 +59,7 @@ from space.store import (OUTPUT_MAX_AGE_HOURS, SESSIONS_KEPT, TINY_PRECISION, Ou
                          codec_available, load_examples, pipelines, start_words, tiny_folder)
 from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
+from space.listen_player import listen_box  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, again_button, busy_buttons, continuation_plan, genre_box,  # noqa: F401,E402
@@ -163,6 +164,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
                                                                        limits))
             with gr.Column(scale=2):
+                listen = listen_box()  # plays take 1's rows while a section is made (space/listen_player.py)
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
                 with gr.Accordion("Details", open=False, elem_id="run-details"):  # the model's units and names
                     details = gr.Textbox(show_label=False, lines=4, interactive=False, placeholder="set by a run")
@@ -184,7 +186,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # No gr.State among the endpoints' outputs: Gradio 6.31's MCP tool calls fail on one ("pop index out of
         # range"). The page keeps its last song from the bundle it shows; API and MCP callers pass the bundle back.
         outputs = [mix, vocal, instrumental, bundle, progress, seed_used]
-        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's (on_page adds the bar last)
+        shown = [mix, vocal, instrumental, bundle, progress, seed_shown]  # the page's (on_page adds the bar, the player)
         run = dict(concurrency_id="gpu", show_progress="minimal")  # one GPU: one run at a time
         hint = follow_sections(tab, {"lyrics": l_lyrics, "style": s_lyrics, "continue": c_lyrics}, settings[1],
                                c_kept, every_section, limits)
@@ -212,13 +214,13 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         history = gr.BrowserState([], storage_key="yue-song-history")
         signer = Signer()  # this launch's key: the history's entries name only files this app made for them
         record = recorder(history, progress, studio.session_takes, signer)
-        l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar, details],
+        l_go.click(**busy).then(on_page(studio.lyrics_to_song), inputs["lyrics_to_song"], shown + [bar, details, listen],
                                 **page).then(**idle).then(**record("lyrics"))
-        s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar, details],
+        s_go.click(**busy).then(on_page(studio.style_transfer), inputs["style_transfer"], shown + [bar, details, listen],
                                 **page).then(**idle).then(**record("style"))
         # A continuation's new bundle becomes the song to continue: continuing again goes on from the newest song.
         c_go.click(**busy).then(on_page(studio.continue_song, copy_bundle=True), inputs["continue_song"],
-                                shown + [c_bundle, bar, details], **page).then(**idle).then(**record("continue")).then(
+                                shown + [c_bundle, bar, details, listen], **page).then(**idle).then(**record("continue")).then(
             lambda *args: continuation_plan(*args)[2:], [c_bundle, c_from, c_keep, c_cut], [c_plan, c_kept, c_cut],
             **LIGHT).then(**hint, **LIGHT).then(**c_lyrics.check, **LIGHT)
         bundle.change(lambda song: (song, again_button(song)), bundle, [last_song, again], **LIGHT)
@@ -231,7 +233,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                       **LIGHT)
         for take, (*_, keep) in enumerate(rows, start=1):
             keep.click(**busy).then(on_page(studio.keep_take), [made, gr.State(take), *settings],
-                                    shown + [bar, details], **page).then(**idle).then(**record("keep"))
+                                    shown + [bar, details, listen], **page).then(**idle).then(**record("keep"))
         listed = [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)]
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,

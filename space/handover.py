@@ -6,7 +6,8 @@ arguments and every value it yields are pickled through a pipe (spaces.utils.Sim
 forked fresh or reused. The songs' render states and audio grow ~1.55 MB per take per second of song, so they do not
 go that way: the request, every take's song after each section (audio, codes, render state) and the section's
 unfinished state are files in the run's folder, which the forked worker shares (the same disk). Through the queues
-go `Call` (in) and `Progress`, `Started`, `SectionDone`, `Handed` and `STOPPED` (out): each pickles to at most
+go `Call` (in) and `Progress`, `Started`, `SectionDone`, `Handed`, `STOPPED` and `space.row_audio.RowHeard` (out,
+a .wav in the folder per piece of audio heard while a section is made): each pickles to at most
 MESSAGE_BYTES, whatever the song's length and takes (tests/space/test_serving.py measures 12 sections x 4 takes),
 and progress comes at most 4 times a second, so a call moves at most 512 B + 2 KB per second of its booking.
 

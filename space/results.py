@@ -198,6 +198,7 @@ class Update:
     song: SongState | None = None  # the whole song's share done and time left (None: not started yet)
     call: tuple[int, int] | None = None  # (k, n): GPU call k of the n this section takes
     details: str | None = None  # the technical detail the page folds away (None: as before)
+    row: object | None = None  # a space.row_audio.RowHeard: the next piece of a take's audio, heard while made
 
     @property
     def files(self) -> list[str | None] | None:

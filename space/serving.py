@@ -22,11 +22,13 @@ from .jobs import Job, Jobs, ModelChoice
 from yue.pipeline import Pipeline
 from yue.text.prompt import FRAMES_PER_SECOND
 from .results import Update
+from .row_audio import write_row
 from .song_run import SongRun
 from .store import OutputStore, Stops
 from yue.song import SongCodes, SongRequest, Unfinished
 from yue.lm.deadline import CHECK_EVERY, Deadline, OutOfTime
 from yue.lm.stage1 import Cancelled
+from yue.rows import RowAudio
 
 log = logging.getLogger("yue.app")
 
@@ -69,15 +71,24 @@ def worker_start(now: float) -> Started:
     return Started(fresh, now - _FORK["at"] if fresh else 0.0)
 
 
+def listens(pipeline) -> bool:
+    """Whether a run of `pipeline` streams its rows' audio: it has the codec and does not offload (with offload
+    stage 2 waits for stage 1's end, so rows would come with the section anyway)."""
+    models = getattr(pipeline, "models", None)
+    return models is not None and models.codec is not None and not models.offload
+
+
 def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
                    previous: list[SongCodes] | None = None, render_states: list | None = None,
                    unfinished: Unfinished | None = None, deadline: Deadline | None = None,
-                   on_unfinished: Callable[[Unfinished], None] | None = None) -> Iterator:
+                   on_unfinished: Callable[[Unfinished], None] | None = None,
+                   on_row: Callable[[RowAudio], object] | None = None) -> Iterator:
     """Run `pipeline.stream_takes(request, previous=previous, render_states=render_states, deadline=deadline,
     resume=unfinished, on_unfinished=on_unfinished)` on a worker thread; yield its `Progress` events and lists of
     `Song`s (one per take) as they come, an `Unfinished` when the deadline stopped it, and STOPPED when the stop flag
-    ended it. `on_unfinished` gets the section's state every few seconds on the worker thread. Closing this
-    generator (client gone) stops the worker at the next token."""
+    ended it. `on_unfinished` gets the section's state every few seconds on the worker thread. `on_row`: given each
+    piece of audio heard while the section is made (`stream_takes(on_row=)`, on the worker thread); what it returns
+    is yielded in order with the rest. Closing this generator (client gone) stops the worker at the next token."""
     events: queue.Queue = queue.Queue()
     closed = threading.Event()
     done = object()
@@ -89,7 +100,9 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
         try:
             for songs in pipeline.stream_takes(request, events.put, cancel, previous=previous,
                                                render_states=render_states, deadline=deadline, resume=unfinished,
-                                               on_unfinished=on_unfinished):
+                                               on_unfinished=on_unfinished,
+                                               **({} if on_row is None else {"on_row": lambda piece: events.put(
+                                                   on_row(piece))})):
                 events.put(songs)
         except OutOfTime as stop:
             events.put(stop.state)
@@ -145,9 +158,12 @@ class Service(Jobs):
             self.check_every)
         pipeline = self.get_pipeline(choice)  # after the deadline is set: a model loaded here eats into the call
         step = replace(request, segments=call.section + 1)
+        # rows are heard while the section is made (space/row_audio.py) where the pipeline makes audio; their
+        # files go with the hand-over, removed when the run ends (the page has them by then)
+        on_row = (lambda piece: write_row(files.root, piece)) if listens(pipeline) else None
         # the section's state is saved every few seconds too: a killed call is tried again from the last save
         for event in section_events(pipeline, step, str(files.folder / "STOP"), previous, states,
-                                    files.unfinished(call.section), deadline, files.save_unfinished):
+                                    files.unfinished(call.section), deadline, files.save_unfinished, on_row):
             if isinstance(event, list):
                 files.save_songs(call.section, event)
                 files.drop_unfinished()

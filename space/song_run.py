@@ -18,6 +18,7 @@ from .handover import STOPPED, Call, Handed, RunFiles, SectionDone, Started, tak
 from .jobs import Job
 from .results import (Update, call_phrase, details, ended_text, kept_note, progress_text, step_detail, summary,
                       write_take, write_unfinished)
+from .row_audio import Heard, RowHeard
 from .song_progress import SongProgress, SongState, measured_costs
 from yue.lm.stage1 import Stage1Tokens
 from yue.song import Progress, SongCodes
@@ -48,6 +49,7 @@ class SongRun:
         self.songs = self.take_files = self.unfinished = None  # every take's songs and files so far; the section's state
         self.timings: dict[str, float] = {}
         self.stopped = False
+        self.heard = None  # every take's frames heard while made (space/row_audio.py), from the first call on
 
     def updates(self) -> Iterator[Update]:
         yield Update("Loading the models…", song=SongState(0.0, None))
@@ -80,6 +82,7 @@ class SongRun:
         # the seed the page shows: the song's; going on from a kept take, that take's (take 1's is the run's seed)
         self.seed = self.job.source["seed"] if isinstance(self.job.source.get("seed"), int) and self.chosen else \
             request.seed
+        self.heard = Heard(request.takes)
         if self.zero_gpu:
             minutes = gpu_time.song_seconds(request.sampling, self.precision, request.takes,
                                             self.total - self.kept) / 60
@@ -167,6 +170,10 @@ class SongRun:
                                       now - self.started, state)
             yield Update(f"{self.text}\n{extra}" if extra else self.text, self.seed, song=state, call=call,
                          details=self.details(step_detail(event)))
+        elif isinstance(event, RowHeard):
+            row = self.heard.new_part(event)
+            if row is not None:
+                yield Update(f"{self.text}\n{extra}" if extra else self.text, self.seed, call=call, row=row)
         elif isinstance(event, SectionDone):
             return (yield from self.section_done(index))
         elif isinstance(event, Handed):

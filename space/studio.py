@@ -14,8 +14,10 @@ from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.eta import describe_left
 from yue.pipeline import Pipeline
 from space.jobs import Job, ModelChoice, shared_settings
+from space.listen_player import listen_value
 from space.listeners import Listeners
 from space.results import Update, for_page, listing
+from space.row_audio import RowHeard
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
 from space.store import SESSIONS_KEPT, OutputStore, Recent
@@ -102,20 +104,22 @@ def on_page(api_endpoint: Callable, copy_bundle: bool = False) -> Callable:
     other output keeps what it showed (a raised gr.Error would put an error mark on every output and a toast
     without line breaks). `copy_bundle`: the bundle output is sent once more (the continuation tab's song field, so
     that continuing again goes on from the newest song). Last, the page's whole-song progress bar (`song_bar`),
-    which API callers do not get (they read the same share and time left in the progress text), and the run's
-    technical detail (the page's folded Details)."""
+    which API callers do not get (they read the same share and time left in the progress text), the run's
+    technical detail (the page's folded Details), and the player of rows heard while a section is made
+    (space/listen_player.py)."""
 
     @functools.wraps(api_endpoint)
     def shown(*args, **kwargs):
         try:
             for values in api_endpoint(*args, **kwargs):
                 song, detail = getattr(values, "song", None), getattr(values, "details", None)
+                heard = listen_value(getattr(values, "row", None))
                 page = (song_bar(song) if song is not None else gr.skip(), gr.skip() if detail is None else detail)
                 if all(value is None for value in values[:4]):  # nothing made: the page keeps what it shows
                     values = (gr.skip(),) * 4 + tuple(values[4:])
                 if isinstance(values[4], str) and values[4].startswith("✗"):  # an error: in the page's words
                     values = (*values[:4], for_page(values[4]), *values[5:])
-                yield (*values, values[3], *page) if copy_bundle else (*values, *page)
+                yield (*values, values[3], *page, heard) if copy_bundle else (*values, *page, heard)
         except gr.Error:
             return  # the endpoint's last update already put the message in the progress text
 
@@ -284,6 +288,7 @@ class Outputs(tuple):
 
     song: SongState | None = None
     details: str | None = None
+    row: RowHeard | None = None  # a piece of audio heard while a section is made (the page's player plays it)
 
 
 def outputs(update: Update) -> Outputs:
@@ -291,7 +296,7 @@ def outputs(update: Update) -> Outputs:
     skip = gr.skip()
     files = [skip] * 4 if update.files is None else update.files
     values = Outputs((*files, update.text, skip if update.seed is None else update.seed))
-    values.song, values.details = update.song, update.details
+    values.song, values.details, values.row = update.song, update.details, update.row
     return values
 
 

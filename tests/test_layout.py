@@ -15,6 +15,7 @@ FLOORS = {
     "yue.weights": 3,  # checkpoints, loading, devices
     "yue.audio": 4, "yue.song": 4,  # audio files, the typed request and song
     "yue.request": 5,  # a request's checks and stage-1 prompt
+    "yue.rows": 5,  # a run's rows and audio while it is made
     "yue.pipeline": 6,  # the one API
     "yue.cli": 7,  # python -m yue
     "yue": 8, "yue.__main__": 8,
@@ -94,7 +95,7 @@ def test_each_package_says_what_it_is_and_the_old_flat_modules_are_gone():
         assert doc and len(doc.splitlines()) >= 2, f"{package}/__init__.py needs a docstring saying what it holds"
     flat = {path.stem for path in (ROOT / "yue").glob("*.py")}
     assert flat == {"__init__", "__main__", "arrays", "audio", "checks", "config", "eta", "files", "pipeline", "rates",
-                    "request", "song"}
+                    "request", "rows", "song"}
     assert not [path.name for path in ROOT.glob("*.py") if path.name != "app.py"]
 
 

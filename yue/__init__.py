@@ -14,10 +14,10 @@ from importlib import import_module
 _WHERE = {"Limits": "config", "Sampling": "config", "Stage2Config": "config", "Pipeline": "pipeline",
           "Progress": "song", "Reference": "song", "Song": "song", "SongCodes": "song", "SongRequest": "song",
           "Cancelled": "lm.stage1", "Stage1Tokens": "lm.stage1", "Deadline": "lm.deadline", "OutOfTime": "lm.deadline",
-          "Unfinished": "song"}
+          "Unfinished": "song", "RowAudio": "rows"}
 
-__all__ = ["Cancelled", "Deadline", "Limits", "OutOfTime", "Pipeline", "Progress", "Reference", "Sampling", "Song",
-           "SongCodes", "SongRequest", "Stage1Tokens", "Stage2Config", "Unfinished"]
+__all__ = ["Cancelled", "Deadline", "Limits", "OutOfTime", "Pipeline", "Progress", "Reference", "RowAudio", "Sampling",
+           "Song", "SongCodes", "SongRequest", "Stage1Tokens", "Stage2Config", "Unfinished"]
 
 
 def __getattr__(name: str):

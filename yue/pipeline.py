@@ -17,6 +17,8 @@ from .song import Progress, Song, SongCodes, SongRequest, Unfinished
 from .lm.deadline import Deadline, OutOfTime
 from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
 from .lm import stage2
+from .codec.stream import AudioStream, final_frames
+from .rows import Listening, RowAudio
 from .weights.loading import Models
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,22 @@ def kept_sections(song: SongCodes | None) -> list[SectionTokens]:
             for index, (label, a, b) in enumerate(zip(labels, ends[:-1], ends[1:]))]
 
 
-def _cut_stage1(sections: Iterator[list[SectionTokens]]) -> Iterator[list[SectionTokens]]:
-    """Stage 1's sections; a stop at the deadline is raised again with an `Unfinished` of the section under way."""
+def _cut_stage1(sections: Iterator[list[SectionTokens]], rows: Callable[[int], tuple]) -> Iterator[list[SectionTokens]]:
+    """Stage 1's sections; a stop at the deadline is raised again with an `Unfinished` of the section under way
+    (with `rows(section)`, the stage-2 rows made of it so far)."""
     try:
         yield from sections
     except OutOfTime as stop:
-        raise OutOfTime(Unfinished(stop.state.section, stage1=stop.state)) from None
+        raise OutOfTime(Unfinished(stop.state.section, stage1=stop.state, rows=rows(stop.state.section))) from None
+
+
+def _moved(timings: dict, listening: Listening, within: str | None = None) -> None:
+    """The seconds `listening` spent since asked last go to their own stages, out of `within`'s (they were part of
+    its wall time)."""
+    for key, seconds in listening.take_spent().items():
+        timings[key] += seconds
+        if within is not None:
+            timings[within] -= seconds
 
 
 class _Rate:
@@ -157,7 +169,8 @@ class Pipeline:
                      previous: list[SongCodes] | None = None,
                      render_states: list | None = None, deadline: Deadline | None = None,
                      resume: Unfinished | None = None,
-                     on_unfinished: Callable[[Unfinished], None] | None = None) -> Iterator[list[Song]]:
+                     on_unfinished: Callable[[Unfinished], None] | None = None,
+                     on_row: Callable[[RowAudio], None] | None = None) -> Iterator[list[Song]]:
         """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
         section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
         `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
@@ -176,9 +189,15 @@ class Pipeline:
         In any precision the song is the same however it was cut (yue/lm/decoder.py: settled decode steps).
         `on_unfinished` (with a deadline): given the section's `Unfinished` so far every few seconds
         (yue.lm.deadline.SAVE_EVERY_SECONDS), to go on from if the call is killed before its deadline.
+        `on_row`: given every take's audio as it is made (`yue.rows.RowAudio`, about 2 s at a time, the first
+        after one 6 s row of stage 1; yue/rows.py): stage 2 and the audio of each row run between stage-1 steps.
+        The pieces of a take, joined, are its song (float rounding; loudness provisional until the song ends).
+        The songs are those of a run without it (tests/test_rows.py: CPU, fp32 and bf16; docs/models.md for GPUs),
+        and a `Cancelled` stop says what was made and heard. With offload, rows come at each section's end.
         """
         if previous is None and resume is None and getattr(request.previous, "unfinished", None) is not None:
-            yield from self._finish_unfinished(request, on_progress, cancel, audio, keep, deadline=deadline)
+            yield from self._finish_unfinished(request, on_progress, cancel, audio, keep, deadline=deadline,
+                                               on_row=on_row)
             return
         if previous is not None:  # the request's checks look at take 1's song
             request = replace(request, previous=previous[0] if previous else None)
@@ -202,8 +221,27 @@ class Pipeline:
         renderers = [self.renderer(request.rescale, state) if audio and self.models.codec is not None else None
                      for state in states]
 
+        listening = self._listening(request, songs, states, on_row, keep, deadline, cancel) if on_row else None
+
+        def section_rows(index: int) -> tuple:
+            """The rows an earlier call made of section `index`, and those this call made of it while streaming."""
+            if listening is not None and listening.section == index:
+                return listening.rows
+            return resume.rows if resume is not None and resume.section == index else ()
+
+        def begin(index: int) -> None:  # a section of a streaming run starts: what its rows go on from
+            if listening.section != index:
+                before = [(t.vocal, t.instrumental) for t in map(Stage1Tokens.from_sections, finished)]
+                save = None if on_unfinished is None else (
+                    lambda rows, partial: on_unfinished(Unfinished(index, stage1=partial, rows=rows)))
+                listening.begin(index, before, known, section_rows(index), index == total - 1, save)
+
+        def on_step(index: int, ids: list[list[int]], state) -> None:
+            begin(index)
+            listening.step(index, ids, state)
+
         def on_token(step: TokenProgress) -> None:
-            if cancel is not None and cancel():
+            if listening is None and cancel is not None and cancel():  # streaming: `on_step` stops, with a state
                 raise Cancelled("stopped by the user")
             rate.report("stage1", step.section, total, step.new_tokens, step.max_new_tokens)
 
@@ -218,10 +256,12 @@ class Pipeline:
             made_sections.append(list(resume.sections))
         else:
             self.models.prepare("stage1")
-            save = None if on_unfinished is None else lambda part: on_unfinished(Unfinished(part.section, stage1=part))
+            save = None if on_unfinished is None else (
+                lambda part: on_unfinished(Unfinished(part.section, stage1=part, rows=section_rows(part.section))))
             made_sections = generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes,
-                                           keep, done, deadline, None if resume is None else resume.stage1, save)
-        for made in _cut_stage1(made_sections):
+                                           keep, done, deadline, None if resume is None else resume.stage1, save,
+                                           None if listening is None else on_step)
+        for made in _cut_stage1(made_sections, section_rows):
             for take, section in enumerate(made):
                 finished[take].append(section)
             index = made[0].index
@@ -229,13 +269,25 @@ class Pipeline:
                 continue  # kept sections are context: render once the first new section is in
             timings["stage1_s"] += time.perf_counter() - started
             tokens = [Stage1Tokens.from_sections(sections) for sections in finished]
-            rows = resume.rows if resume is not None and resume.section == index else ()
+            if listening is not None:
+                begin(index)
+                listening.stage1_done()
+                _moved(timings, listening, "stage1_s")  # the rows made inside stage 1 count as theirs
             save = None if on_unfinished is None else (
                 lambda parts, made=tuple(made), index=index: on_unfinished(Unfinished(index, sections=made, rows=parts)))
             try:
-                codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings, deadline, rows, save)
+                codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings, deadline,
+                                     section_rows(index), save, None if listening is None else listening.hear)
             except OutOfTime as stop:
                 raise OutOfTime(Unfinished(index, sections=tuple(made), rows=stop.state)) from None
+            except Cancelled:
+                if listening is None:
+                    raise
+                raise listening.stopped(sections=tuple(made)) from None
+            if listening is not None:
+                _moved(timings, listening, "stage2_s")  # what was heard meanwhile counts as audio
+                listening.end(codes)
+                _moved(timings, listening)
             known = [[c.vocal, c.instrumental] for c in codes]
             yield [self._song(c, request, seed + take, index + 1, total, timings, warnings, renderers[take])
                    for take, c in enumerate(codes)]
@@ -243,18 +295,32 @@ class Pipeline:
             started = time.perf_counter()
             self.models.prepare("stage1")
 
-    def _finish_unfinished(self, request: SongRequest, *args, deadline: Deadline | None) -> Iterator[list[Song]]:
+    def _listening(self, request: SongRequest, songs: list, states: list, on_row, keep, deadline, cancel) -> Listening:
+        """What streams a run's rows (`on_row`): an `AudioStream` per take going on from its render state, from the
+        audio a run that stopped where this one begins had handed on."""
+        if keep is not None:
+            raise ValueError("on_row streams each take's own song, and keep makes every take go on from one take's "
+                             "song: pass one of them")
+        m = self._audio_parts("stream audio (on_row)")
+        chunk = self.stage2_config.chunk_frames
+        streams = [AudioStream(m.codec, m.vocal_vocoder, m.instrumental_vocoder, request.rescale, state,
+                               final_frames(0 if song is None else song.frames // chunk * chunk, False))
+                   for state, song in zip(states, songs)]
+        return Listening(self.models, self.stage2_config, streams, on_row, deadline, cancel)
+
+    def _finish_unfinished(self, request: SongRequest, *args, deadline: Deadline | None,
+                           on_row=None) -> Iterator[list[Song]]:
         """A song whose next section stopped part-way (`request.previous.unfinished`, a bundle's): that section is
         finished as the call it stopped in would have (exactly where it stopped), then the song goes on from it."""
         state = request.previous.unfinished.check_takes(request.takes)
         total = request.sections_total(len(self.check(request)[0]))
         songs = [request.previous] * request.takes
         for made in self.stream_takes(replace(request, segments=state.section + 1), *args, songs, None, deadline,
-                                      state):
+                                      state, on_row=on_row):
             yield made
         if total > state.section + 1:
             yield from self.stream_takes(request, *args, [song.codes for song in made],
-                                         [song.render_state for song in made], deadline)
+                                         [song.render_state for song in made], deadline, on_row=on_row)
 
     def generate(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> Song:
@@ -266,8 +332,10 @@ class Pipeline:
     # -- internals ---------------------------------------------------------------------------------------------
 
     def _stage2(self, tokens: list[Stage1Tokens], known: list[list], section: int, total: int, on_progress, cancel,
-                timings, deadline: Deadline | None = None, made: tuple = (), on_state=None) -> list[SongCodes]:
-        """Stage 2 of every take's tracks in one batched call (rows computed before are reused)."""
+                timings, deadline: Deadline | None = None, made: tuple = (), on_state=None,
+                on_codes=None) -> list[SongCodes]:
+        """Stage 2 of every take's tracks in one batched call (rows computed before are reused; `on_codes` hears
+        them as they are made)."""
         start = time.perf_counter()
         self.models.prepare("stage2")
         rate = _Rate(on_progress)
@@ -279,7 +347,7 @@ class Pipeline:
 
         tracks = [track for t in tokens for track in (t.vocal, t.instrumental)]
         filled = stage2.generate(self.models.stage2, tracks, self.stage2_config, frame_progress,
-                                 [codes for pair in known for codes in pair], deadline, made, on_state)
+                                 [codes for pair in known for codes in pair], deadline, made, on_state, on_codes)
         timings["stage2_s"] += time.perf_counter() - start
         return [SongCodes(t, filled[2 * take], filled[2 * take + 1]) for take, t in enumerate(tokens)]
 

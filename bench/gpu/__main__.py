@@ -3,7 +3,7 @@
     python -m bench.gpu                 # on a CUDA GPU: about 7 minutes on one H100/H200; table + gpu.json
     python -m bench.gpu --smoke         # every step at tiny sizes on the CPU (a few minutes): catches typos
     python -m bench.gpu --only stage1   # one step (stage1 | agree | stage2 | codec | pipeline | nan | takes | quant
-                                        # | quant_compiled | fusion | compile); repeatable
+                                        # | stream | quant_compiled | fusion | compile); repeatable
     python -m bench.gpu --only compile  # torch.compile'd decode step: only run when named (compiling takes minutes)
     python -m bench.gpu --only quant --only quant_compiled   # precisions, stage 2 and the song per precision
                                         # (bench/gpu/quant.py); not yet timed on a GPU: where a command is capped
@@ -33,9 +33,10 @@ from bench.gpu.bench import Bench
 from bench.gpu.fusion import FUSION_STEPS, ONLY_WHEN_NAMED
 from bench.gpu.quant import ONLY_WHEN_NAMED_QUANT, QUANT_STEPS
 from bench.gpu.steps import STEPS
+from bench.gpu.stream import STREAM_STEPS
 from yue.weights.devices import check_device
 
-ALL_STEPS = {**STEPS, **QUANT_STEPS, **FUSION_STEPS}
+ALL_STEPS = {**STEPS, **STREAM_STEPS, **QUANT_STEPS, **FUSION_STEPS}
 
 
 def environment(device: torch.device) -> dict:

@@ -190,3 +190,18 @@ def test_int4_on_the_tiny_models_generates_and_an_unknown_precision_is_refused(t
     with pytest.raises(SystemExit):
         main(args + [str(tmp_path / "fp8"), "--precision", "fp8"])
     assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_generate_rows_writes_the_song_as_it_is_made(tiny_dir, tmp_path):
+    """--rows: each piece of the mix is a .wav in rows/ as soon as it is final; joined in name order they have the
+    song's length and sound as its mix (16-bit; the loudness of all but the last piece is provisional)."""
+    import soundfile
+
+    out = tmp_path / "song"
+    assert main(["generate", "--tiny", str(tiny_dir), "--genre", "pop", "--lyrics", "[verse]\nla la", "--rows",
+                 "--max-new-tokens", "660", "--min-new-tokens", "640", "--out", str(out)]) == 0
+    rows = sorted((out / "rows").glob("*.wav"))
+    assert len(rows) >= 3 and rows[0].name == "0000000.wav"
+    joined = np.concatenate([soundfile.read(str(row), dtype="float32")[0] for row in rows])
+    mix, _ = soundfile.read(str(out / "mix.wav"), dtype="float32")
+    assert joined.size == mix.size and np.abs(joined - mix).max() < 0.05 * max(np.abs(mix).max(), 1e-3)

@@ -55,3 +55,26 @@ def test_bad_codebook0_code_is_named(stage2_model):
 
 def test_memory_batch_size_is_positive_and_bounded(stage2_model):
     assert 1 <= stage2.memory_batch_size(stage2_model, 2403)
+
+
+def test_rows_made_apart_and_heard_as_they_go_equal_one_batch(stage2_model):
+    """make_rows (as yue/rows.py calls it while stage 1 goes on): one row pair at a time gives the codes of all
+    rows in one batch (fp32 on the CPU), and `on_codes` hears each batch's rows every chunk // PIECES_PER_ROW frames
+    and when done, each hearing a prefix of the row's final codes."""
+    rng = np.random.default_rng(4)
+    chunk = 12
+    tracks = [rng.integers(0, 1024, 3 * chunk), rng.integers(0, 1024, 3 * chunk)]
+    whole = stage2.generate(stage2_model, tracks, Stage2Config(chunk_frames=chunk))
+    heard = []
+    for start in range(0, 3 * chunk, chunk):
+        rows = [stage2.Row(track, start, chunk) for track in (0, 1)]
+        parts = stage2.make_rows(stage2_model, tracks, rows, Stage2Config(chunk_frames=chunk),
+                                 on_codes=heard.append)
+        for part in parts:
+            np.testing.assert_array_equal(part.codes, whole[part.row.track][:, start:start + chunk])
+    step = chunk // stage2.PIECES_PER_ROW
+    assert [hearing[0].codes.shape[1] for hearing in heard] == list(range(step, chunk + 1, step)) * 3
+    for hearing in heard:
+        for part in hearing:
+            made = part.codes.shape[1]
+            np.testing.assert_array_equal(part.codes, whole[part.row.track][:, part.row.start:part.row.start + made])

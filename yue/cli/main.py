@@ -15,6 +15,8 @@ from .. import checks
 from ..files import not_a_file
 from .inputs import SONG_FILES, check_models, check_out, check_out_file, check_reference, codes_file, read_text
 from .parser import build_parser
+
+ROW_FOLDER = "rows"  # --rows: each take's pieces of audio heard while it is made
 from .progress import ProgressLine, is_terminal, summary
 from ..config import Limits, Sampling
 from ..weights.console import import_torchao_quietly
@@ -124,7 +126,8 @@ def cmd_generate(args) -> None:
     pipeline.check(request)  # the context limit needs the tokenizer (and the reference's codes)
     songs = None
     try:
-        for songs in pipeline.stream_takes(request, on_progress=progress):
+        for songs in pipeline.stream_takes(request, on_progress=progress,
+                                           on_row=(lambda piece: _write_row(folders, piece)) if args.rows else None):
             pass
     finally:
         progress.end()  # an error or Ctrl-C starts on a line of its own
@@ -135,6 +138,13 @@ def cmd_generate(args) -> None:
     audio = [f"{track}.{args.format}" for track in ("mix", "vocal", "instrumental")] if songs[0].mix.size else []
     for line in summary(songs, folders, audio, len(lyric_sections), load_s, time.perf_counter() - started):
         print(line)
+
+
+def _write_row(folders: list[Path], piece) -> None:
+    """A piece of a take's mix heard while it is made (`--rows`), named by its first frame so names sort in order."""
+    from ..audio import write_audio
+
+    write_audio(folders[piece.take] / ROW_FOLDER / f"{piece.start:07d}.wav", piece.mix, piece.sample_rate)
 
 
 def _never_over_inputs(folder: Path, fmt: str, inputs) -> None:

@@ -153,6 +153,10 @@ def _generate(commands) -> None:
                           "settings.json and the audio (default %(default)s)")
     gen.add_argument("--overwrite", action="store_true",
                      help="replace a song already in --out (default: refuse, the song is kept)")
+    gen.add_argument("--rows", action="store_true",
+                     help="listen while it is made: write each take's audio as soon as it is final, about 2 s at a "
+                          "time while stage 1 goes on, as rows/<first frame>.wav in its folder (mix; joined in name "
+                          "order they are the song, loudness provisional until the end)")
     _reference_flags(gen)
     _sampling_flags(gen)
     _model_flags(gen)

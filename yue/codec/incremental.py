@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mix import (PEAK, energy_matched, filtered, finish, highpass_coefficients, lowpass_coefficients, resample,
-                  rms)
+from .mix import (PEAK, energy_matched, filtered, finish, highpass_coefficients, low_band_gain, lowpass_coefficients,
+                  resample, rms)
 from ..rates import CODEC_HOP, CODEC_RATE, OUTPUT_HOP, OUTPUT_RATE
 from .render import CONTEXT_FRAMES, decode_16k, upsample_44k
 
@@ -109,6 +109,7 @@ class SongRenderer:
         self.state = RenderState(rescale) if state is None else state.check(rescale)
         self.coefficients = (lowpass_coefficients(OUTPUT_RATE), lowpass_coefficients(OUTPUT_RATE),
                              highpass_coefficients(OUTPUT_RATE))
+        self.low_gain = 1.0  # the scale the last render's mix gave its low band (the RMS match over that song)
 
     @property
     def codes(self) -> tuple[np.ndarray, ...] | None:
@@ -176,8 +177,9 @@ class SongRenderer:
         if self.rescale and low_vocoded.size:
             peak = float(np.abs(kept_stems[0] + kept_stems[1]).max())
             scale = np.float32(min(PEAK / peak, 1.0)) if peak > 0 else scale
-        b_low_rms = rms(np.clip(scale * low_vocoded, -1.0, 1.0))
-        mix = energy_matched(np.clip(low_recon, -1.0, 1.0), b_low_rms, np.clip(scale * high_vocoded, -1.0, 1.0))
+        a_low = np.clip(low_recon, -1.0, 1.0)
+        self.low_gain = float(low_band_gain(a_low, rms(np.clip(scale * low_vocoded, -1.0, 1.0))))
+        mix = energy_matched(a_low, np.float32(self.low_gain), np.clip(scale * high_vocoded, -1.0, 1.0))
         stems = [finish(stem, self.rescale) for stem in kept_stems]
         # finish hands back its input when it has nothing to do (rescaled silence): never give out the kept arrays
         stems = [out.copy() if out is kept else out for out, kept in zip(stems, kept_stems)]

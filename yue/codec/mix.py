@@ -75,11 +75,16 @@ def rms(samples: np.ndarray) -> float:
     return math.sqrt(float(np.mean(np.square(samples, dtype=np.float64)))) + EPS if samples.size else EPS
 
 
-def energy_matched(a_low: np.ndarray, b_low_rms: float, b_high: np.ndarray) -> np.ndarray:
-    """The merge's last step on filtered (clamped) bands: the reconstruction's low band `a_low` scaled to the RMS of
-    the vocoder's low band (`b_low_rms`, from `rms`), plus the vocoder's high band `b_high`; float32
-    (min(len a_low, len b_high),). Scales `a_low` in place."""
-    a_low *= np.float32(b_low_rms / rms(a_low))
+def low_band_gain(a_low: np.ndarray, b_low_rms: float) -> np.float32:
+    """The scale that matches the reconstruction's low band `a_low` to the RMS of the vocoder's (`b_low_rms`)."""
+    return np.float32(b_low_rms / rms(a_low))
+
+
+def energy_matched(a_low: np.ndarray, gain: np.float32, b_high: np.ndarray) -> np.ndarray:
+    """The merge's last step on filtered (clamped) bands: the reconstruction's low band `a_low` times `gain`
+    (`low_band_gain`), plus the vocoder's high band `b_high`; float32 (min(len a_low, len b_high),). Scales `a_low`
+    in place."""
+    a_low *= gain
     length = min(a_low.size, b_high.size)
     return (a_low[:length] + b_high[:length]).astype(np.float32)
 
@@ -92,7 +97,7 @@ def merge_bands(recon_16k: np.ndarray, vocoded_44k: np.ndarray, recon_rate: int 
     high_source = np.asarray(vocoded_44k, dtype=np.float32)
     a_low = lowpass(resample(recon_16k, recon_rate, output_rate), output_rate)
     b_low_rms = rms(lowpass(high_source, output_rate))  # only its RMS is needed: the band itself is freed here
-    return energy_matched(a_low, b_low_rms, highpass(high_source, output_rate))
+    return energy_matched(a_low, low_band_gain(a_low, b_low_rms), highpass(high_source, output_rate))
 
 
 def finish(samples: np.ndarray, rescale: bool = False) -> np.ndarray:

@@ -27,7 +27,15 @@ from ..text.tokens import EOA, XCODEC_OFFSET, codebook_range, deinterleave, ids_
 
 
 class Cancelled(Exception):
-    """Raised from a progress callback to stop generation; sections finished before it are kept by the caller."""
+    """Raised from a progress callback to stop generation; sections finished before it are kept by the caller.
+    A run that streams its rows (`Pipeline.stream_takes(on_row=)`) stops between two decode steps and says where:
+    `state`, the section under way (a `yue.song.Unfinished`: going on from it makes the song of an uncut run), and
+    `heard`, per take, the audio (mix, vocal, instrumental) of the song through the rows a listener heard of that
+    section, rendered as a song ending there (None where a take heard none of it)."""
+
+    def __init__(self, message: str = "stopped by the user", state=None, heard: list | None = None):
+        super().__init__(message)
+        self.state, self.heard = state, heard
 
 
 @dataclass(frozen=True)
@@ -157,6 +165,7 @@ def generate_takes(
     deadline: Deadline | None = None,
     resume: Stage1Partial | None = None,
     on_state: Callable[[Stage1Partial], None] | None = None,
+    on_step: Callable[[int, list[list[int]], Callable[[], Stage1Partial]], None] | None = None,
 ) -> Iterator[list[SectionTokens]]:
     """Run stage 1 for `takes` independent samples at once (rows of one batch) and yield each section as soon as
     every take has finished it: a list with one SectionTokens per take (already-made sections first, the same for
@@ -174,6 +183,10 @@ def generate_takes(
     `resume`: such a state, to go on with its section (the sections before it given in `done` or `prompt.done`).
     `on_state`: with a deadline, given the section's state so far on clock reads every SAVE_EVERY_SECONDS or so
     (`deadline.Saves`), to go on from should the call be killed before its deadline.
+    `on_step(section, ids, state)`: called before every decode step of a new section (after the deadline's clock
+    read) with each take's new interleaved ids so far and a function giving the state to go on from there (a
+    `Stage1Partial`); it may do other work meanwhile (the pipeline makes finished rows' stage 2 and audio). An
+    `OutOfTime` it raises stops the section there, as the deadline does.
     """
     sampling.check()
     device = model.device
@@ -219,14 +232,19 @@ def generate_takes(
             if first:
                 cond, uncond = context.replay(new_ids, final=False)
         for step in range(first, max_new):
+            state = lambda: Stage1Partial(index, step, tuple(np.asarray(ids, dtype=np.int64) for ids in new_ids),
+                                          tuple(active), tuple(bytes(g.get_state().numpy()) for g in generators),
+                                          device.type)
             now = read_clock(deadline, step, first, deadline.every if deadline else 1)
             if now is not None:
-                state = lambda: Stage1Partial(index, step, tuple(np.asarray(ids, dtype=np.int64) for ids in new_ids),
-                                              tuple(active), tuple(bytes(g.get_state().numpy()) for g in generators),
-                                              device.type)
                 if now >= deadline.at:
                     raise OutOfTime(state())
                 saves.check(now, state)
+            if on_step is not None:
+                try:
+                    on_step(index, new_ids, state)
+                except OutOfTime:
+                    raise OutOfTime(state()) from None
             scores = guided_scores(cond, uncond, scale, subset)
             scores = penalize_repeats(scores, context.seen, sampling.repetition_penalty)
             if step < sampling.min_new_tokens or step % 2:

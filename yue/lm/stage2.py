@@ -72,6 +72,9 @@ def row_prompt(codebook0: np.ndarray) -> list[int]:
 # Decode steps (8 a frame) per settling prefill: a prefill of 128 ids x the batch's rows costs a few decode steps on a
 # GPU (~2-3 % more work); a resumed row replays at most 15 frames as steps.
 SETTLE_STEPS = 128
+# Pieces a row's codes are handed on in while it is made (`make_rows(on_codes=)`): every 100 frames (2 s) a listener
+# can hear what is made; each piece costs the host one wait for the device and its audio some context decoded again.
+PIECES_PER_ROW = 3
 # The share of the device's total memory stage 2's batch may fill with KV cache. From the total, not what is free,
 # so the batch (and with it every row's rounding) is the same in every process and call: a song cut into GPU calls
 # gets the codes of an uncut run. Both LMs in bf16 take ~19 GB of a 48 GB card; a quarter leaves room.
@@ -106,14 +109,16 @@ def memory_batch_size(model, row_tokens: int, share: float = STAGE2_MEMORY_SHARE
 def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: int,
                on_frame: Callable[[int], None], made: torch.Tensor | None = None,
                deadline: Deadline | None = None, saves: Saves | None = None,
-               state: Callable[[torch.Tensor], object] = lambda codes: codes) -> torch.Tensor:
+               state: Callable[[torch.Tensor], object] = lambda codes: codes,
+               on_codes: Callable[[torch.Tensor], None] | None = None, piece: int = 1) -> torch.Tensor:
     """Greedy teacher-forced decode of rows of equal length.
 
     codebook0: LongTensor[B, L] codes -> LongTensor[B, codebooks, L'] codes (row 0 = the input), L' = L unless the
     deadline passed (then the frames done, L' < L). made: LongTensor[B, codebooks, f], the first f frames made by an
     earlier call: they are fed again and the loop goes on at frame f. `saves`: given `state(codes so far)`
     (LongTensor[B, codebooks, f] -> the caller's state) on the deadline's clock reads (`deadline.Saves`).
-    Nothing here waits for the device: every chosen code stays on it and feeds the next step.
+    `on_codes`: given the codes made so far every `piece` frames and once all are (it may copy them off the device:
+    the only waits for the device here). Otherwise nothing waits for it: every chosen code feeds the next step.
     """
     batch, frames = codebook0.shape
     device = codebook0.device
@@ -162,6 +167,8 @@ def _fill_rows(model, heads: CodebookHeads, codebook0: torch.Tensor, codebooks: 
             feed(codes[:, -1, frame] + offsets[-1])
             hidden = feed(codebook0[:, frame + 1] + XCODEC_OFFSET)
         on_frame(batch)
+        if on_codes is not None and (frame + 1 == frames or (frame + 1) % piece == 0):
+            on_codes(codes[:, :, :frame + 1])
     return codes
 
 
@@ -174,11 +181,21 @@ def reusable(row: Row, known: np.ndarray | None, codebook0: np.ndarray, chunk_fr
     return bool((known[0, row.start:row.start + row.length] == codebook0[row.start:row.start + row.length]).all())
 
 
+def _checked(tracks: list[np.ndarray]) -> list[np.ndarray]:
+    """Codebook-0 tracks as flat int64 arrays, each code within the codebook (ValueError naming the track)."""
+    tracks = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tracks]
+    for number, track in enumerate(tracks):
+        if track.size and (track.min() < 0 or track.max() >= CODEBOOK_SIZE):
+            bad = track[(track < 0) | (track >= CODEBOOK_SIZE)][0]
+            raise ValueError(f"track {number}: codebook-0 code {int(bad)} is outside 0..{CODEBOOK_SIZE - 1}")
+    return tracks
+
+
 def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Config(),
              on_progress: Callable[[FrameProgress], None] | None = None,
              known: list[np.ndarray | None] | None = None, deadline: Deadline | None = None,
              made: tuple[RowCodes, ...] = (), on_state: Callable[[tuple[RowCodes, ...]], None] | None = None,
-             ) -> list[np.ndarray]:
+             on_codes: Callable[[list[RowCodes]], None] | None = None) -> list[np.ndarray]:
     """Fill codebooks 1..7 for every track at once.
 
     tracks: codebook-0 codes, each (T,) or (1, T) in 0..1023 -> list of (codebooks, T) int64 code arrays.
@@ -188,27 +205,41 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
     every row made so far in whole or in part; `made`: such a tuple, to go on from (rows done are copied, rows begun
     go on from their last frame made). `on_state`: with a deadline, given such a tuple on clock reads every
     SAVE_EVERY_SECONDS or so (`deadline.Saves`), to go on from should the call be killed before its deadline.
+    `on_codes`: given the codes of rows as they are made (`make_rows`).
     """
-    tracks = [np.asarray(t, dtype=np.int64).reshape(-1) for t in tracks]
-    for number, track in enumerate(tracks):
-        if track.size and (track.min() < 0 or track.max() >= CODEBOOK_SIZE):
-            bad = track[(track < 0) | (track >= CODEBOOK_SIZE)][0]
-            raise ValueError(f"track {number}: codebook-0 code {int(bad)} is outside 0..{CODEBOOK_SIZE - 1}")
+    tracks = _checked(tracks)
     rows = plan_rows([t.size for t in tracks], config.chunk_frames)
     outputs = [np.zeros((config.codebooks, t.size), dtype=np.int64) for t in tracks]
     known = known or [None] * len(tracks)
     for row in [r for r in rows if reusable(r, known[r.track], tracks[r.track], config.chunk_frames)]:
         outputs[row.track][:, row.start:row.start + row.length] = known[row.track][:, row.start:row.start + row.length]
         rows.remove(row)
+    for part in make_rows(model, tracks, rows, config, on_progress, deadline, made, on_state, on_codes):
+        outputs[part.row.track][:, part.row.start:part.row.start + part.row.length] = part.codes
+    return outputs
+
+
+def make_rows(model, tracks: list[np.ndarray], rows: list[Row], config: Stage2Config = Stage2Config(),
+              on_progress: Callable[[FrameProgress], None] | None = None, deadline: Deadline | None = None,
+              made: tuple[RowCodes, ...] = (), on_state: Callable[[tuple[RowCodes, ...]], None] | None = None,
+              on_codes: Callable[[list[RowCodes]], None] | None = None) -> list[RowCodes]:
+    """The codes of `rows` of `tracks` (codebook-0 codes, flat int64 each), one RowCodes per row in their order.
+
+    Rows of one length make one batch (as many as `memory_batch_size` allows); rows in `made` (RowCodes of an earlier
+    call) are copied when done, and go on from their last frame when begun, first, in batches of rows begun as far.
+    `deadline`, `on_state`: as `generate` (the states hold these rows only). `on_codes`: given each batch's rows
+    as far as made every `config.chunk_frames // PIECES_PER_ROW` frames and when done (a copy off the device: the
+    caller may hear them), in the batch's order.
+    """
+    tracks = _checked(tracks)
     begun = {part.row: part.codes for part in made if part.row in rows}
     finished: list[RowCodes] = []  # rows done, in this call or an earlier one: carried on if this call stops too
     for row, row_codes in list(begun.items()):
         if row_codes.shape[1] == row.length:  # done in an earlier call
-            outputs[row.track][:, row.start:row.start + row.length] = row_codes
             finished.append(RowCodes(row, row_codes))
-            rows.remove(row)
             del begun[row]
-    total = sum(r.length for r in rows)
+    rest = [r for r in rows if r not in {part.row for part in finished}]
+    total = sum(r.length for r in rest)
     done = sum(codes.shape[1] for codes in begun.values())
     heads = CodebookHeads(model.get_output_embeddings(), config.codebooks)
 
@@ -220,9 +251,9 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
 
     saves = Saves(on_state, deadline)
     # Rows of one length batch together; rows an earlier call began go first, in batches of rows begun as far.
-    starts = {row: begun[row].shape[1] if row in begun else 0 for row in rows}
-    for length, start in sorted({(r.length, starts[r]) for r in rows}, key=lambda g: (-g[1], -g[0])):
-        group = [r for r in rows if r.length == length and starts[r] == start]
+    starts = {row: begun[row].shape[1] if row in begun else 0 for row in rest}
+    for length, start in sorted({(r.length, starts[r]) for r in rest}, key=lambda g: (-g[1], -g[0])):
+        group = [r for r in rest if r.length == length and starts[r] == start]
         row_tokens = 3 + length * config.codebooks
         limit = config.max_batch or memory_batch_size(model, row_tokens)
         for first in range(0, len(group), limit):
@@ -230,15 +261,16 @@ def generate(model, tracks: list[np.ndarray], config: Stage2Config = Stage2Confi
             codebook0 = torch.tensor(np.stack([tracks[r.track][r.start:r.start + length] for r in batch]),
                                      device=model.device)
             earlier = torch.tensor(np.stack([begun.pop(r) for r in batch]), device=model.device) if start else None
+            as_made = lambda codes, batch=batch: [RowCodes(row, row_codes) for row, row_codes in zip(
+                batch, codes.cpu().numpy())]
             # every row made so far, whole or in part, with this batch's rows as far as `codes` go
-            so_far = lambda codes: tuple(finished + [RowCodes(row, row_codes) for row, row_codes in zip(
-                batch, codes.cpu().numpy())] + [RowCodes(r, c) for r, c in begun.items()])
+            so_far = lambda codes, as_made=as_made: tuple(finished + as_made(codes) + [
+                RowCodes(r, c) for r, c in begun.items()])
+            heard = None if on_codes is None else lambda codes, as_made=as_made: on_codes(as_made(codes))
             filled = _fill_rows(model, heads, codebook0, config.codebooks, frame_done, earlier, deadline, saves,
-                                so_far)
+                                so_far, heard, max(1, config.chunk_frames // PIECES_PER_ROW))
             if filled.shape[2] < length:  # stopped at the deadline: hand back every row made
                 raise OutOfTime(so_far(filled))
-            parts = [RowCodes(row, row_codes) for row, row_codes in zip(batch, filled.cpu().numpy())]
-            for part in parts:
-                outputs[part.row.track][:, part.row.start:part.row.start + length] = part.codes
-            finished += parts
-    return outputs
+            finished += as_made(filled)
+    order = {part.row: part for part in finished}
+    return [order[row] for row in rows]

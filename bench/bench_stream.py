@@ -1,0 +1,79 @@
+"""Listening while a song is made (yue/rows.py): time to first audio and the stream's real-time factor, tiny
+checkpoints on the CPU (1 thread), as ratios of what one 6 s row costs measured in the same run.
+
+    python -m bench.bench_stream            # a 3-row section, ~3 minutes on 2 busy CPU cores
+    python -m bench.bench_stream --rows 2   # shorter
+
+1. one row: a plain run of a one-row section (600 stage-1 tokens): its stage 1, stage 2 and audio seconds (the
+   song's timings), the cost a streamed listener must wait for at least.
+2. the section (`--rows` rows, ~6 s each): a plain run (first sound when the section is done) and a streamed run
+   (`stream_takes(on_row=)`): seconds to the first piece of audio, to the end, and the real-time factor (seconds
+   of audio made per second of wall time: < 1 is slower than playback).
+The tiny LMs are far cheaper than the codec next to the full-size models, so the shares differ from a GPU's; the
+ratios say whether streaming adds waiting beyond one row's work (first audio / one row should stay within ~1.5).
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+ROW_TOKENS = 600  # one 6 s row of both tracks: 300 frames, 2 ids each
+
+
+def _request(rows: int, seed: int = 1):
+    from yue import Sampling, SongRequest
+
+    tokens = rows * ROW_TOKENS
+    return SongRequest("pop", "[verse]\nhello there", segments=1, seed=seed,
+                       sampling=Sampling(max_new_tokens=tokens, min_new_tokens=tokens))
+
+
+def measure(pipeline, rows: int) -> dict:
+    """Seconds of a plain run of one row, and of a section of `rows` rows plain and streamed."""
+    one = list(pipeline.stream_takes(_request(1)))[-1][0].timings
+    started = time.perf_counter()
+    plain = list(pipeline.stream_takes(_request(rows)))[-1][0]
+    plain_s = time.perf_counter() - started
+    firsts: list[float] = []
+    started = time.perf_counter()
+    list(pipeline.stream_takes(_request(rows), on_row=lambda piece: firsts.append(time.perf_counter() - started)))
+    streamed_s = time.perf_counter() - started
+    return {"row_stage1_s": one["stage1_s"], "row_stage2_s": one["stage2_s"], "row_audio_s": one["audio_s"],
+            "plain_s": plain_s, "first_s": firsts[0], "streamed_s": streamed_s, "song_s": plain.seconds,
+            "pieces": len(firsts)}
+
+
+def table(m: dict) -> str:
+    row = m["row_stage1_s"] + m["row_stage2_s"] + m["row_audio_s"]
+    lines = ["| measure | seconds | / one row's work | / the plain section |", "|---|---|---|---|"]
+    for name, seconds in (("one row: stage 1", m["row_stage1_s"]), ("one row: stage 2", m["row_stage2_s"]),
+                          ("one row: audio", m["row_audio_s"]), ("one row's work", row),
+                          ("plain section: first (and all) audio", m["plain_s"]),
+                          ("streamed: first audio", m["first_s"]), ("streamed: whole section", m["streamed_s"])):
+        lines.append(f"| {name} | {seconds:.1f} | {seconds / row:.2f} | {seconds / m['plain_s']:.2f} |")
+    lines.append(f"\n{m['song_s']:.1f} s of song in {m['pieces']} pieces; real-time factor of the stream "
+                 f"(audio s per wall s): {m['song_s'] / m['streamed_s']:.2f}, plain {m['song_s'] / m['plain_s']:.2f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=3, help="rows (6 s) in the section (default 3)")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    from yue import Pipeline
+    from yue.weights.tiny import write_tiny
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_tiny(Path(folder))
+        pipeline = Pipeline.tiny(folder)
+        list(pipeline.stream_takes(_request(1, seed=2)))  # warm-up: first calls pay for allocations and imports
+        print(table(measure(pipeline, args.rows)))
+
+
+if __name__ == "__main__":
+    main()
