@@ -13,7 +13,7 @@ def test_lyrics_to_song_streams_one_update_per_section(client):
     job = client.submit(genres="pop piano uplifting", lyrics=LYRICS, **SMALL, api_name="/lyrics_to_song")
     mix, vocal, instrumental, bundle, summary, seed = job.result(timeout=120)
     texts = [update[4] for update in job.outputs()]
-    assert any("Section 1 of 2 done" in t for t in texts) and any(re.search(r"stage1 \d+/40 tokens", t) for t in texts)
+    assert any("Section 1 of 2 done" in t for t in texts) and any(re.search(r"composing, [\d.]+ of at most 0\.4 s of music", t) for t in texts)
     assert summary.startswith("Done: 2 of 2 sections") and seed == 42
     codes, settings = SongCodes.load(bundle)
     assert len(codes.stage1.section_frames) == 2 and codes.vocal.shape == (8, codes.frames)
