@@ -164,7 +164,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
                                                                        limits))
             with gr.Column(scale=2):
-                listen = listen_box()  # plays take 1's rows while a section is made (space/listen_player.py)
+                listen = listen_box()  # plays every take's rows while a section is made (space/listen_player.py)
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
                 with gr.Accordion("Details", open=False, elem_id="run-details"):  # the model's units and names
                     details = gr.Textbox(show_label=False, lines=4, interactive=False, placeholder="set by a run")
