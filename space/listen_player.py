@@ -108,3 +108,12 @@ def listen_value(row: RowHeard | None):
     return (f"<span class='yue-row' data-key='{key}' data-take='{row.take}' data-start='{row.start}' "
             f"data-frames='{row.frames}' data-src='data:audio/wav;base64,{audio}'>Take {row.take + 1}: "
             f"{(row.start + row.frames) / FRAME_RATE:.1f} s made so far</span>")
+
+
+def rows_endpoint(rows) -> None:
+    """`/rows` for gradio_client callers (`Studio.rows`): the pieces heard so far in the session's run, as files
+    and a table. Undocumented like /takes and /stop (keyed by the session: MCP callers would share one), not queued:
+    it answers while the session's run holds the queue."""
+    gr.Button(visible=False).click(rows, gr.Number(0, precision=0, visible=False),
+                                   [gr.File(file_count="multiple", visible=False), gr.JSON(visible=False)],
+                                   api_name="rows", queue=False, api_visibility="undocumented")

@@ -10,7 +10,7 @@ import soundfile
 from space import gpu_time, serving
 from space.handover import MESSAGE_BYTES
 from space.jobs import shared_settings
-from space.row_audio import Heard, RowHeard, write_row
+from space.row_audio import Heard, RowHeard, row_listing, write_row
 from space.store import OutputStore
 from yue.config import Limits, Stage2Config
 from yue.rates import OUTPUT_HOP
@@ -85,3 +85,15 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
     assert runs["one call"] == 1 and runs["cut"] > 2
     np.testing.assert_array_equal(codes["cut"].vocal, codes["one call"].vocal)
     np.testing.assert_array_equal(codes["cut"].instrumental, codes["one call"].instrumental)
+
+
+def test_row_listing_gives_the_pieces_from_a_number_on_whose_files_are_there(tmp_path):
+    """Three pieces, the second's file removed: from 0 the first and third (numbered 0 and 2, take and section
+    from 1, seconds from frames); from 2 the third only; past the end nothing."""
+    rows = [write_row(tmp_path, piece(start, 50)) for start in (0, 50, 100)]
+    Path(rows[1].path).unlink()
+    files, table = row_listing(rows)
+    assert files == [rows[0].path, rows[2].path]
+    assert [(r["piece"], r["take"], r["section"], r["start_s"], r["seconds"]) for r in table] == [
+        (0, 1, 1, 0.0, 1.0), (2, 1, 1, 2.0, 1.0)]
+    assert row_listing(rows, 2)[0] == [rows[2].path] and row_listing(rows, 3) == ([], [])
