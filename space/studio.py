@@ -269,7 +269,7 @@ class Studio:
     def stop(self, request: gr.Request = None) -> None:
         """Stop the current run of this session after the current token; what is done is kept."""
         if self.service.stops.stop(_session(request)):
-            gr.Info("Stopping: the sections already made are kept.")
+            gr.Info("Stopping: what is made so far is kept.")
 
     def _run(self, job: Job, fmt: str, http, started: float) -> Iterator:
         """The service's updates of this session's run, as output values (`started`: when the endpoint began, so the
