@@ -7,7 +7,8 @@ per take ("Take 2: 12.0 s") chooses which, at once, at the same point of the son
 Gradio 6.31's own streaming audio output encodes every chunk through an `ffmpeg` process; this player needs no
 encoder: the piece's 16-bit .wav travels as a data URL (~235 kB per 2 s piece) and the browser decodes it. The
 element records what it received (`data-pieces`: every take's pieces, `data-seconds`: each take's seconds, space
-separated, and the progress text when the first piece came: `data-first-progress`), which the browser test reads.
+separated, `data-scheduled`: pieces decoded and queued, and the progress text when the first piece came:
+`data-first-progress`), which the browser tests read.
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ const show = () => {  // a button per take (several takes only); the element's d
     const button = document.createElement('button');
     button.className = 'yue-take' + (index === state.chosen ? ' chosen' : '');
     button.dataset.take = String(index);
-    button.textContent = `${index === state.chosen ? '🎧' : '▶'} Take ${index + 1}: ${take ? take.seconds.toFixed(1) : 0} s`;
+    const seconds = take ? take.seconds.toFixed(1) : 0;
+    button.textContent = `${index === state.chosen ? '🎧' : '▶'} Take ${index + 1}: ${seconds} s`;
     button.onclick = () => {
       state.chosen = index;
       state.takes.forEach((other, at) => { if (other) other.gain.gain.value = at === index ? 1 : 0; });
@@ -79,6 +81,7 @@ const play = async (piece) => {
     const at = Math.max(own.next, state.audio.currentTime + 0.05);
     source.start(at);
     own.next = at + buffer.duration;
+    element.dataset.scheduled = String(Number(element.dataset.scheduled || 0) + 1);  // decoded and queued
   } catch (error) {
     element.dataset.error = String(error);
   }

@@ -48,7 +48,8 @@ def test_each_take_is_trimmed_on_its_own_and_keyed_apart(tmp_path):
 def test_in_chromium_each_take_plays_on_its_own_lane_and_a_button_chooses_the_take_heard(tmp_path):
     """The player's script in a real Chromium, fed take 1's and take 2's pieces as Gradio would (the element's
     content replaced by each new piece): each take counts its own seconds (0.8 + 0.4 s and 0.8 s), a button per take
-    appears, take 1 is heard first, and a click on take 2's button makes it the one heard."""
+    appears, take 1 is heard first, a click on take 2's button makes it the one heard, and every piece is decoded
+    and queued."""
     from .test_browser import CHROMIUM, CHROMIUM_ARGS
 
     if not CHROMIUM.exists():
@@ -74,6 +75,7 @@ def test_in_chromium_each_take_plays_on_its_own_lane_and_a_button_chooses_the_ta
             buttons.nth(1).click()
             expect(page.locator("#listen .yue-take.chosen")).to_have_attribute("data-take", "1")
             expect(buttons.nth(1)).to_contain_text("Take 2: 0.8 s")
+            expect(player).to_have_attribute("data-scheduled", "3")  # every piece decoded and queued
             assert player.get_attribute("data-error") is None
         finally:
             browser.close()
