@@ -59,7 +59,7 @@ from space.store import (OUTPUT_MAX_AGE_HOURS, SESSIONS_KEPT, TINY_PRECISION, Ou
                          codec_available, load_examples, pipelines, start_words, tiny_folder)
 from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
-from space.listen_player import listen_box  # noqa: E402
+from space.listen_player import listen_box, rows_endpoint  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
 from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, again_button, busy_buttons, continuation_plan, genre_box,  # noqa: F401,E402
@@ -164,7 +164,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
                 every_section = place_settings(settings, sections_info("lyrics", first[1], settings[1].value, None,
                                                                        limits))
             with gr.Column(scale=2):
-                listen = listen_box()  # plays take 1's rows while a section is made (space/listen_player.py)
+                listen = listen_box()  # plays every take's rows while a section is made (space/listen_player.py)
                 progress = gr.Textbox(label="Progress", lines=4, interactive=False, elem_id="progress")
                 with gr.Accordion("Details", open=False, elem_id="run-details"):  # the model's units and names
                     details = gr.Textbox(show_label=False, lines=4, interactive=False, placeholder="set by a run")
@@ -238,6 +238,7 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
         # Undocumented like /stop: gradio_client callers have a session; MCP callers would share one.
         gr.Button(visible=False).click(studio.takes, None, listed, api_name="takes", queue=False,
                                        api_visibility="undocumented")
+        rows_endpoint(studio.rows)  # /rows: the pieces heard so far, for gradio_client callers (like /takes)
         # Undocumented: gradio_client can call /stop (same session), MCP callers have no session for it to reach.
         stop.click(studio.stop, None, None, api_name="stop", queue=False, show_progress="hidden",
                    api_visibility="undocumented")

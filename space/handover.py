@@ -58,7 +58,8 @@ class SectionDone:
 
 @dataclass(frozen=True)
 class Handed:
-    """The call stopped at its deadline; the section's unfinished state is in the run's folder."""
+    """The call stopped at its deadline (or at a Stop, where the run streams its rows); the section's unfinished
+    state is in the run's folder."""
 
     section: int
     stage: str

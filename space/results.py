@@ -181,10 +181,22 @@ def ended_text(reason: str, done: int, total: int, audio_s: float, part: Unfinis
     how = "press Continue this song → (or upload the bundle in the Continue a song tab) when your quota is back"
     if part is None:
         return f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}."
+    return (f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}, with {go_on_setting(seeds)}: "
+            f"section {part.section + 1} resumes exactly where it stopped.")
+
+
+def go_on_setting(seeds: list[int]) -> str:
+    """The setting that resumes a kept part exactly: its take's seed (each take's bundle goes on as 1 take)."""
     seeds_text = ", ".join(f"take {take}: seed {seed}" for take, seed in enumerate(seeds, start=1))
-    setting = f"1 take and its seed ({seeds_text})" if len(seeds) > 1 else f"seed {seeds[0]}"
-    return (f"{reason.strip()}\nKept in {where}: {' and '.join(kept)}.\nTo go on, {how}, with {setting}: section "
-            f"{part.section + 1} resumes exactly where it stopped.")
+    return f"1 take and its seed ({seeds_text})" if len(seeds) > 1 else f"seed {seeds[0]}"
+
+
+def stopped_text(text: str, part: Unfinished, max_new_tokens: int, seeds: list[int]) -> str:
+    """A run stopped inside a section (`text`: its summary): the section's part is kept too, and how to go on."""
+    where = "each take's song bundle (.npz)" if len(seeds) > 1 else "the song bundle (.npz)"
+    return (f"{text}\nKept in {where} as well: the part of {part_text(part, max_new_tokens)}. To go on, press "
+            f"Continue this song → (or upload the bundle in the Continue a song tab) with {go_on_setting(seeds)}: "
+            f"section {part.section + 1} resumes exactly where it stopped.")
 
 
 @dataclass(frozen=True)

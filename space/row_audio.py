@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yue.audio import write_audio
-from yue.rates import OUTPUT_HOP
+from yue.rates import FRAME_RATE, OUTPUT_HOP
 from yue.rows import RowAudio
 
 ROW_FOLDER = "rows"  # in the run's folder
@@ -59,3 +59,17 @@ class Heard:
         path = Path(row.path).with_name(f"take{row.take + 1}-{heard:07d}-{end - heard}.wav")
         write_audio(path, samples[(heard - row.start) * OUTPUT_HOP:], rate)
         return RowHeard(row.take, row.section, heard, end - heard, str(path))
+
+
+def row_listing(rows: list[RowHeard], first: int = 0) -> tuple[list[str], list[dict]]:
+    """The pieces from number `first` on (0: all) whose files are still there (a run's are removed when it ends), as
+    (their .wav files, a table of each: its number in the run, take and section (from 1), start and seconds, file
+    name), for API callers (the /rows endpoint)."""
+    files, table = [], []
+    for number, row in enumerate(rows[max(first, 0):], start=max(first, 0)):
+        if Path(row.path).exists():
+            files.append(row.path)
+            table.append({"piece": number, "take": row.take + 1, "section": row.section + 1,
+                          "start_s": row.start / FRAME_RATE, "seconds": row.frames / FRAME_RATE,
+                          "file": Path(row.path).name})
+    return files, table

@@ -86,9 +86,10 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
     """Run `pipeline.stream_takes(request, previous=previous, render_states=render_states, deadline=deadline,
     resume=unfinished, on_unfinished=on_unfinished)` on a worker thread; yield its `Progress` events and lists of
     `Song`s (one per take) as they come, an `Unfinished` when the deadline stopped it, and STOPPED when the stop flag
-    ended it. `on_unfinished` gets the section's state every few seconds on the worker thread. `on_row`: given each
-    piece of audio heard while the section is made (`stream_takes(on_row=)`, on the worker thread); what it returns
-    is yielded in order with the rest. Closing this generator (client gone) stops the worker at the next token."""
+    ended it (after the section's `Unfinished` where the run streams its rows: a stop there says where it was).
+    `on_unfinished` gets the section's state every few seconds on the worker thread. `on_row`: given each piece of
+    audio heard while the section is made (`stream_takes(on_row=)`, on the worker thread); what it returns is
+    yielded in order with the rest. Closing this generator (client gone) stops the worker at the next token."""
     events: queue.Queue = queue.Queue()
     closed = threading.Event()
     done = object()
@@ -106,7 +107,9 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
                 events.put(songs)
         except OutOfTime as stop:
             events.put(stop.state)
-        except Cancelled:
+        except Cancelled as stop:
+            if stop.state is not None:  # a streaming run says where it stopped: handed over like a deadline's state
+                events.put(stop.state)
             events.put(STOPPED)
         except BaseException as error:  # handed to the consumer, which raises it on its own thread
             events.put(error)

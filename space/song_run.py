@@ -16,8 +16,8 @@ import numpy as np
 from . import gpu_time
 from .handover import STOPPED, Call, Handed, RunFiles, SectionDone, Started, take_part
 from .jobs import Job
-from .results import (Update, call_phrase, details, ended_text, kept_note, progress_text, step_detail, summary,
-                      write_take, write_unfinished)
+from .results import (Update, call_phrase, details, ended_text, kept_note, progress_text, step_detail, stopped_text,
+                      summary, write_take, write_unfinished)
 from .row_audio import Heard, RowHeard
 from .song_progress import SongProgress, SongState, measured_costs
 from yue.lm.stage1 import Stage1Tokens
@@ -98,8 +98,13 @@ class SongRun:
         done = len(song.codes.stage1.section_frames) if song else self.kept
         text = summary(song, done, self.total, time.perf_counter() - self.started, self.timings, self.stopped,
                        request.takes, self.note)
-        yield Update(text, self.seed, self.take_files, SongState(self.whole.shown if self.stopped else 1.0, None,
-                                                                ended=True), details=self.details())
+        files = self.take_files
+        if self.stopped and self.unfinished is not None:  # stopped inside a section: its part is kept as well
+            files = self.part_files()
+            text = stopped_text(text if song else f"Stopped: {done} of {self.total} sections.", self.unfinished,
+                                request.sampling.max_new_tokens, [request.seed + t for t in range(request.takes)])
+        yield Update(text, self.seed, files, SongState(self.whole.shown if self.stopped else 1.0, None,
+                                                      ended=True), details=self.details())
 
     def section(self, index: int) -> Iterator[Update]:
         """The calls of section `index` until it is done, stopped or the run must end (returns True then)."""
@@ -208,13 +213,17 @@ class SongRun:
         one; the text says what is kept and how to go on."""
         takes, seed, part = self.request.takes, self.request.seed, self.unfinished
         done = self.kept if self.songs is None else len(self.songs[0].codes.stage1.section_frames)
-        files = self.take_files
-        if part is not None:
-            codes = [s.codes for s in self.songs] if self.songs else [self.request.previous or empty_song()] * takes
-            files = [write_unfinished(self.folder, codes[t], take_part(part, t), t + 1, takes,
-                                      done, self.total, self.settings, seed + t,
-                                      self.take_files[t] if self.take_files else None)
-                     for t in range(takes)]
+        files = self.take_files if part is None else self.part_files()
         text = ended_text(why, done, self.total, self.audio_s, part, self.request.sampling.max_new_tokens,
                           [seed + take for take in range(takes)])
         return Update(text, self.seed, files, SongState(self.whole.shown, None, ended=True))
+
+    def part_files(self) -> list:
+        """Every take's bundle of its finished sections and its part of the section under way (`self.unfinished`),
+        which continuing resumes exactly, with the audio files of its finished sections."""
+        takes, part = self.request.takes, self.unfinished
+        done = self.kept if self.songs is None else len(self.songs[0].codes.stage1.section_frames)
+        codes = [s.codes for s in self.songs] if self.songs else [self.request.previous or empty_song()] * takes
+        return [write_unfinished(self.folder, codes[t], take_part(part, t), t + 1, takes, done, self.total,
+                                 self.settings, self.request.seed + t, self.take_files[t] if self.take_files else None)
+                for t in range(takes)]

@@ -17,7 +17,7 @@ from space.jobs import Job, ModelChoice, shared_settings
 from space.listen_player import listen_value
 from space.listeners import Listeners
 from space.results import Update, for_page, listing
-from space.row_audio import RowHeard
+from space.row_audio import RowHeard, row_listing
 from space.song_progress import SongState
 from space.serving import Service, encode_gpu_seconds, section_gpu_seconds
 from space.store import SESSIONS_KEPT, OutputStore, Recent
@@ -145,6 +145,7 @@ class Studio:
         self.precision = precision  # the one precision every run uses (tiny mode), None: the one asked for
         self.listeners: Listeners | None = None  # set once the page exists: runs nobody listens for are dropped
         self.made = Recent(SESSIONS_KEPT)  # session -> every take's files of its latest run (the latest sessions)
+        self.heard = Recent(SESSIONS_KEPT)  # session -> the pieces heard so far in its latest run (RowHeard each)
         # Wrapped here, not at import: ZeroGPU needs them wrapped before launch, and nothing may run at import.
         self.run_section = gpu(section_gpu_seconds)(self.service.run_section)
         self.encode_tracks = gpu(encode_gpu_seconds)(self.service.encode_tracks)
@@ -257,10 +258,18 @@ class Studio:
         """Every take's files (TakeFiles.as_dict() each) of this session's latest run, as recorded by `_run`."""
         return self.made.get(_session(request))
 
+    def rows(self, first: float = 0, request: gr.Request = None) -> tuple[list[str], list[dict]]:
+        """The audio made so far in this client's run that goes on, piece by piece, every take's (about 2 s each
+        as its codes become final, before the section is done): the .wav files of the pieces from number `first` on
+        (0: all; pass the number of pieces you have to get only the new ones) and a table of each: its number, take,
+        section, start_s, seconds and file name. Empty before a run, with the audio codec off, and once the run has
+        ended (the song is in the outputs then)."""
+        return row_listing(self.heard.get(_session(request), []), int(first or 0))
+
     def stop(self, request: gr.Request = None) -> None:
         """Stop the current run of this session after the current token; what is done is kept."""
         if self.service.stops.stop(_session(request)):
-            gr.Info("Stopping: the sections already made are kept.")
+            gr.Info("Stopping: what is made so far is kept.")
 
     def _run(self, job: Job, fmt: str, http, started: float) -> Iterator:
         """The service's updates of this session's run, as output values (`started`: when the endpoint began, so the
@@ -276,9 +285,12 @@ class Studio:
             log.info("a run of session %s was dropped before it started: its client never read its messages",
                      session)
             raise ValueError("Nobody listened for this run (its client left before it started), so it was not run.")
+        self.heard[session] = heard = []  # this run's pieces, for /rows
         for update in self.service.run(job, fmt, session, self.run_section, started):
             if update.takes is not None:  # kept here, not sent as an output: MCP tools fail on a State output
                 self.made[session] = [take.as_dict() for take in update.takes]
+            if update.row is not None:
+                heard.append(update.row)
             yield outputs(update)
 
 

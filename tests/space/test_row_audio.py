@@ -10,7 +10,7 @@ import soundfile
 from space import gpu_time, serving
 from space.handover import MESSAGE_BYTES
 from space.jobs import shared_settings
-from space.row_audio import Heard, RowHeard, write_row
+from space.row_audio import Heard, RowHeard, row_listing, write_row
 from space.store import OutputStore
 from yue.config import Limits, Stage2Config
 from yue.rates import OUTPUT_HOP
@@ -85,3 +85,49 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
     assert runs["one call"] == 1 and runs["cut"] > 2
     np.testing.assert_array_equal(codes["cut"].vocal, codes["one call"].vocal)
     np.testing.assert_array_equal(codes["cut"].instrumental, codes["one call"].instrumental)
+
+
+def test_row_listing_gives_the_pieces_from_a_number_on_whose_files_are_there(tmp_path):
+    """Three pieces, the second's file removed: from 0 the first and third (numbered 0 and 2, take and section
+    from 1, seconds from frames); from 2 the third only; past the end nothing."""
+    rows = [write_row(tmp_path, piece(start, 50)) for start in (0, 50, 100)]
+    Path(rows[1].path).unlink()
+    files, table = row_listing(rows)
+    assert files == [rows[0].path, rows[2].path]
+    assert [(r["piece"], r["take"], r["section"], r["start_s"], r["seconds"]) for r in table] == [
+        (0, 1, 1, 0.0, 1.0), (2, 1, 1, 2.0, 1.0)]
+    assert row_listing(rows, 2)[0] == [rows[2].path] and row_listing(rows, 3) == ([], [])
+
+
+def test_a_stop_inside_a_section_keeps_its_part_and_continuing_makes_the_uncut_song(tmp_path, tiny_dir):
+    """Stop pressed when the first row is heard: the run ends with a bundle of no finished section and the part of
+    section 1 made, the text says how to go on, and continuing that bundle (its seed, 1 take)
+    makes the codes of a run never stopped."""
+    from yue import Pipeline
+    from yue.weights.loading import load_models
+
+    pipeline = Pipeline(load_models(stage1=tiny_dir / "s1", stage2=tiny_dir / "s2",
+                                    codec=tiny_dir / "xcodec_mini_infer"), Stage2Config(chunk_frames=50))
+    settings = shared_settings({**SMALL, "sections": 1, "max_new_tokens": 300, "min_new_tokens": 280})
+    service = serving.Service(lambda choice: pipeline, OutputStore(tmp_path), Limits(), serving.ModelChoice())
+    lyrics = "[verse]\nsmall lights"
+    whole = list(service.run(service.lyrics_job("pop", lyrics, settings), "wav", "s", service.run_section))[-1]
+    updates = []
+    for update in service.run(service.lyrics_job("pop", lyrics, settings), "wav", "s", service.run_section):
+        updates.append(update)
+        if update.row is not None:
+            service.stops.stop("s")
+    ended = updates[-1]
+    assert ended.text.startswith("Stopped: 0 of 1 sections.\nKept in the song bundle (.npz) as well: the part of "
+                                "section 1"), ended.text
+    assert ended.takes[0].bundle.endswith("song-0of1-unfinished.npz") and ended.takes[0].mix is None
+    part = SongCodes.load(ended.takes[0].bundle)[0].unfinished
+    assert part.section == 0 and part.stage1.step > 0  # stage 1's tokens so far (and rows made whole, if any)
+    continued = service.continue_job(ended.takes[0].bundle, None, None, "end", 1, 0, "pop", lyrics, None, settings,
+                                     service.encode_tracks)
+    last = list(service.run(continued, "wav", "s", service.run_section))[-1]
+    assert last.text.startswith("Done: 1 of 1 sections"), last.text
+    made, expected = SongCodes.load(last.takes[0].bundle)[0], SongCodes.load(whole.takes[0].bundle)[0]
+    np.testing.assert_array_equal(made.vocal, expected.vocal)
+    np.testing.assert_array_equal(made.instrumental, expected.instrumental)
+    np.testing.assert_array_equal(made.stage1.vocal, expected.stage1.vocal)
