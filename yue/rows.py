@@ -34,6 +34,21 @@ from .song import SongCodes, Unfinished
 from .text.tokens import XCODEC_OFFSET
 
 
+# While stage 1 makes a section, stage 2 makes its rows in batches: the section's first whole row alone (its first
+# sound as early as it can be), then `listen_rows` rows of each take at a time. A batch costs about the same for 2 rows
+# as for 10 on a GPU (bench/results/gpu-h200-run2.json: stage 2's steps are not bound by the batch), so fewer,
+# larger batches cost less GPU time and the listener waits longer between them. 1: every row as soon as it is made.
+LISTEN_ROWS = 1
+
+
+def listen_batches(rows: int, listen_rows: int = LISTEN_ROWS) -> int:
+    """How many stage-2 batches a section whose stage 1 finishes `rows` whole rows (of each take) runs while stage 1
+    goes on: its first row alone, then one batch per `listen_rows` rows (a group left incomplete at the section's end
+    waits for the section's own last batch, which a run without listening also makes)."""
+    if rows <= 0:
+        return 0
+    return 1 + (rows - 1) // max(1, listen_rows)
+
 @dataclass(frozen=True)
 class RowAudio(Piece):
     """A piece of one take's song as it is made (a `yue.codec.stream.Piece`: frames [start, start + frames), 50 a
