@@ -5,7 +5,7 @@ real speed is not known in advance, so no estimate of the work can be trusted to
 clock time by which it must stop (what it booked less what must still happen after stopping: space/gpu_time.py),
 and stage 1 and stage 2 raise `OutOfTime` with everything needed to go on (stage1.Stage1Partial,
 stage2.RowCodes) at the first check after it. The next call feeds what was made again, as settled blocks of
-the uncut run (yue/lm/decoder.py), and continues: the same song, bit for bit, in any precision.
+the uncut run (yue/lm/settle.py), and continues: the same song, bit for bit, in any precision.
 """
 from __future__ import annotations
 

@@ -7,10 +7,8 @@ thousands of tokens, which on a GPU costs more than the 7B's weights take to rea
   static and, on CUDA with graph-safe weights (plain, or torchao int8/int4: no host syncs), it is captured once per
   bucket as a CUDA graph and replayed;
 * prefill runs eagerly, in chunks chosen by the caller;
-* with `settle_every` = B, the slots of every B decode steps are written again by one prefill of those tokens (and
-  the rest of a block when the next prefill comes): the cache then holds the same bits whether a run was cut and
-  resumed (`replay`) or not. A decode step and a prefill round differently in bf16, so without this a resumed run,
-  which must re-create the cache by prefill, would sample other tokens (see `replay`);
+* with `settle_every` = B, the slots of every B decode steps are written again by one prefill of those tokens, so a
+  run cut and resumed (`replay`) leaves the same cache bits as an uncut one in any precision (yue/lm/settle.py);
 * with YUE_COMPILE=1 (dedicated GPUs; off by default) the decode step is torch.compile'd, with YUE_COMPILE=aot
   exported and compiled ahead of time by AOTInductor (yue/lm/compiled.py), then captured as above.
 
@@ -40,6 +38,7 @@ from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repea
 
 from .compiled import AotStep
 from .fusion import compile_mode, compiled, fusion_enabled, layer_projections
+from .settle import Settling
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +73,16 @@ def graph_safe_weights(model) -> bool:
                for module in linears)
 
 
-class StaticDecoder:
+class StaticDecoder(Settling):
     """The decoder of `model` (a transformers LLaMA) run on `rows` sequences sharing one static cache.
 
     Slots are shared across rows: slot s of every row holds the token fed at call position s. `visible[r, s]` says
-    whether row r may attend to slot s (rows that skip tokens, like the guidance row, leave them unseen).
+    whether row r may attend to slot s (rows that skip tokens, like the guidance row, leave them unseen). Decode steps
+    are settled every `settle_every` steps and a cut run's steps replayed (`settle`, `replay`: yue/lm/settle.py).
     """
 
     def __init__(self, model, rows: int, capacity: int, graphs: bool | None = None, settle_every: int | None = None):
+        super().__init__(settle_every)
         self.decoder = model.get_decoder()
         config = model.config
         self.layers = self.decoder.layers
@@ -121,9 +122,6 @@ class StaticDecoder:
         self.step_sees = torch.ones(rows, dtype=torch.bool, device=self.device)  # does each row see its new slot
         self.step_hidden = torch.zeros(rows, config.hidden_size, dtype=self.dtype, device=self.device)
         self.graphs: dict[int, torch.cuda.CUDAGraph] = {}
-        # Decode steps since the last prefill: (slot, ids, positions, sees) each, for `settle`.
-        self.settle_every = settle_every
-        self.unsettled: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self.reserve(capacity)
 
     # -- cache -----------------------------------------------------------------------------------------------------
@@ -196,11 +194,7 @@ class StaticDecoder:
             self.step_positions.copy_(positions.view(-1, 1))
         self.step_slot.fill_(slot)
         self._run_step(min(_round_up(slot + 1, BUCKET), self.capacity))
-        if not self.settle_every:
-            return self.step_hidden
-        self.unsettled.append((slot, self.step_ids[:, 0].clone(), self.step_positions[:, 0].clone(),
-                               self.step_sees.clone()))
-        return self.settle() if len(self.unsettled) == self.settle_every else self.step_hidden
+        return self._record_step(slot)
 
     def _run_step(self, length: int) -> None:
         """The decode step over `length` slots: a replayed CUDA graph when possible, else eagerly."""
@@ -217,40 +211,6 @@ class StaticDecoder:
                 self.decode(length)
                 return
         graph.replay()
-
-    def settle(self) -> torch.Tensor | None:
-        """Write the slots of the decode steps since the last prefill again, as one prefill of their tokens
-        (positions and seen slots as the steps had them). Returns the last hidden state of each row, Tensor[rows, H]
-        (None when there was nothing to settle): what the next step goes on from."""
-        if not self.unsettled:
-            return None
-        steps, self.unsettled = self.unsettled, []
-        ids, positions, sees = (torch.stack([step[part] for step in steps], 1) for part in (1, 2, 3))
-        return self.prefill(ids, positions, steps[0][0], sees=sees)
-
-    def replay(self, slot: int, ids: torch.Tensor, positions: torch.Tensor, sees: torch.Tensor | None = None,
-               final: bool = False) -> torch.Tensor:
-        """Make the cache hold exactly what n decode steps from `slot` (one per column of ids, positions and sees,
-        each [rows, n]) and their settling made in an uncut run: every whole block of `settle_every` steps, and with
-        `final` the rest too (a finished section, settled by the next prefill), as the one prefill settling made of
-        it; the rest of a block under way as the decode steps themselves. Returns the last hidden state of each row.
-        Cost: n / settle_every prefills and at most settle_every - 1 steps."""
-        self.settle()
-        n = ids.shape[1]
-        block = self.settle_every or n
-        whole = n if final else n // block * block
-        hidden = None
-        for first in range(0, whole, block):
-            part = slice(first, min(first + block, whole))
-            hidden = self.prefill(ids[:, part], positions[:, part], slot + first,
-                                  sees=None if sees is None else sees[:, part])
-        for column in range(whole, n):
-            if sees is None:
-                self.step_sees.fill_(True)
-            else:
-                self.step_sees.copy_(sees[:, column])
-            hidden = self.step(slot + column, ids[:, column], positions[:, column])
-        return hidden
 
     def _capture(self, length: int) -> "torch.cuda.CUDAGraph":
         # Warm up on a side stream first (as CUDA graphs require). The warm-up really runs the step: it writes the

@@ -10,7 +10,7 @@ a take that ended its section early keeps stepping on slots it does not see (its
 take's refilled window shorter than the others' is left-padded with slots it does not see. So each take computes
 what a one-take run computes; only the float rounding of batched products may differ.
 
-The decode steps' slots are settled every SETTLE_STEPS steps (yue/lm/decoder.py): a run cut at any step and resumed
+The decode steps' slots are settled every SETTLE_STEPS steps (yue/lm/settle.py): a run cut at any step and resumed
 in another process (`replay`) holds the same cache bits, so it samples the same tokens in any precision.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ Same sequences and greedy choices as the official per-frame loop, computed diffe
 * generated position k of a frame may only be a codebook-k id (the official code allows codebooks 1..7 anywhere and
   patches wrong picks afterwards), so the logits are computed for that codebook's 1024 ids only;
 * tracks shorter than one chunk work (the official code crashes on them);
-* the decode steps' slots are settled every SETTLE_STEPS steps (yue/lm/decoder.py), so a row cut at any frame and
+* the decode steps' slots are settled every SETTLE_STEPS steps (yue/lm/settle.py), so a row cut at any frame and
   resumed in another call (`_fill_rows(made=...)`) makes the same codes in any precision.
 """
 from __future__ import annotations
