@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tests.bundles import listed_many_times, song
 from tests.memory import measure
-from yue.song import MAX_SONG_FRAMES
+from yue.bundle import MAX_SONG_FRAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 

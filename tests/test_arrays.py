@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from yue.arrays import EXTRA_ENTRIES, ArrayFileError, Spec, read_npy, read_npz
-from yue.song import BUNDLE_SPECS, SongCodes
+from yue.bundle import BUNDLE_SPECS
+from yue.song import SongCodes
 from yue.lm.stage1 import Stage1Tokens
 
 from .bundles import bundle_with, listed_many_times, meta, npy_bytes, raw_meta, refused, song
@@ -174,7 +175,7 @@ def test_metadata_that_is_no_object_or_nested_too_deep_is_named(tmp_path, text, 
 
 def test_the_largest_bundle_this_app_writes_loads_under_the_same_bound(tmp_path):
     """A real bundle at the limits (12 sections of 4096 frames, both stage-2 tracks) loads within BUNDLE_PEAK_MB."""
-    from yue.song import MAX_SONG_FRAMES
+    from yue.bundle import MAX_SONG_FRAMES
 
     path = song((MAX_SONG_FRAMES // 12,) * 12).save(tmp_path / "big.npz")
     growth, outcome = peak_growth_mb("from yue.song import SongCodes", f"SongCodes.load({str(path)!r})")

@@ -13,13 +13,14 @@ FLOORS = {
     "yue.text": 1, "yue.codec": 1,  # prompts from lyrics; codes to sound and back
     "yue.lm": 2,  # the language models at work
     "yue.weights": 3,  # checkpoints, loading, devices
-    "yue.audio": 4, "yue.song": 4,  # audio files, the typed request and song
-    "yue.request": 5,  # a request's checks and stage-1 prompt
-    "yue.rows": 5,  # a run's rows and audio while it is made
-    "yue.pipeline": 6,  # the one API
-    "yue.cli": 7,  # python -m yue
-    "yue": 8, "yue.__main__": 8,
-    "space": 9,  # the Space, over the pipeline
+    "yue.bundle": 4,  # a song's codes and settings in one .npz, checked on reading
+    "yue.audio": 5, "yue.song": 5,  # audio files, the typed request and song
+    "yue.request": 6,  # a request's checks and stage-1 prompt
+    "yue.rows": 6,  # a run's rows and audio while it is made
+    "yue.pipeline": 7,  # the one API
+    "yue.cli": 8,  # python -m yue
+    "yue": 9, "yue.__main__": 9,
+    "space": 10,  # the Space, over the pipeline
 }
 PACKAGES = ("yue", "yue/text", "yue/lm", "yue/codec", "yue/weights", "yue/cli", "space")
 
@@ -94,8 +95,8 @@ def test_each_package_says_what_it_is_and_the_old_flat_modules_are_gone():
         doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
         assert doc and len(doc.splitlines()) >= 2, f"{package}/__init__.py needs a docstring saying what it holds"
     flat = {path.stem for path in (ROOT / "yue").glob("*.py")}
-    assert flat == {"__init__", "__main__", "arrays", "audio", "checks", "config", "eta", "files", "pipeline", "rates",
-                    "request", "rows", "song"}
+    assert flat == {"__init__", "__main__", "arrays", "audio", "bundle", "checks", "config", "eta", "files", "pipeline",
+                    "rates", "request", "rows", "song"}
     assert not [path.name for path in ROOT.glob("*.py") if path.name != "app.py"]
 
 

@@ -1,4 +1,4 @@
-"""yue/song.py's bundle checks: every field's shape, dtype and range and what the fields agree on (BUNDLE_SPECS,
+"""yue/bundle.py's checks: every field's shape, dtype and range and what the fields agree on (BUNDLE_SPECS,
 AGREEMENTS) are checked when a bundle is loaded and when a song in memory is continued, so a bundle that would
 fail (or quietly go wrong) after the models loaded is refused with a message naming the file and the field."""
 import json
