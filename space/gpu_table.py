@@ -1,8 +1,8 @@
 """The booking tables the docs show, one per card: for each precision the GPU memory, the time of a 30 s section
 and the seconds a 30 s section books, without and with listening while it is made (the page's switch, on by
-default), all made from space/gpu_time.py's numbers. README.md, docs/space.md and
-docs/models.md hold them between `<!-- gpu-table: CARD -->` and `<!-- /gpu-table -->` lines, and
-tests/space/test_gpu_table.py keeps each equal to `markdown(CARD)`; `python -m space.gpu_table` prints them."""
+default), all made from space/gpu_time.py's numbers. README.md, docs/space.md and docs/models.md hold them between
+`<!-- gpu-table: CARD -->` and `<!-- /gpu-table -->` lines, and tests/space/test_gpu_table.py keeps each equal to
+`markdown(CARD)`; `python -m space.gpu_table` prints them."""
 from __future__ import annotations
 
 import re
