@@ -26,12 +26,14 @@ import re
 from dataclasses import dataclass
 
 from yue.config import Sampling
+from yue.rows import listen_batches
 from yue.song import Unfinished
 from yue.text.prompt import FRAMES_PER_SECOND
 
 log = logging.getLogger("yue.app")
 
 FRAMES_PER_ROW = 300  # stage 2 works in 6 s rows: a section's stage 2 costs 8 decode steps per frame of its longest row
+TOKENS_PER_ROW = 2 * FRAMES_PER_ROW  # stage 1 makes 2 ids a frame (one per track): a whole row is 600 of its tokens
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,16 @@ CARDS = {
     "h200": Card("NVIDIA H200 (measured, bench/gpu)", 141, 1.0, 1.0, 1, True),
 }
 
+# Listening while a section is made (the page's switch, on by default): stage 2 makes the section's first row alone,
+# then LISTEN_ROWS rows of each take a batch (yue.rows.listen_batches), between stage-1 steps on the same GPU, each
+# batch about as long as a section's whole stage 2 (MEASURED stage2_row_s: 10 rows took 13.7 s, 60 rows 27 s). A batch
+# of L rows gives 6L s of song for 5.4L s of stage 1 (600 tokens at 112/s) + 13.7 s: it would keep up with playback
+# only for L >= 23, more rows than a 30 s section (5) has, so no value plays without pauses and every batch more costs
+# 13.7 s (x the card's slowdown) of the visitor's quota. 4 rather than yue.rows' 1: the first row alone (a 30 s
+# section's first 6 s are heard ~19 s into it on the H200, where the whole section takes ~42 s without listening),
+# then at most one batch more per 30 s section: 2 batches (+27 s, +66%) instead of 1's 5 (+69 s, +164%).
+# ESTIMATE until `python -m bench.gpu --only stream` measures a section made with listening on a GPU.
+LISTEN_ROWS = 4
 MARGIN = 1.5  # a section's last call books this much more than its work's estimate: a shared slice, longer contexts
 RENDER_SECONDS = 1.24  # rendering one take's song so far after a section, measured (pipeline step, first section)
 # Takes are row pairs of one stage-1 batch, and a decode step on the GPU is bound by reading the weights, so each
@@ -199,21 +211,32 @@ def request_seconds(booked: int) -> int:
     return round(booked / duration_factor())
 
 
-def section_costs(sampling: Sampling, precision: str = "bf16", takes: int = 1) -> dict[str, float]:
+def listen_seconds(sampling: Sampling, precision: str = "bf16") -> float:
+    """Seconds listening adds to a whole section on the H200 bench/gpu measured: the stage-2 batches made while stage
+    1 goes on (`yue.rows.listen_batches` of the rows its token budget makes, LISTEN_ROWS a batch), one whole row
+    batch each, whatever the takes (a batch is not bound by its rows: see LISTEN_ROWS)."""
+    return listen_batches(sampling.max_new_tokens // TOKENS_PER_ROW, LISTEN_ROWS) * speed(precision).stage2_row_s
+
+
+def section_costs(sampling: Sampling, precision: str = "bf16", takes: int = 1,
+                  listen: bool = False) -> dict[str, float]:
     """Seconds of each step of one whole section on the H200 bench/gpu measured: stage 1 (the token budget, an upper
-    bound), stage 2 (its longest row) and the audio."""
+    bound; `listen`: with the stage-2 batches made between its steps, `listen_seconds`, which lengthen it), stage 2
+    (its longest row) and the audio."""
     measured = speed(precision)
     stage1 = sampling.max_new_tokens / measured.stage1_tokens_per_s * (1 + EXTRA_TAKE_STAGE1 * (takes - 1))
+    stage1 += listen_seconds(sampling, precision) if listen else 0.0
     frames = min(sampling.max_new_tokens // 2, FRAMES_PER_ROW)
     return {"stage1": stage1, "stage2": measured.stage2_row_s * frames / FRAMES_PER_ROW * takes,
             "audio": RENDER_SECONDS * takes}
 
 
 def work_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1,
-                 unfinished: Unfinished | None = None, card: Card | None = None) -> float:
+                 unfinished: Unfinished | None = None, card: Card | None = None, listen: bool = False) -> float:
     """Seconds of model work left in a section on `card` (default: this app's; an estimate: measured H200 speed x
-    the card's slowdown): `section_costs` less what `unfinished` says is done."""
-    costs = section_costs(sampling, precision, takes)
+    the card's slowdown): `section_costs` less what `unfinished` says is done (`listen`: its rows are heard while it
+    is made; the batches that takes are spread over stage 1, so its steps left count them too)."""
+    costs = section_costs(sampling, precision, takes, listen)
     if unfinished is not None and unfinished.stage == "stage2":
         parts = unfinished.rows
         costs["stage1"] = 0.0
@@ -240,31 +263,34 @@ def booking(work: float, takes: int = 1, chunk: float = CHUNK_SECONDS, card: Car
 
 
 def call_seconds(sampling: Sampling, precision: str = "bf16", takes: int = 1, unfinished: Unfinished | None = None,
-                 chunk: float = CHUNK_SECONDS, card: Card | None = None, audio_s: float = 0.0) -> int:
+                 chunk: float = CHUNK_SECONDS, card: Card | None = None, audio_s: float = 0.0,
+                 listen: bool = False) -> int:
     """Seconds the next call of a section books (`unfinished`: what earlier calls left of it; `audio_s`: the song's
-    length when the section ends)."""
-    return booking(work_seconds(sampling, precision, takes, unfinished, card), takes, chunk, card, audio_s)
+    length when the section ends; `listen`: its rows are heard while it is made)."""
+    return booking(work_seconds(sampling, precision, takes, unfinished, card, listen), takes, chunk, card, audio_s)
 
 
 def planned_calls(sampling: Sampling, precision: str = "bf16", takes: int = 1,
                   unfinished: Unfinished | None = None, chunk: float = CHUNK_SECONDS,
-                  card: Card | None = None, audio_s: float = 0.0) -> list[int]:
+                  card: Card | None = None, audio_s: float = 0.0, listen: bool = False) -> list[int]:
     """The bookings the rest of a section takes if the card runs at the estimated speed: chunks, each working until
-    its deadline, then one for the rest."""
-    left, bookings = work_seconds(sampling, precision, takes, unfinished, card), []
+    its deadline, then one for the rest (`listen`: its rows are heard while it is made)."""
+    left, bookings = work_seconds(sampling, precision, takes, unfinished, card, listen), []
     while left > 0 and len(bookings) < 100:
         bookings.append(booking(left, takes, chunk, card, audio_s))
         left -= deadline_seconds(bookings[-1], takes, audio_s, 0.0, card)
     return bookings or [booking(0.0, takes, chunk, card, audio_s)]
 
 
-def song_seconds(sampling: Sampling, precision: str, takes: int, sections: int, card: Card | None = None) -> int:
+def song_seconds(sampling: Sampling, precision: str, takes: int, sections: int, card: Card | None = None,
+                 listen: bool = False) -> int:
     """At most how many seconds of a visitor's quota `sections` new sections of a new song book in all (the planned
-    calls' bookings; ZeroGPU charges what they use, which is less)."""
+    calls' bookings; ZeroGPU charges what they use, which is less; `listen`: rows are heard while they are made)."""
     card, ends = card or current_card(), [0.0]
     for _ in range(sections):
         ends.append(song_at_end(ends[-1], sampling))
-    return card.quota_factor * sum(sum(planned_calls(sampling, precision, takes, card=card, audio_s=end))
+    return card.quota_factor * sum(sum(planned_calls(sampling, precision, takes, card=card, audio_s=end,
+                                                     listen=listen))
                                    for end in ends[1:])
 
 

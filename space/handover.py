@@ -32,12 +32,14 @@ STOPPED = "stopped"  # what a call yields when the user pressed Stop
 @dataclass(frozen=True)
 class Call:
     """One GPU call of a section: the run's folder (its request, songs so far and unfinished state), which section,
-    the seconds it booked (None: no deadline, off ZeroGPU) and which call of the section it is."""
+    the seconds it booked (None: no deadline, off ZeroGPU), which call of the section it is and whether every take's
+    audio is heard while the section is made (the page's switch: `space.serving.Service.run_section`)."""
 
     folder: str
     section: int
     booked: int | None = None
     number: int = 1
+    listen: bool = True
 
 
 @dataclass(frozen=True)

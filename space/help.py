@@ -39,6 +39,13 @@ def setting_help(name: str) -> str:
                              seed_range=checks.SEED_RANGE)
 
 
+def listen_help(card: gpu_time.Card) -> str:
+    """The listening switch's help line: what it does, and the GPU time it adds to a 30 s section on `card`."""
+    extra = gpu_time.listen_seconds(OFFICIAL) * card.slowdown
+    return (f"plays each part of every take as soon as it is made; the song then takes longer on the GPU and uses "
+            f"more of your GPU time (about {extra:.0f} s more a 30 s section here)")
+
+
 def card_key(card: gpu_time.Card) -> str:
     """The gpu_time.CARDS key of `card`."""
     return next(key for key, known in gpu_time.CARDS.items() if known is card)

@@ -60,7 +60,8 @@ def history_panel(history: gr.BrowserState, root: Path, signer: Signer, to_conti
         names = ("language", "sections", "max_new_tokens", "min_new_tokens", "guidance_first", "guidance_later",
                  "top_p", "temperature", "repetition_penalty", "seed")
         values += [shared.get(key, gr.skip()) for key in names]
-        return values + [False, shared.get("precision", gr.skip()), gr.skip(), shared.get("takes", 1)]
+        # random seed off (the entry's seed is the one used); the format and listening stay as the page has them
+        return values + [False, shared.get("precision", gr.skip()), gr.skip(), shared.get("takes", 1), gr.skip()]
 
     @gr.render(inputs=history)
     def show(sent) -> None:

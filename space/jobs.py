@@ -50,6 +50,7 @@ class Job:
     choice: ModelChoice
     build: Callable[[], SongRequest]
     source: dict = field(default_factory=dict)
+    listen: bool = True  # every take's audio is heard while a section is made (costs GPU time: space/gpu_time.py)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Shared:
     sampling: Sampling
     seed: int | None  # None: draw a random one
     takes: int = 1  # versions made at once; take t has seed + t - 1
+    listen: bool = True  # hear every take's audio while each section is made (more GPU time: space/gpu_time.py)
 
 
 def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
@@ -77,7 +79,9 @@ def shared_settings(args: dict, limits: Limits = Limits()) -> Shared:
     seed = None if checks.flag(args["random_seed"], "random_seed") else checks.seed(args["seed"])
     sections = checks.number(args["sections"], "sections", 1, limits.max_sections, whole=True)
     takes = checks.number(args.get("takes", 1), "takes", 1, limits.max_takes, whole=True)  # absent: one take
-    return Shared(choices["language"], choices["precision"], choices["output_format"], sections, sampling, seed, takes)
+    listen = checks.flag(args.get("listen", True), "listen")  # absent: on, as on the page
+    return Shared(choices["language"], choices["precision"], choices["output_format"], sections, sampling, seed, takes,
+                  listen)
 
 
 def duration_s(path: str) -> float:
@@ -189,7 +193,7 @@ class Jobs:
     def lyrics_job(self, genres: str, lyrics: str, shared: Shared) -> Job:
         self.precheck(genres, lyrics, shared, shared.sections)
         build = lambda: SongRequest(genres, lyrics, shared.sections, shared.sampling, shared.seed, takes=shared.takes)
-        return Job(ModelChoice(shared.language, "cot", shared.precision), build)
+        return Job(ModelChoice(shared.language, "cot", shared.precision), build, listen=shared.listen)
 
     def style_job(self, mix: str | None, vocal: str | None, instrumental: str | None, start_s, end_s, genres: str,
                   lyrics: str, shared: Shared, encode: Callable) -> Job:
@@ -225,7 +229,7 @@ class Jobs:
             return SongRequest(genres, lyrics, shared.sections, shared.sampling, shared.seed, reference,
                                takes=shared.takes)
 
-        return Job(choice, build)
+        return Job(choice, build, listen=shared.listen)
 
     def continue_job(self, bundle: str | None, vocal: str | None, instrumental: str | None, continue_from: str,
                      keep_sections, cut_seconds, genres: str, lyrics: str, last_song: str | None, shared: Shared,
@@ -264,7 +268,7 @@ class Jobs:
                                takes=shared.takes)
 
         made_by = {key: settings[key] for key in ("take", "seed") if key in settings} if source else {"stems": True}
-        return Job(choice, build, made_by)
+        return Job(choice, build, made_by, shared.listen)
 
     def keep_job(self, made: list[dict] | None, take, shared: Shared, encode: Callable) -> Job:
         """Keep a take and go on: every take continues from take `take` (1-based) of the last run (`made`: its

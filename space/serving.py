@@ -7,6 +7,7 @@ stop flags and model choice are in space/store.py.
 and jobs are in `space.jobs`, the files and words a run shows in `space.results`. Nothing here imports gradio or
 spaces, and nothing runs at import.
 """
+import inspect
 import logging
 import os
 import queue
@@ -78,6 +79,14 @@ def listens(pipeline) -> bool:
     return models is not None and models.codec is not None and not models.offload
 
 
+def listening(pipeline: Pipeline, on_row: Callable[[RowAudio], None]) -> dict:
+    """`stream_takes`' arguments to hear every take's rows while a section is made: `on_row`, and the Space's batch
+    of rows (`gpu_time.LISTEN_ROWS`: fewer stage-2 batches, less GPU time) where this pipeline takes one."""
+    # `listen_rows` comes with branch h26s: until it is merged, stream_takes makes every row as soon as it is made
+    takes_batch = "listen_rows" in inspect.signature(pipeline.stream_takes).parameters
+    return {"on_row": on_row, **({"listen_rows": gpu_time.LISTEN_ROWS} if takes_batch else {})}
+
+
 def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
                    previous: list[SongCodes] | None = None, render_states: list | None = None,
                    unfinished: Unfinished | None = None, deadline: Deadline | None = None,
@@ -88,8 +97,9 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
     `Song`s (one per take) as they come, an `Unfinished` when the deadline stopped it, and STOPPED when the stop flag
     ended it (after the section's `Unfinished` where the run streams its rows: a stop there says where it was).
     `on_unfinished` gets the section's state every few seconds on the worker thread. `on_row`: given each piece of
-    audio heard while the section is made (`stream_takes(on_row=)`, on the worker thread); what it returns is
-    yielded in order with the rest. Closing this generator (client gone) stops the worker at the next token."""
+    audio heard while the section is made (`stream_takes(on_row=, listen_rows=gpu_time.LISTEN_ROWS)`, on the worker
+    thread); what it returns is yielded in order with the rest; None: nothing is heard before the section is done.
+    Closing this generator (client gone) stops the worker at the next token."""
     events: queue.Queue = queue.Queue()
     closed = threading.Event()
     done = object()
@@ -97,13 +107,13 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
     def cancel() -> bool:
         return closed.is_set() or os.path.exists(stop_file)
 
+    heard = {} if on_row is None else listening(pipeline, lambda piece: events.put(on_row(piece)))
+
     def work() -> None:
         try:
             for songs in pipeline.stream_takes(request, events.put, cancel, previous=previous,
                                                render_states=render_states, deadline=deadline, resume=unfinished,
-                                               on_unfinished=on_unfinished,
-                                               **({} if on_row is None else {"on_row": lambda piece: events.put(
-                                                   on_row(piece))})):
+                                               on_unfinished=on_unfinished, **heard):
                 events.put(songs)
         except OutOfTime as stop:
             events.put(stop.state)
@@ -161,9 +171,9 @@ class Service(Jobs):
             self.check_every)
         pipeline = self.get_pipeline(choice)  # after the deadline is set: a model loaded here eats into the call
         step = replace(request, segments=call.section + 1)
-        # rows are heard while the section is made (space/row_audio.py) where the pipeline makes audio; their
-        # files go with the hand-over, removed when the run ends (the page has them by then)
-        on_row = (lambda piece: write_row(files.root, piece)) if listens(pipeline) else None
+        # rows are heard while the section is made (space/row_audio.py) when the visitor listens and the pipeline
+        # makes audio; their files go with the hand-over, removed when the run ends (the page has them by then)
+        on_row = (lambda piece: write_row(files.root, piece)) if call.listen and listens(pipeline) else None
         # the section's state is saved every few seconds too: a killed call is tried again from the last save
         for event in section_events(pipeline, step, str(files.folder / "STOP"), previous, states,
                                     files.unfinished(call.section), deadline, files.save_unfinished, on_row):

@@ -25,9 +25,11 @@ STEPS = ("stage1", "stage2", "audio")
 SCALE = 1_000_000  # the song's fraction in whole units, for Eta (which counts units done of a total)
 
 
-def measured_costs(sampling: Sampling, precision: str = "bf16", takes: int = 1) -> dict[str, float]:
-    """Seconds of each step of one section on the GPU bench/gpu measured (the same speeds as the GPU bookings)."""
-    return gpu_time.section_costs(sampling, precision, takes)
+def measured_costs(sampling: Sampling, precision: str = "bf16", takes: int = 1,
+                   listen: bool = False) -> dict[str, float]:
+    """Seconds of each step of one section on the GPU bench/gpu measured (the same speeds as the GPU bookings;
+    `listen`: rows heard while it is made, whose stage-2 batches lengthen stage 1)."""
+    return gpu_time.section_costs(sampling, precision, takes, listen)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class SongRun:
         self.text = f"Section {self.kept + 1} of {self.total}"  # the last progress text
         self.audio_s = 0.0 if previous is None else previous.frames / FRAMES_PER_SECOND
         self.whole = SongProgress(self.total - self.kept, measured_costs(request.sampling, self.precision,
-                                                                          request.takes))
+                                                                          request.takes, self.job.listen))
         self.chosen = self.job.source.get("kept")  # the take kept in the run before (Keep take t and go on)
         self.note = kept_note(self.chosen, self.job.source.get("seed"))
         # the seed the page shows: the song's; going on from a kept take, that take's (take 1's is the run's seed)
@@ -85,7 +85,7 @@ class SongRun:
         self.heard = Heard(request.takes)
         if self.zero_gpu:
             minutes = gpu_time.song_seconds(request.sampling, self.precision, request.takes,
-                                            self.total - self.kept) / 60
+                                            self.total - self.kept, listen=self.job.listen) / 60
             yield Update(f"Loading the models… This song books at most about {minutes:.0f} GPU-minutes of your "
                          "ZeroGPU quota (ZeroGPU charges what the calls use, which is less).", self.seed)
         for index in range(self.kept, self.total):
@@ -118,7 +118,8 @@ class SongRun:
                 yield Update(f"{self.text}\n{phrase}", self.seed, call=(call, calls))
             done = False
             try:
-                for event in self.run_section(self.job.choice, Call(str(self.folder), index, booked, call)):
+                asked = Call(str(self.folder), index, booked, call, self.job.listen)
+                for event in self.run_section(self.job.choice, asked):
                     done = (yield from self.on_event(event, index, extra, (call, calls))) or done
             except Exception as error:
                 refused, failed = gpu_time.quota_refused(error), gpu_time.failed_call(error)
@@ -157,9 +158,10 @@ class SongRun:
         sampling, takes, end = self.request.sampling, self.request.takes, self.song_at_end()
         load = gpu_time.LOAD_SECONDS if self.job.choice != self.service.served else 0
         work = gpu_time.call_seconds(sampling, self.precision, takes, self.unfinished,
-                                     min(limit, gpu_time.CHUNK_SECONDS), audio_s=end)
+                                     min(limit, gpu_time.CHUNK_SECONDS), audio_s=end, listen=self.job.listen)
         booked = gpu_time.granted(min(max(limit, work), gpu_time.MAX_SECONDS, work + load))
-        planned = gpu_time.planned_calls(sampling, self.precision, takes, self.unfinished, audio_s=end)
+        planned = gpu_time.planned_calls(sampling, self.precision, takes, self.unfinished, audio_s=end,
+                                         listen=self.job.listen)
         return booked, call - 1 + len(planned)
 
     def song_at_end(self) -> float:

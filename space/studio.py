@@ -53,6 +53,7 @@ SETTINGS_DOC = """language: the lyrics' language: "en", "zh" (Mandarin, Cantones
                 (less memory, lower quality; docs/models.md).
             output_format: audio file format: "wav", "flac" or "mp3".
             takes: versions made at once in one batch (1 to 4): take 1 has the seed, take 2 the next …; see /takes.
+            listen: true (default) to hear each take's audio while its section is made (/rows): more GPU time.
 
         Returns:
             mix: the song, vocals and accompaniment together (44.1 kHz audio file)
@@ -158,7 +159,7 @@ class Studio:
                        top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
                        repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                       takes: int = 1, request: gr.Request = None):
+                       takes: int = 1, listen: bool = True, request: gr.Request = None):
         """Make a song (sung vocals and accompaniment, several minutes long if asked) from genre tags and lyrics.
         Each lyric section becomes about max_new_tokens / 100 seconds of music (30 s by default).
 
@@ -180,7 +181,7 @@ class Studio:
                        top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
                        repetition_penalty: float = OFFICIAL.repetition_penalty,
                        seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                       takes: int = 1, request: gr.Request = None):
+                       takes: int = 1, listen: bool = True, request: gr.Request = None):
         """Make a song in the style of a reference recording (in-context learning), from genre tags and lyrics.
 
         Args:
@@ -208,7 +209,8 @@ class Studio:
                       top_p: float = OFFICIAL.top_p, temperature: float = OFFICIAL.temperature,
                       repetition_penalty: float = OFFICIAL.repetition_penalty,
                       seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                      takes: int = 1, last_song: str | None = None, request: gr.Request = None):
+                      takes: int = 1, listen: bool = True, last_song: str | None = None,
+                      request: gr.Request = None):
         """Continue a song made by this app (from its .npz bundle: exact) or uploaded vocal + instrumental stems; or
         regenerate a song from a section on, keeping the sections before it.
 
@@ -235,7 +237,7 @@ class Studio:
                   guidance_later: float = OFFICIAL.guidance_later, top_p: float = OFFICIAL.top_p,
                   temperature: float = OFFICIAL.temperature, repetition_penalty: float = OFFICIAL.repetition_penalty,
                   seed: int = 42, random_seed: bool = False, precision: str = "auto", output_format: str = "wav",
-                  takes: int = 1, request: gr.Request = None):
+                  takes: int = 1, listen: bool = True, request: gr.Request = None):
         """Keep one take of this session's last run and go on: every take continues from that take's song with the
         next section of its lyrics (a continuation of the take's bundle; the page's buttons, not an API endpoint).
 

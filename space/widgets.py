@@ -11,7 +11,7 @@ from yue.checks import SLIDERS
 from yue.config import DEFAULT_SECTIONS, Limits, Sampling
 from yue.text.prompt import FRAMES_PER_SECOND, LyricsError, parse_lyrics, split_lyrics
 from space import gpu_time
-from space.help import precision_help, precision_table, setting_help
+from space.help import listen_help, precision_help, precision_table, setting_help
 from space.jobs import FORMATS, LANGUAGES, PRECISIONS, choose_start, load_bundle, prefill_lyrics
 from space.results import for_page, plural
 
@@ -243,6 +243,8 @@ def settings_components(defaults: Sampling, limits: Limits) -> list:
         raw(gr.Radio(list(FORMATS), value="wav", label="Output format", **hidden)),
         raw(gr.Slider(1, limits.max_takes, value=1, step=1, label="Takes", elem_id="takes-setting",
                       info=f"{setting_help('takes')} {TAKES_ONE_SECTION}", **hidden)),
+        gr.Checkbox(True, label="Listen while it is made", info=listen_help(gpu_time.current_card()),
+                    elem_id="listen-setting", **hidden),
     ]
 
 
@@ -255,7 +257,7 @@ def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.But
     of the lyrics (hidden unless the lyrics hold another number of sections). `first_hint`: `sections_info` of the
     first tab, shown until the first change."""
     (language, sections, max_new, min_new, g_first, g_later, top_p, temp, rep, seed, random_seed, precision, fmt,
-     takes) = settings
+     takes, listen) = settings
     with gr.Row():
         language.render()
         with gr.Column(min_width=160):
@@ -263,7 +265,9 @@ def place_settings(settings: list, first_hint: tuple[str, int | None]) -> gr.But
             sections.render()
             every_section = gr.Button(every_label("lyrics", first_hint[1]), size="sm",
                                       visible=first_hint[1] is not None, elem_id="all-sections")
-        takes.render()
+        with gr.Column(min_width=160):
+            takes.render()
+            listen.render()
     with gr.Row():
         seed.render()
         random_seed.render()

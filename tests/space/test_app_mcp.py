@@ -59,6 +59,9 @@ def test_mcp_lists_the_three_endpoints_as_described_tools(server):
         assert not [name for name, schema in properties.items() if not schema.get("description")], tool.name
     seed = listed["continue_song"].inputSchema["properties"]["seed"]["description"]
     assert seed.endswith("used as given unless random_seed is true (the seed is returned).")
+    for tool in listed.values():  # the listening switch, described, on unless the assistant turns it off
+        listen = tool.inputSchema["properties"]["listen"]
+        assert listen["default"] is True and "more GPU time" in listen["description"], tool.name
 
 
 def test_mcp_client_makes_a_song_and_continues_it(server):
@@ -96,6 +99,25 @@ def test_mcp_client_makes_a_song_and_continues_it(server):
     continued = SongCodes.load(download(url, server[1] / "mcp-longer.npz"))[0]
     assert continued.stage1.section_frames[:2] == first.stage1.section_frames  # the two sections kept as made
     assert refused.isError and "Lyrics hold '<EOA>' on line 2" in refused.content[0].text
+
+
+def test_listen_is_the_last_api_parameter_and_callers_that_leave_it_out_still_work(server, client):
+    """Each endpoint's API lists `listen` last, a boolean with default True, after `takes` (continue_song's page-only
+    last_song is no API input): every parameter before it keeps its position. A gradio_client caller that passes the
+    16 earlier values by position (as before `listen` existed) gets its song, listened to."""
+    import json
+    import urllib.request
+
+    info = json.load(urllib.request.urlopen(server[0] + "gradio_api/info"))
+    for name in ("/lyrics_to_song", "/style_transfer", "/continue_song"):
+        parameters = info["named_endpoints"][name]["parameters"]
+        assert [p["parameter_name"] for p in parameters[-2:]] == ["takes", "listen"], name
+        assert parameters[-1]["parameter_has_default"] and parameters[-1]["parameter_default"] is True
+    lyrics_api = [p["parameter_name"] for p in info["named_endpoints"]["/lyrics_to_song"]["parameters"]]
+    assert lyrics_api[:2] == ["genres", "lyrics"] and lyrics_api[2:-2] == list(SMALL)
+    *_, summary, seed = client.predict("pop piano", LYRICS, *{**SMALL, "sections": 1}.values(), 1,
+                                       api_name="/lyrics_to_song")
+    assert summary.startswith("Done: 1 of 1 sections") and seed == 42
 
 
 def test_genres_and_lyrics_are_required_with_no_default(server):

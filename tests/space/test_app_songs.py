@@ -62,6 +62,7 @@ def test_tiny_mode_refuses_another_precision_and_records_the_one_it_uses(client)
     (dict(guidance_first=5), "Guidance, first section (guidance_first) must be a number from 1 to 3; got 5"),
     (dict(seed=1.5), "got 1.5 (fractions are not rounded)"),
     (dict(random_seed=None), "random_seed must be true or false; got None"),
+    (dict(listen="maybe"), "listen must be true or false; got 'maybe'"),
     (dict(language=None), "language must be one of en, zh, jp-kr; got None"),
     (dict(takes=5), "takes must be a whole number from 1 to 4; got 5"),
     (dict(takes=0), "takes must be a whole number from 1 to 4; got 0"),
@@ -85,13 +86,13 @@ def test_a_seed_outside_the_range_is_refused_and_the_client_stays_usable(client)
 
 
 def test_too_few_raw_inputs_get_a_message_not_a_null_error(server):
-    """A raw HTTP call with 3 of the 16 inputs: the error event carries Gradio's message (show_error is on)."""
+    """A raw HTTP call with 3 of the 17 inputs: the error event carries Gradio's message (show_error is on)."""
     import httpx
 
     url = server[0] + "gradio_api/call/lyrics_to_song"
     event = httpx.post(url, json={"data": ["pop", LYRICS, "en"]}, timeout=30).json()["event_id"]
     stream = httpx.get(f"{url}/{event}", timeout=60).text
-    assert "event: error" in stream and "didn't receive enough input values (needed: 16, got: 3)" in stream
+    assert "event: error" in stream and "didn't receive enough input values (needed: 17, got: 3)" in stream
 
 
 def test_dropped_lines_are_in_the_api_summary(client):

@@ -149,3 +149,31 @@ def test_refusals_and_failed_calls_are_recognised_by_spaces_words():
     assert gpu_time.failed_call(Titled("ZeroGPU worker error", "KeyError"))
     assert not gpu_time.quota_refused(RuntimeError("CUDA out of memory"))
     assert not gpu_time.failed_call(RuntimeError("CUDA out of memory"))
+
+
+def test_listening_books_exactly_its_stage2_batches_more():
+    """Hearing rows while a section is made adds, on every card, precision and number of takes, exactly
+    listen_batches(whole rows of the token budget, LISTEN_ROWS) stage-2 batches of one whole row batch each, times
+    the card's slowdown (a 30 s section: 5 rows, 2 batches); a budget under one row adds none. The planned calls
+    and a song's booking grow with it; once stage 1 is done (stage 2 under way) it adds nothing."""
+    from yue.rows import listen_batches
+
+    for tokens, batches in ((3000, 2), (8000, 1 + (13 - 1) // gpu_time.LISTEN_ROWS), (599, 0)):
+        sampling = Sampling(max_new_tokens=tokens, min_new_tokens=4)
+        assert listen_batches(tokens // 600, gpu_time.LISTEN_ROWS) == batches
+        for card in gpu_time.CARDS.values():
+            for precision in ("bf16", "nf4"):
+                for takes in (1, 3):
+                    plain, heard = (gpu_time.work_seconds(sampling, precision, takes, card=card, listen=listen)
+                                    for listen in (False, True))
+                    extra = batches * gpu_time.speed(precision).stage2_row_s * card.slowdown
+                    assert heard - plain == pytest.approx(extra, abs=1e-9)
+    official, large = Sampling(), gpu_time.CARDS["large"]
+    assert sum(gpu_time.planned_calls(official, listen=True, card=large)) > sum(gpu_time.planned_calls(
+        official, card=large))
+    assert gpu_time.song_seconds(official, "bf16", 1, 2, large, listen=True) > gpu_time.song_seconds(
+        official, "bf16", 1, 2, large)
+    row = Row(0, 0, 300)
+    in_stage2 = Unfinished(0, sections=("done",), rows=(RowCodes(row, np.zeros((8, 150), dtype=np.int64)),))
+    assert gpu_time.work_seconds(official, unfinished=in_stage2, listen=True) == gpu_time.work_seconds(
+        official, unfinished=in_stage2)

@@ -31,7 +31,22 @@ def test_random_seed_leaves_the_seed_to_draw():
     assert jobs.shared_settings({**SMALL, "random_seed": True, "seed": None}).seed is None
 
 
+def test_listening_is_on_unless_switched_off_and_the_jobs_carry_it(tmp_path):
+    """An endpoint call without `listen` listens (as the page's default); listen=False reaches the job of a song, of
+    a continuation and of a kept take (a continuation's job with the kept take's source)."""
+    on, off = jobs.shared_settings(SMALL), jobs.shared_settings({**SMALL, "listen": False})
+    assert on.listen is True and off.listen is False
+    service, made = jobs.Jobs(Limits()), made_takes(tmp_path)
+    for shared in (on, off):
+        assert service.lyrics_job("pop", LYRICS, shared).listen is shared.listen
+        assert service.continue_job(made[0]["bundle"], None, None, "end", 1, 0, "pop", LYRICS + "[outro]\nbye\n",
+                                    None, shared, None).listen is shared.listen
+        assert service.keep_job(made, 2, shared, None).listen is shared.listen
+
+
 @pytest.mark.parametrize("overrides, message", [
+    (dict(listen="maybe"), "listen must be true or false; got 'maybe'"),
+    (dict(listen=None), "listen must be true or false; got None"),
     (dict(language="fr"), "language must be one of en, zh, jp-kr; got 'fr'"),
     (dict(language=None), "language must be one of en, zh, jp-kr; got None"),
     (dict(output_format="ogg"), "output_format must be one of wav, flac, mp3; got 'ogg'"),

@@ -10,7 +10,7 @@ import soundfile
 from space import gpu_time, serving
 from space.handover import MESSAGE_BYTES
 from space.jobs import shared_settings
-from space.row_audio import Heard, RowHeard, row_listing, write_row
+from space.row_audio import ROW_FOLDER, Heard, RowHeard, row_listing, write_row
 from space.store import OutputStore
 from yue.config import Limits, Stage2Config
 from yue.rates import OUTPUT_HOP
@@ -85,6 +85,36 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
     assert runs["one call"] == 1 and runs["cut"] > 2
     np.testing.assert_array_equal(codes["cut"].vocal, codes["one call"].vocal)
     np.testing.assert_array_equal(codes["cut"].instrumental, codes["one call"].instrumental)
+
+
+def test_with_listening_off_no_row_is_heard_or_written_and_the_song_is_the_same(tmp_path, tiny_dir):
+    """The same one-section song (tiny checkpoints, one call) with the visitor listening and not: on, rows come
+    and their .wav files are written; off, no RowHeard comes and no row's .wav is ever written in the run's folder
+    (looked at after every update), and the song is the same: equal codes, an equal mix."""
+    from yue import Pipeline
+    from yue.weights.loading import load_models
+
+    pipeline = Pipeline(load_models(stage1=tiny_dir / "s1", stage2=tiny_dir / "s2",
+                                    codec=tiny_dir / "xcodec_mini_infer"), Stage2Config(chunk_frames=50))
+    songs = {}
+    for listen in (True, False):
+        root = tmp_path / str(listen)
+        settings = shared_settings({**SMALL, "sections": 1, "max_new_tokens": 300, "min_new_tokens": 280,
+                                    "listen": listen})
+        service = serving.Service(lambda choice: pipeline, OutputStore(root), Limits(), serving.ModelChoice())
+        updates, written = [], set()
+        for update in service.run(service.lyrics_job("pop", "[verse]\nsmall lights", settings), "wav", "s",
+                                  service.run_section):
+            updates.append(update)
+            written |= {path.name for path in root.rglob("*.wav") if path.parent.name == ROW_FOLDER}
+        assert bool(rows_of(updates)) is listen and bool(written) is listen
+        last = updates[-1]
+        assert last.text.startswith("Done: 1 of 1 sections"), last.text
+        songs[listen] = SongCodes.load(last.takes[0].bundle)[0], soundfile.read(last.files[0], dtype="float32")[0]
+    (heard, heard_mix), (plain, plain_mix) = songs[True], songs[False]
+    np.testing.assert_array_equal(plain.vocal, heard.vocal)
+    np.testing.assert_array_equal(plain.instrumental, heard.instrumental)
+    np.testing.assert_array_equal(plain_mix, heard_mix)
 
 
 def test_row_listing_gives_the_pieces_from_a_number_on_whose_files_are_there(tmp_path):

@@ -380,12 +380,35 @@ def test_a_model_switch_books_its_own_allowance(tmp_path, monkeypatch):
 
 def test_on_zero_gpu_the_page_says_at_most_how_many_gpu_minutes_the_song_books(tmp_path, monkeypatch):
     """Before the first call, on ZeroGPU only: the planned bookings of every new section, in minutes, as an upper
-    bound (ZeroGPU charges use)."""
+    bound (ZeroGPU charges use), with the stage-2 batches of listening while it is made when the visitor listens
+    (the default: 7 minutes for two 30 s sections on ZeroGPU's default card), without when not (5)."""
     service = service_on(FakePipeline(), tmp_path)
     job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000}))
     assert not any("GPU-minutes" in u.text for u in service.run(job, "wav", "session", service.run_section))
     monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
-    minutes = gpu_time.song_seconds(Sampling(max_new_tokens=3000, min_new_tokens=4), "bf16", 1, 2) / 60
-    texts = [u.text for u in service.run(job, "wav", "session", service.run_section)]
-    assert texts[1] == (f"Loading the models… This song books at most about {minutes:.0f} GPU-minutes of your "
-                        "ZeroGPU quota (ZeroGPU charges what the calls use, which is less).")
+    monkeypatch.setattr(gpu_time, "current_card", lambda: gpu_time.CARDS["large"])  # whatever spaces says here
+    for listen, shown in ((True, 7), (False, 5)):
+        job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000, "listen": listen}))
+        minutes = gpu_time.song_seconds(Sampling(max_new_tokens=3000, min_new_tokens=4), "bf16", 1, 2,
+                                        listen=listen) / 60
+        texts = [u.text for u in service.run(job, "wav", "session", service.run_section)]
+        assert texts[1] == (f"Loading the models… This song books at most about {minutes:.0f} GPU-minutes of your "
+                            "ZeroGPU quota (ZeroGPU charges what the calls use, which is less).")
+        assert round(minutes) == shown
+
+
+def test_the_listening_switch_reaches_every_gpu_call_and_its_booking(tmp_path, monkeypatch):
+    """On ZeroGPU, 3000-token sections: each GPU call carries the visitor's choice (`Call.listen`, which decides
+    whether the call hears rows), and a section books the calls its work plans with listening's stage-2 batches
+    when listening (4 calls on ZeroGPU's default card), without them when not (3)."""
+    monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: True)
+    monkeypatch.setattr(gpu_time, "current_card", lambda: gpu_time.CARDS["large"])
+    for listen, planned in ((True, 4), (False, 3)):
+        service = service_on(FakePipeline(), tmp_path / str(listen))
+        job = service.lyrics_job("pop", LYRICS, shared_settings({**SMALL, "max_new_tokens": 3000, "listen": listen}))
+        calls = failing(service, {})
+        texts = [u.text for u in service.run(job, "wav", "session", calls)]
+        assert [call.listen for call in calls.calls] == [listen, listen]
+        plan = gpu_time.planned_calls(Sampling(max_new_tokens=3000, min_new_tokens=4), audio_s=30.0, listen=listen)
+        assert calls.calls[0].booked == gpu_time.granted(plan[0]) and len(plan) == planned
+        assert f"GPU call 1 of {planned}" in "\n".join(texts)

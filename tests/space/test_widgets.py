@@ -117,7 +117,8 @@ def test_cutting_at_a_time_opens_with_a_valid_cut_and_no_api_names(tmp_path):
 def test_every_sampling_control_and_the_precision_have_help_from_one_table():
     """Each sampling slider, the language, seed, takes and precision have help text; the official values in it
     come from Sampling, the precision's memory and time from gpu_table's rows of this Space's card (the docs'
-    table); the takes' help says a run makes all its sections before a take can be kept."""
+    table); the takes' help says a run makes all its sections before a take can be kept; listening (on) says what
+    it does and the GPU time it adds."""
     from space import gpu_table, gpu_time
     from space.help import precision_table
     from space.widgets import settings_components
@@ -127,7 +128,7 @@ def test_every_sampling_control_and_the_precision_have_help_from_one_table():
         settings = settings_components(Sampling(), Limits())
     named = dict(zip(("language", "sections", "max_new_tokens", "min_new_tokens", "guidance_first", "guidance_later",
                       "top_p", "temperature", "repetition_penalty", "seed", "random_seed", "precision", "format",
-                      "takes"), settings))
+                      "takes", "listen"), settings))
     for name in ("language", "max_new_tokens", "min_new_tokens", "guidance_first", "guidance_later", "top_p",
                  "temperature", "repetition_penalty", "seed", "precision", "takes"):
         assert named[name].info, name
@@ -138,6 +139,11 @@ def test_every_sampling_control_and_the_precision_have_help_from_one_table():
         assert f"{precision.strip('`')} {memory}, {seconds}" in named["precision"].info
     assert precision_table(card) == gpu_table.markdown("large")  # off ZeroGPU: the default card's
     assert "make 1 section a run" in named["takes"].info
+    # listening: on by default, its cost a 30 s section on this Space's card from the bookings' own numbers
+    extra = gpu_time.listen_seconds(Sampling()) * card.slowdown
+    assert named["listen"].value is True and named["listen"].label == "Listen while it is made"
+    assert named["listen"].info.startswith("plays each part of every take as soon as it is made")
+    assert f"about {extra:.0f} s more a 30 s section here" in named["listen"].info
 
 
 def test_the_lyrics_check_keeps_the_example_lines_and_warns_when_a_continuation_adds_nothing():
