@@ -15,7 +15,7 @@ The same song: rows are batched by the decode step that finished their batch's l
 ids (and `listen_rows`) alone, so a run cut into calls at any step (rows made so far travel in its `Unfinished`: done
 in `rows`, begun too) makes the batches of an uncut one.
 Against a run without `on_row` (all of a section's rows in one batch) the codes are equal where stage 2's numbers
-do not depend on the batch: measured on the CPU in fp32 and bf16 (tests/test_rows.py); on a GPU
+do not depend on the batch: measured on the CPU in fp32 and bf16 (tests/test_rows.py, test_rows_schedule.py); on a GPU
 `python -m bench.gpu --only stream` checks it (docs/models.md says what holds where).
 """
 from __future__ import annotations
