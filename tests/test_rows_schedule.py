@@ -66,17 +66,19 @@ def rows_during(before: int, frames: int) -> int:
     return (before + frames - 1 - before // CHUNK * CHUNK) // CHUNK
 
 
+def scheduled(before: int, frames: int, listen_rows: int) -> list[list[int]]:
+    """The rows (0-based in the section) of each batch the schedule makes while stage 1 makes a section of `frames`
+    frames after `before` (`batch_end`): every batch whose last row stage 1 finishes before its last step."""
+    rows = rows_during(before, frames)
+    ends = sorted({batch_end(row, listen_rows) for row in range(rows)})
+    return [[row for row in range(rows) if batch_end(row, listen_rows) == last] for last in ends if last < rows]
+
+
 def expected_batches(song, listen_rows: int) -> list[tuple[int, list[int]]]:
-    """(section, the section's rows of each batch, 0-based) the schedule makes while stage 1 goes on (`batch_end`):
-    every batch whose last row stage 1 finishes before its last step."""
+    """(section, its rows in one batch) of every batch the schedule makes while stage 1 goes on, in order."""
     ends = np.cumsum((0, *song.codes.stage1.section_frames))
-    out = []
-    for section, (before, after) in enumerate(zip(ends[:-1], ends[1:])):
-        rows = rows_during(int(before), int(after - before))
-        for last in sorted({batch_end(row, listen_rows) for row in range(rows)}):
-            if last < rows:
-                out.append((section, [row for row in range(rows) if batch_end(row, listen_rows) == last]))
-    return out
+    return [(section, rows) for section, (before, after) in enumerate(zip(ends[:-1], ends[1:]))
+            for rows in scheduled(int(before), int(after - before), listen_rows)]
 
 
 def section_rows(song, section: int, rows) -> list[int]:
@@ -111,6 +113,33 @@ def test_batched_rows_make_the_plain_song_in_the_scheduled_batches(plain, batche
         start = int(sum(song.codes.stage1.section_frames[:section]))
         assert sum(1 for s, _ in made if s == section) == listen_batches(rows_during(start, frames), listen_rows)
     assert pieces[0].during and (pieces[0].section, pieces[0].row) == (0, 0) and before[0] > 0
+
+
+def test_takes_of_songs_of_other_lengths_batch_each_take_by_its_own_rows(fp32, batches):
+    """Two takes continuing their own songs of 190 and 118 frames (their rows end at other steps), listen_rows 2: the
+    codes and audio equal a plain continuation's, each batch holds one take's rows, and each take's rows are batched
+    by its own schedule (its first row, the partial one grown, alone; then 2 at a time), as listen_batches counts."""
+    first = SongRequest("pop", REQUEST.lyrics, 1, sampling=Sampling(max_new_tokens=380, min_new_tokens=200), seed=5,
+                        takes=2)
+    songs = list(fp32.stream_takes(first))[-1]
+    assert [song.codes.frames for song in songs] == [190, 118]
+    request, previous = replace(first, segments=2, sampling=SAMPLING), [song.codes for song in songs]
+    states = [song.render_state for song in songs]
+    plain = list(fp32.stream_takes(request, previous=previous, render_states=states))[-1]
+    batches.clear()
+    made = list(fp32.stream_takes(request, previous=previous, render_states=states, on_row=lambda piece: None,
+                                  listen_rows=2))[-1]
+    for ours, theirs in zip(made, plain):
+        np.testing.assert_array_equal(ours.codes.vocal, theirs.codes.vocal)
+        np.testing.assert_array_equal(ours.codes.instrumental, theirs.codes.instrumental)
+        np.testing.assert_array_equal(ours.mix, theirs.mix)
+    assert all(len({row.track // 2 for row in rows}) == 1 for _, rows in batches)
+    for take, song in enumerate(songs):
+        first_row = song.codes.frames // CHUNK * CHUNK
+        mine = [sorted({(row.start - first_row) // CHUNK for row in rows}) for _, rows in batches
+                if rows[0].track // 2 == take]
+        assert mine == scheduled(song.codes.frames, SAMPLING.max_new_tokens // 2, 2) == [[0], [1, 2]]
+    assert len(batches) == sum(listen_batches(rows_during(song.codes.frames, 190), 2) for song in songs)
 
 
 def test_the_schedule_counts_a_first_row_then_groups():
