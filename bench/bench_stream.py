@@ -1,8 +1,8 @@
 """Listening while a song is made (yue/rows.py): time to first audio and the stream's real-time factor, tiny
 checkpoints on the CPU (1 thread), as ratios of what one 6 s row costs measured in the same run.
 
-    python -m bench.bench_stream            # a 3-row section, ~6 minutes on 2 busy CPU cores
-    python -m bench.bench_stream --rows 2   # shorter
+    python -m bench.bench_stream            # a 3-row section, ~4 minutes on 2 busy CPU cores
+    python -m bench.bench_stream --rows 5   # a 30 s section, as docs/models.md shows (~5 minutes)
 
 1. one row: a plain run of a one-row section (600 stage-1 tokens): its stage 1, stage 2 and audio seconds (the
    song's timings), the cost a streamed listener must wait for at least.
