@@ -36,14 +36,14 @@ def _request(rows: int, seed: int = 1):
 
 @contextmanager
 def counting_batches():
-    """A list that gets the rows of each stage-2 batch `yue.rows.Listening` runs while stage 1 goes on (one
-    `Listening._make` each; the real one runs)."""
+    """A list that gets (section, its rows) of each stage-2 batch `yue.rows.Listening` runs while stage 1 goes on
+    (one `Listening._make` each; the real one runs)."""
     from yue.rows import Listening
 
     made, real = [], Listening._make
 
     def counted(self, tracks, rows, state):
-        made.append(tuple(rows))
+        made.append((self.section, tuple(rows)))
         return real(self, tracks, rows, state)
 
     Listening._make = counted

@@ -8,9 +8,10 @@ import pytest
 
 from yue import Cancelled, Pipeline, Sampling, SongRequest
 from yue.config import Stage2Config
-from yue.rows import Listening, batch_end, listen_batches
+from yue.rows import batch_end, listen_batches
 from yue.weights.loading import load_models
 
+from bench.bench_stream import counting_batches
 from tests.lm.test_deadline import random_calls
 from tests.test_pipeline_deadline import made_in_cut_calls
 from tests.test_rows import joined
@@ -47,17 +48,10 @@ def plain(tiny_dir, fp32):
 
 
 @pytest.fixture
-def batches(monkeypatch):
-    """The stage-2 batches run while stage 1 goes on, as (section, rows) each, in order (Listening._make runs one)."""
-    made = []
-    real = Listening._make
-
-    def counted(self, tracks, rows, state):
-        made.append((self.section, tuple(rows)))
-        return real(self, tracks, rows, state)
-
-    monkeypatch.setattr(Listening, "_make", counted)
-    return made
+def batches():
+    """The stage-2 batches run while stage 1 goes on, as (section, rows) each, in order."""
+    with counting_batches() as made:
+        yield made
 
 
 def rows_during(before: int, frames: int) -> int:
