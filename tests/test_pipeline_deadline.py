@@ -28,11 +28,12 @@ def audio_pipeline(tiny_dir):
     return Pipeline.tiny(tiny_dir)
 
 
-def made_in_cut_calls(pipeline: Pipeline, request: SongRequest, calls_of=None):
+def made_in_cut_calls(pipeline: Pipeline, request: SongRequest, calls_of=None, **streaming):
     """As the Space makes a song: one section at a time, each in as many calls as it takes, every call's arguments
     and stop state pickled (a ZeroGPU worker is another process). `calls_of`: an iterator of tests.lm.test_deadline
     CallClock arguments, one per call (a killed call goes on from the last state it saved); default: every call
-    stops after one step. Returns (the last songs, calls, stages cut)."""
+    stops after one step; `streaming`: more arguments of every call (on_row=...). Returns (the last songs, calls,
+    stages cut)."""
     sections, _ = pipeline.check(request)
     kept = 0 if request.previous is None else len(request.previous.stage1.section_frames)
     songs, unfinished, calls, stages = None, None, 0, set()
@@ -47,7 +48,7 @@ def made_in_cut_calls(pipeline: Pipeline, request: SongRequest, calls_of=None):
                 for made in pipeline.stream_takes(replace(request, segments=index + 1), previous=previous,
                                                   render_states=states, resume=unfinished,
                                                   deadline=PASSED if clock is None else clock.deadline(1),
-                                                  on_unfinished=saved.append):
+                                                  on_unfinished=saved.append, **streaming):
                     songs = pickle.loads(pickle.dumps(made))
                 unfinished = None
                 break

@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .checks import number
 from .config import Limits, Stage2Config
 from .eta import Eta
 from .request import check_request, check_takes_songs, kept_ids, request_prompt
@@ -18,7 +19,7 @@ from .lm.deadline import Deadline, OutOfTime
 from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
 from .lm import stage2
 from .codec.stream import AudioStream, final_frames
-from .rows import Listening, RowAudio
+from .rows import LISTEN_ROWS, Listening, RowAudio
 from .weights.loading import Models
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,8 @@ class Pipeline:
                      render_states: list | None = None, deadline: Deadline | None = None,
                      resume: Unfinished | None = None,
                      on_unfinished: Callable[[Unfinished], None] | None = None,
-                     on_row: Callable[[RowAudio], None] | None = None) -> Iterator[list[Song]]:
+                     on_row: Callable[[RowAudio], None] | None = None,
+                     listen_rows: int = LISTEN_ROWS) -> Iterator[list[Song]]:
         """Like `stream`, for `request.takes` versions made in one batch: yields one Song per take after every new
         section. Take t has seed `seed + t` (`song.seed`) and is the song a one-take request with that seed makes.
         `keep(sections)` (stage-1 sections of every take) may return the index of a take that every take then
@@ -194,10 +196,12 @@ class Pipeline:
         The pieces of a take, joined, are its song (float rounding; loudness provisional until the song ends).
         The songs are those of a run without it (tests/test_rows.py: CPU, fp32 and bf16; docs/models.md for GPUs),
         and a `Cancelled` stop says what was made and heard. With offload, rows come at each section's end.
+        `listen_rows` (>= 1): rows of each take per stage-2 batch after a section's first (`yue.rows.batch_end`).
         """
+        listen_rows = number(listen_rows, "listen_rows", 1, whole=True)
         if previous is None and resume is None and getattr(request.previous, "unfinished", None) is not None:
             yield from self._finish_unfinished(request, on_progress, cancel, audio, keep, deadline=deadline,
-                                               on_row=on_row)
+                                               on_row=on_row, listen_rows=listen_rows)
             return
         if previous is not None:  # the request's checks look at take 1's song
             request = replace(request, previous=previous[0] if previous else None)
@@ -221,7 +225,8 @@ class Pipeline:
         renderers = [self.renderer(request.rescale, state) if audio and self.models.codec is not None else None
                      for state in states]
 
-        listening = self._listening(request, songs, states, on_row, keep, deadline, cancel) if on_row else None
+        listening = self._listening(request, songs, states, on_row, keep, deadline, cancel,
+                                    listen_rows) if on_row else None
 
         def section_rows(index: int) -> tuple:
             """The rows an earlier call made of section `index`, and those this call made of it while streaming."""
@@ -295,7 +300,7 @@ class Pipeline:
             started = time.perf_counter()
             self.models.prepare("stage1")
 
-    def _listening(self, request: SongRequest, songs: list, states: list, on_row, keep, deadline, cancel) -> Listening:
+    def _listening(self, request: SongRequest, songs, states, on_row, keep, deadline, cancel, listen_rows):
         """What streams a run's rows (`on_row`): an `AudioStream` per take going on from its render state, from the
         audio a run that stopped where this one begins had handed on."""
         if keep is not None:
@@ -306,21 +311,21 @@ class Pipeline:
         streams = [AudioStream(m.codec, m.vocal_vocoder, m.instrumental_vocoder, request.rescale, state,
                                final_frames(0 if song is None else song.frames // chunk * chunk, False))
                    for state, song in zip(states, songs)]
-        return Listening(self.models, self.stage2_config, streams, on_row, deadline, cancel)
+        return Listening(self.models, self.stage2_config, streams, on_row, deadline, cancel, listen_rows)
 
-    def _finish_unfinished(self, request: SongRequest, *args, deadline: Deadline | None,
-                           on_row=None) -> Iterator[list[Song]]:
+    def _finish_unfinished(self, request: SongRequest, *args, deadline: Deadline | None, **listening
+                           ) -> Iterator[list[Song]]:
         """A song whose next section stopped part-way (`request.previous.unfinished`, a bundle's): that section is
         finished as the call it stopped in would have (exactly where it stopped), then the song goes on from it."""
         state = request.previous.unfinished.check_takes(request.takes)
         total = request.sections_total(len(self.check(request)[0]))
         songs = [request.previous] * request.takes
         for made in self.stream_takes(replace(request, segments=state.section + 1), *args, songs, None, deadline,
-                                      state, on_row=on_row):
+                                      state, **listening):
             yield made
         if total > state.section + 1:
             yield from self.stream_takes(request, *args, [song.codes for song in made],
-                                         [song.render_state for song in made], deadline, on_row=on_row)
+                                         [song.render_state for song in made], deadline, **listening)
 
     def generate(self, request: SongRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: Callable[[], bool] | None = None) -> Song:

@@ -2,17 +2,20 @@
 codes are final, at the latest a 6 s row after stage 1 made it.
 
 Stage 2 works on 6 s rows (300 frames) of the song, each independent of the others. While stage 1 makes a section,
-the rows it finishes (both tracks of every take whose row ends at that decode step, one batch) go through stage 2
-between two stage-1 steps, on the same device, and their frames through the take's `AudioStream` every 100 frames
-(`stage2.PIECES_PER_ROW`): a listener hears the song ~6.7 s behind stage 1 (a row, and the decoders' right context).
-At the section's end the rows left (the tail, and rows finished by the last step) are made as `Pipeline` made them
-before, in one batch per length; a section's last partial row is recomputed when the next section grows it, so its
-audio waits for that (or for the song's end).
+the rows it finishes go through stage 2 between two stage-1 steps, on the same device, in batches (`listen_rows`,
+`batch_end`): the section's first row alone, then `listen_rows` rows of each take at a time, a batch made (both tracks
+of every take whose batch's last row ends at that decode step) once stage 1 has finished its last row. Their frames
+go through the take's `AudioStream` every 100 frames (`stage2.PIECES_PER_ROW`): with `listen_rows` 1 a listener hears
+the song ~6.7 s behind stage 1 (a row, and the decoders' right context), with more a batch's rows later. At the
+section's end the rows left (the tail: rows of a batch stage 1 did not finish, and rows finished by the last step)
+are made as `Pipeline` made them before, in one batch per length; a section's last partial row is recomputed when
+the next section grows it (it is then the next section's first row), so its audio waits for that (or the song's end).
 
-The same song: rows are batched by the decode step that finished them, a function of the stage-1 ids alone, so a
-run cut into calls at any step (rows made so far travel in its `Unfinished`) makes the batches of an uncut one.
+The same song: rows are batched by the decode step that finished their batch's last row, a function of the stage-1
+ids (and `listen_rows`) alone, so a run cut into calls at any step (rows made so far travel in its `Unfinished`: done
+in `rows`, begun too) makes the batches of an uncut one.
 Against a run without `on_row` (all of a section's rows in one batch) the codes are equal where stage 2's numbers
-do not depend on the batch: measured on the CPU in fp32 and bf16 (tests/test_rows.py); on a GPU
+do not depend on the batch: measured on the CPU in fp32 and bf16 (tests/test_rows.py, test_rows_schedule.py); on a GPU
 `python -m bench.gpu --only stream` checks it (docs/models.md says what holds where).
 """
 from __future__ import annotations
@@ -41,13 +44,19 @@ from .text.tokens import XCODEC_OFFSET
 LISTEN_ROWS = 1
 
 
+def batch_end(row: int, listen_rows: int = LISTEN_ROWS) -> int:
+    """The last row of the stage-2 batch that row `row` of a section (0-based: 0 is the section's first whole row, a
+    partial row grown from the section before included) goes in while stage 1 makes the section: row 0 alone, then
+    rows 1..L, L+1..2L, ... (L = `listen_rows`). The batch is made once stage 1 has finished that last row."""
+    listen_rows = max(1, listen_rows)
+    return 0 if row <= 0 else -(-row // listen_rows) * listen_rows
+
+
 def listen_batches(rows: int, listen_rows: int = LISTEN_ROWS) -> int:
     """How many stage-2 batches a section whose stage 1 finishes `rows` whole rows (of each take) runs while stage 1
-    goes on: its first row alone, then one batch per `listen_rows` rows (a group left incomplete at the section's end
-    waits for the section's own last batch, which a run without listening also makes)."""
-    if rows <= 0:
-        return 0
-    return 1 + (rows - 1) // max(1, listen_rows)
+    goes on (`batch_end`: its first row alone, then one batch per `listen_rows` rows); a batch whose last row stage 1
+    does not finish waits for the section's own last batch, which a run without listening also makes."""
+    return sum(1 for row in range(max(0, rows)) if batch_end(row, listen_rows) == row)
 
 @dataclass(frozen=True)
 class RowAudio(Piece):
@@ -81,9 +90,9 @@ class Listening:
     (`stage2.make_rows(on_codes=)`), `end` it with the section's codes."""
 
     def __init__(self, models, config: Stage2Config, streams: list[AudioStream], on_row: Callable[[RowAudio], None],
-                 deadline=None, cancel: Callable[[], bool] | None = None):
+                 deadline=None, cancel: Callable[[], bool] | None = None, listen_rows: int = LISTEN_ROWS):
         self.models, self.config, self.streams, self.on_row = models, config, streams, on_row
-        self.deadline, self.cancel = deadline, cancel
+        self.deadline, self.cancel, self.listen_rows = deadline, cancel, listen_rows
         self.live = not models.offload  # with offload stage 1 leaves the device for stage 2: rows wait for its end
         self.spent = {"stage2_s": 0.0, "audio_s": 0.0}  # time the rows' stage 2 and audio took
         self.section, self.made, self.begun = -1, {}, {}
@@ -104,6 +113,7 @@ class Listening:
             whole = 0 if song[0] is None else song[0].shape[1] // chunk * chunk  # a partial row is made again
             self.codes.append([np.zeros((self.config.codebooks, 0), np.int64) if c is None else c[:, :whole]
                                for c in song])
+        self.first = [codes[0].shape[1] for codes in self.codes]  # where each take's first row of the section starts
 
     def stage1_done(self) -> None:
         self.during = False
@@ -119,14 +129,13 @@ class Listening:
         return tuple(self.made.values()) + tuple(self.begun.values())
 
     def step(self, section: int, ids: list[list[int]], state: Callable[[], Stage1Partial]) -> None:
-        """Before a stage-1 decode step: stop if asked (keeping what was made), and make the rows finished since
-        the last step."""
+        """Before a stage-1 decode step: stop if asked (keeping what was made), and make the batches of rows
+        finished since the last step."""
         if self.cancel is not None and self.cancel():
             raise self.stopped(state())
-        chunk = self.config.chunk_frames
-        if not self.live or all(before[0].size + len(new) // 2 < codes[0].shape[1] + chunk
-                                for before, new, codes in zip(self.before, ids, self.codes)):
-            return  # no take has a whole row past its final codes: nothing to make (most steps)
+        if not self.live or all(before[0].size + len(new) // 2 < self._batch_ends(take, codes[0].shape[1])
+                                for take, (before, new, codes) in enumerate(zip(self.before, ids, self.codes))):
+            return  # no take has the batch after its final codes finished: nothing to make (most steps)
         tracks, groups = self._ready(ids)
         for group in groups:
             self._make(tracks, group, state)
@@ -139,17 +148,25 @@ class Listening:
         heard = [stream.last if stream.heard > start else None for stream, start in zip(self.streams, self.heard_at)]
         return Cancelled("stopped by the user", state, heard if any(h is not None for h in heard) else None)
 
+    def _batch_ends(self, take: int, start: int) -> int:
+        """The frame of take `take`'s song where the batch of its row starting at `start` ends (`batch_end`)."""
+        chunk = self.config.chunk_frames
+        return self.first[take] + (batch_end((start - self.first[take]) // chunk, self.listen_rows) + 1) * chunk
+
     def _ready(self, ids: list[list[int]]) -> tuple[list[np.ndarray], list[list[Row]]]:
-        """(each track's stage-1 codes so far, the whole rows not made yet, grouped by the step that finished
-        them, in order)."""
+        """(each track's stage-1 codes so far, the rows of every batch stage 1 has finished and not made yet, grouped
+        by the step that finished the batch's last row, in order)."""
         chunk, tracks, groups = self.config.chunk_frames, [], {}
         for take, (before, new) in enumerate(zip(self.before, ids)):
             pairs = np.asarray(new[:len(new) // 2 * 2], np.int64) - XCODEC_OFFSET
             tracks += [np.concatenate([before[0], pairs[0::2]]), np.concatenate([before[1], pairs[1::2]])]
             for start in range(self.codes[take][0].shape[1], tracks[-1].size - chunk + 1, chunk):
+                end = self._batch_ends(take, start)
+                if end > tracks[-1].size:
+                    break  # its batch waits for stage 1 to finish the batch's last row
                 rows = [Row(2 * take + k, start, chunk) for k in (0, 1)]
                 if rows[0] not in self.made:
-                    groups.setdefault(max(0, start + chunk - before[0].size), []).extend(rows)
+                    groups.setdefault(max(0, end - before[0].size), []).extend(rows)
         return tracks, [groups[end] for end in sorted(groups)]
 
     def _make(self, tracks: list[np.ndarray], rows: list[Row], state: Callable[[], Stage1Partial]) -> None:

@@ -66,6 +66,24 @@ def test_bad_input_exits_non_zero_with_a_clear_message(tiny_lm_dir, tmp_path, mo
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--rows", "--listen-rows", "0"], "--listen-rows must be a whole number >= 1"),
+    (["--listen-rows", "2"], "add --rows"),
+    (["--rows", "--listen-rows", "x"], "invalid int value: 'x'"),
+])
+def test_a_bad_listen_rows_is_refused_before_loading(tmp_path, capsys, flags, message):
+    """--listen-rows: 0 and text are refused, and so is the flag without --rows (it batches what --rows hears), with
+    a message naming it, before any model is loaded (here none could be: --tiny names no folder)."""
+    args = ["generate", "--tiny", str(tmp_path / "none"), "--genre", "pop", "--lyrics", "[verse]\nx", *flags,
+            "--out", str(tmp_path / "out")]
+    if "x" in flags:
+        with pytest.raises(SystemExit):
+            main(args)
+    else:
+        assert main(args) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
 def test_stage2_refuses_a_stage1_model(tmp_path, tiny_lm_dir, capsys):
     np.save(tmp_path / "c.npy", np.zeros((1, 5), dtype=np.int64))
     assert main(["stage2", str(tmp_path / "c.npy"), "--model", str(tiny_lm_dir / "s1"), "--out", "o.npy"]) == 2

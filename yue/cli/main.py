@@ -88,6 +88,7 @@ def cmd_generate(args) -> None:
     genres = read_text(args.genre, args.genre_file, "genre").strip()
     lyrics = read_text(args.lyrics, args.lyrics_file, "lyrics")
     checks.number(args.takes, "--takes", 1, Limits().max_takes, whole=True)
+    listen_rows = _listen_rows(args)
     out = Path(args.out)
     folders = [out] if args.takes == 1 else [out / f"take{take + 1}" for take in range(args.takes)]
     for folder in folders:
@@ -127,7 +128,8 @@ def cmd_generate(args) -> None:
     songs = None
     try:
         for songs in pipeline.stream_takes(request, on_progress=progress,
-                                           on_row=(lambda piece: _write_row(folders, piece)) if args.rows else None):
+                                           on_row=(lambda piece: _write_row(folders, piece)) if args.rows else None,
+                                           listen_rows=listen_rows):
             pass
     finally:
         progress.end()  # an error or Ctrl-C starts on a line of its own
@@ -138,6 +140,18 @@ def cmd_generate(args) -> None:
     audio = [f"{track}.{args.format}" for track in ("mix", "vocal", "instrumental")] if songs[0].mix.size else []
     for line in summary(songs, folders, audio, len(lyric_sections), load_s, time.perf_counter() - started):
         print(line)
+
+
+def _listen_rows(args) -> int:
+    """--listen-rows: a whole number >= 1, and only with --rows (without it nothing is heard while it is made)."""
+    from ..rows import LISTEN_ROWS
+
+    if args.listen_rows is None:
+        return LISTEN_ROWS
+    if not args.rows:
+        raise ValueError("--listen-rows sets how the audio heard while the song is made (--rows) is batched: add "
+                         "--rows, or leave --listen-rows out")
+    return checks.number(args.listen_rows, "--listen-rows", 1, whole=True)
 
 
 def _write_row(folders: list[Path], piece) -> None:

@@ -157,6 +157,10 @@ def _generate(commands) -> None:
                      help="listen while it is made: write each take's audio as soon as it is final, about 2 s at a "
                           "time while stage 1 goes on, as rows/<first frame>.wav in its folder (mix; joined in name "
                           "order they are the song, loudness provisional until the end)")
+    gen.add_argument("--listen-rows", type=int, metavar="N",
+                     help="with --rows: rows (6 s each) per stage-2 batch while stage 1 goes on, after each section's "
+                          "first row (made alone, to be heard soonest); 1 = each row as soon as it is made; larger = "
+                          "less GPU time, longer waits between pieces (default: 1)")
     _reference_flags(gen)
     _sampling_flags(gen)
     _model_flags(gen)
