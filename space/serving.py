@@ -7,7 +7,6 @@ stop flags and model choice are in space/store.py.
 and jobs are in `space.jobs`, the files and words a run shows in `space.results`. Nothing here imports gradio or
 spaces, and nothing runs at import.
 """
-import inspect
 import logging
 import os
 import queue
@@ -79,14 +78,6 @@ def listens(pipeline) -> bool:
     return models is not None and models.codec is not None and not models.offload
 
 
-def listening(pipeline: Pipeline, on_row: Callable[[RowAudio], None]) -> dict:
-    """`stream_takes`' arguments to hear every take's rows while a section is made: `on_row`, and the Space's batch
-    of rows (`gpu_time.LISTEN_ROWS`: fewer stage-2 batches, less GPU time) where this pipeline takes one."""
-    # `listen_rows` comes with branch h26s: until it is merged, stream_takes makes every row as soon as it is made
-    takes_batch = "listen_rows" in inspect.signature(pipeline.stream_takes).parameters
-    return {"on_row": on_row, **({"listen_rows": gpu_time.LISTEN_ROWS} if takes_batch else {})}
-
-
 def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
                    previous: list[SongCodes] | None = None, render_states: list | None = None,
                    unfinished: Unfinished | None = None, deadline: Deadline | None = None,
@@ -107,7 +98,9 @@ def section_events(pipeline: Pipeline, request: SongRequest, stop_file: str,
     def cancel() -> bool:
         return closed.is_set() or os.path.exists(stop_file)
 
-    heard = {} if on_row is None else listening(pipeline, lambda piece: events.put(on_row(piece)))
+    # the Space's batch of rows (gpu_time.LISTEN_ROWS): fewer stage-2 batches, less GPU time
+    heard = {} if on_row is None else {"on_row": lambda piece: events.put(on_row(piece)),
+                                       "listen_rows": gpu_time.LISTEN_ROWS}
 
     def work() -> None:
         try:

@@ -188,7 +188,7 @@ class Pipeline:
         and this raises `yue.lm.deadline.OutOfTime` whose `state` is an `Unfinished` (the section under way; the
         songs yielded before stay valid); rendering a finished section's audio is not cut. `resume`: such a state,
         given with the songs so far (`previous`, `render_states`): the section goes on exactly where it stopped.
-        In any precision the song is the same however it was cut (yue/lm/decoder.py: settled decode steps).
+        In any precision the song is the same however it was cut (yue/lm/settle.py: settled decode steps).
         `on_unfinished` (with a deadline): given the section's `Unfinished` so far every few seconds
         (yue.lm.deadline.SAVE_EVERY_SECONDS), to go on from if the call is killed before its deadline.
         `on_row`: given every take's audio as it is made (`yue.rows.RowAudio`, about 2 s at a time, the first

@@ -9,7 +9,6 @@ import numpy as np
 
 from . import checks
 from .arrays import ArrayFileError
-from .bundle import MAX_SONG_FRAMES  # noqa: F401 (not used here: yue/cli/inputs.py imports it from here)
 from .bundle import check_bundle_arrays, read_bundle, write_bundle
 from .config import ALL_SECTIONS, DEFAULT_SECTIONS, Limits, Sampling
 from .text.prompt import FRAMES_PER_SECOND, dual_reference_ids, single_reference_ids

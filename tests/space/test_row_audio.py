@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from bench.bench_stream import counting_batches
 from space import gpu_time, serving
 from space.handover import MESSAGE_BYTES
 from space.jobs import shared_settings
@@ -47,7 +48,7 @@ def rows_of(updates, take: int = 0) -> list[RowHeard]:
 
 def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(tmp_path, tiny_dir, monkeypatch):
     """Off ZeroGPU (one call) and on it with calls cut every ~100 clock reads: every row update comes before the
-    section's files, the rows join from frame 0 to the song's end without gap or overlap across calls, and joined
+    section's files, the Space's batches of rows (gpu_time.LISTEN_ROWS) are made while stage 1 goes on, the rows join from frame 0 to the song's end without gap or overlap across calls, and joined
     they sound as the finished mix (16-bit files; the mix's loudness is provisional until the song ends); the cut
     run's codes are the uncut run's (rows made while stage 1 went on travel in each call's unfinished state)."""
     from yue import Pipeline
@@ -67,10 +68,15 @@ def test_rows_come_before_the_section_and_a_cut_section_is_heard_once_in_order(t
         service.clock, service.check_every = (lambda: float(next(ticks))), 1
         forked = Forked(service)
         updates, audio = [], {}  # a row's file goes with the run's hand-over: read as it comes
-        for update in service.run(service.lyrics_job("pop", "[verse]\nsmall lights", settings), "wav", "s", forked):
-            updates.append(update)
-            if update.row is not None:
-                audio[update.row.path] = soundfile.read(update.row.path, dtype="float32")[0]
+        with counting_batches() as batches:
+            for update in service.run(service.lyrics_job("pop", "[verse]\nsmall lights", settings), "wav", "s",
+                                      forked):
+                updates.append(update)
+                if update.row is not None:
+                    audio[update.row.path] = soundfile.read(update.row.path, dtype="float32")[0]
+        if name == "one call":  # the Space's batches (LISTEN_ROWS = 4 rows): row 0 alone, rows 1-2 with the end
+            assert gpu_time.LISTEN_ROWS >= 3
+            assert [[row.start for row in rows] for _, rows in batches] == [[0, 0]]
         runs[name] = forked.calls
         codes[name] = SongCodes.load(updates[-1].takes[0].bundle)[0]
         first_files = next(number for number, u in enumerate(updates) if u.files)

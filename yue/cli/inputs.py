@@ -38,7 +38,8 @@ def codes_file(path: Path, rows: int | None = None):
     import numpy as np
 
     from ..arrays import Spec, read_npy
-    from ..song import MAX_SONG_FRAMES, check_codes
+    from ..bundle import MAX_SONG_FRAMES
+    from ..song import check_codes
 
     codes = read_npy(path, Spec((1, 2), MAX_CODEBOOKS * MAX_SONG_FRAMES))
     if rows is not None and codes.ndim == 2 and codes.shape[0] != rows:
