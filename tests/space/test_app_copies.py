@@ -43,7 +43,7 @@ def wait_until_up(url: str, copy: subprocess.Popen, log: Path, timeout: float = 
 def style_transfer_events(url: str, reference: dict) -> str:
     """/style_transfer called as the page calls it after a click on the example: with the example's file as the
     copy's cache holds it (gradio_client would upload a fresh copy of the file instead). The event stream's text."""
-    data = [reference, None, None, 0, 10, "pop", LYRICS, *{**SMALL, "sections": 1}.values(), 1]
+    data = [reference, None, None, 0, 10, "pop", LYRICS, *{**SMALL, "sections": 1}.values(), 1, True]  # takes, listen
     call = url + "gradio_api/call/style_transfer"
     event = httpx.post(call, json={"data": data}, timeout=30).json()["event_id"]
     return httpx.get(f"{call}/{event}", timeout=300).text

@@ -7,7 +7,7 @@ import httpx
 
 from .helpers import LYRICS, SMALL, song
 
-DATA = ["pop", LYRICS, *{**SMALL, "sections": 1}.values(), 1]  # /lyrics_to_song's 16 inputs, one section
+DATA = ["pop", LYRICS, *{**SMALL, "sections": 1}.values(), 1, True]  # /lyrics_to_song's 17 inputs, one section
 
 
 def song_folders(root) -> set:
