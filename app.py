@@ -7,37 +7,18 @@ No generation logic lives here, and no serving logic either: `space.serving` kee
 section for every take (ZeroGPU allows a few minutes per call), per-request output folders and a stop flag;
 `space.jobs` checks the inputs, `space.results` writes the files. This file is the Gradio layer: the layout, the
 events (each endpoint once for API and MCP callers, which get errors raised, and once for the page's button, which
-shows an error in the progress text), and start-up (a Gradio temp folder of its own per copy).
+shows an error in the progress text), and `main`; start-up's flags, its Gradio temp folder of its own per copy and
+the exit are `space.startup`'s, the models loaded before launch and the launch settings `space.launch`'s.
 """
-import argparse
-import atexit
-import importlib.util
 import logging
-import os
-import re
 import runpy
-import shutil
 import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-
-def own_gradio_folder() -> str:
-    """A folder of this copy's own for Gradio's files (uploads, examples, the outputs it serves), made its
-    GRADIO_TEMP_DIR and removed at exit. By default every copy shares <tmp>/gradio and names a file by its content,
-    so a copy that stopped deleted files (the style example) of another that was still running. Inside an explicit
-    GRADIO_TEMP_DIR when one is set. Call before gradio is imported: some of its modules read the variable then."""
-    parent = os.environ.get("GRADIO_TEMP_DIR")
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    folder, owner = tempfile.mkdtemp(prefix="yue-gradio-", dir=parent), os.getpid()
-    # a forked worker (ZeroGPU's) inherits the exit hooks: only the process that made the folder removes it
-    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(folder, ignore_errors=True))
-    os.environ["GRADIO_TEMP_DIR"] = folder
-    return folder
-
+from space.startup import check_start, leave, own_gradio_folder, parse_args  # gradio-free: before gradio below
 
 if __name__ == "__main__":  # started as the app (not imported): before gradio and transformers are imported below
     own_gradio_folder()
@@ -47,15 +28,15 @@ if __name__ == "__main__":  # started as the app (not imported): before gradio a
 
 import gradio as gr  # noqa: E402
 
-from yue import checks  # noqa: E402
 from yue.config import Limits, Sampling  # noqa: E402
 from yue.weights.loading import ModelCache  # noqa: E402
 from yue.weights.threads import set_cpu_threads  # noqa: E402
 from yue.pipeline import Pipeline  # noqa: E402
-from space.jobs import MAX_UPLOAD_MB, ModelChoice  # noqa: E402
+from space.jobs import ModelChoice  # noqa: E402
 from space.gpu_time import on_zero_gpu  # noqa: E402
+from space.launch import launch, preload  # noqa: E402
 from space.serving import MAX_QUEUE  # noqa: E402
-from space.store import (OUTPUT_MAX_AGE_HOURS, SESSIONS_KEPT, TINY_PRECISION, OutputStore,  # noqa: F401,E402
+from space.store import (OUTPUT_MAX_AGE_HOURS, TINY_PRECISION, OutputStore,  # noqa: F401,E402
                          codec_available, load_examples, pipelines, start_words, tiny_folder)
 from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
@@ -65,7 +46,7 @@ from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,
 from space.widgets import (INTRO, LIGHT, again_button, busy_buttons, continuation_plan, genre_box,  # noqa: F401,E402
                            lyrics_box, lyrics_status, follow_sections, place_settings, raw, reference_window,
                            sections_info, settings_components, stop_button)
-from space.style import CSS, SHOW_TABS  # noqa: E402
+from space.style import SHOW_TABS  # noqa: E402
 from space.take_rows import show_takes, take_rows  # noqa: E402
 # Names app.py had before the serving split, still importable from it (tests and notebooks use them):
 from space.jobs import prefill_lyrics  # noqa: F401,E402
@@ -264,98 +245,6 @@ def build_demo(get_pipeline: Callable[[ModelChoice], Pipeline], *, output_root: 
     return demo
 
 
-def theme() -> gr.themes.Base:
-    """Soft, with system fonts: the default Google fonts are fetched by the browser, which hangs offline."""
-    return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-
-
-def mcp_server(wanted: bool) -> bool:
-    """MCP is on unless switched off; without the extra installed the app still runs, and the log says how to add it."""
-    if wanted and importlib.util.find_spec("mcp") is None:
-        log.warning('MCP is off: the mcp package is missing; pip install "gradio[mcp]==6.31.*" (requirements.txt) '
-                    "serves the endpoints as MCP tools too")
-        return False
-    return wanted
-
-
-def launch(demo: gr.Blocks, host: str | None = None, port: int | None = None, share: bool = False,
-           mcp: bool = True, **kwargs):
-    """Launch with the app's theme, CSS and upload limit (host/port None: Gradio's defaults or its env vars), the
-    state of the SESSIONS_KEPT sessions used last, and the endpoints as MCP tools at /gradio_api/mcp/ (streamable
-    HTTP; /gradio_api/mcp/sse for SSE clients)."""
-    return demo.launch(server_name=host, server_port=port, share=share, mcp_server=mcp_server(mcp),
-                       theme=theme(), css=CSS, max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True,
-                       state_session_capacity=SESSIONS_KEPT, **kwargs)
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="YuE lyrics-to-song web app (a Hugging Face Space)")
-    env_tiny = os.environ.get("YUE_TINY", "").lower() in ("1", "true", "yes")
-    parser.add_argument("--tiny", metavar="DIR|auto", default="auto" if env_tiny else None,
-                        help="tiny random checkpoints (offline; the output is noise); env YUE_TINY=1 = auto")
-    parser.add_argument("--host", help="default 127.0.0.1 (or $GRADIO_SERVER_NAME)")
-    parser.add_argument("--port", type=int, help="default 7860 (or $GRADIO_SERVER_PORT)")
-    parser.add_argument("--share", action="store_true", help="a public gradio.live link (off by default)")
-    parser.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=True,
-                        help="serve the endpoints as MCP tools too (default; needs gradio[mcp]): --no-mcp switches off")
-    parser.add_argument("--outputs", type=Path, help="root of the per-request output folders")
-    parser.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="PyTorch CPU threads (default: $OMP_NUM_THREADS when set, else half the usable CPUs)")
-    return parser.parse_args(argv)
-
-
-PORTS = (1, 65535)
-HOST = re.compile(r"[A-Za-z0-9_.:%-]{1,253}")  # a host name, an IPv4 or IPv6 address (with a zone), or 0.0.0.0
-
-
-def check_start(args: argparse.Namespace, environ=os.environ) -> None:
-    """Every start-up flag (and the variables standing in for them) at start-up, before any model, page or server:
-    the port and host Gradio would bind (99999 was an OverflowError traceback), the outputs and tiny folders can be
-    written, the thread count, the YUE_* settings, the device exists in this PyTorch, and --tiny (which runs on the
-    CPU) is not given another device it would ignore."""
-    from yue.files import writable_folder
-    from yue.weights.devices import check_device, check_environment
-    from yue.weights.threads import choose_threads, usable_cpus
-
-    port, name = (args.port, "--port") if args.port is not None else (environ.get("GRADIO_SERVER_PORT"),
-                                                                       "GRADIO_SERVER_PORT")
-    if port is not None:
-        checks.number(int(port) if str(port).strip().isdigit() else port, name, *PORTS, whole=True)  # env: text
-    host, name = (args.host, "--host") if args.host is not None else (environ.get("GRADIO_SERVER_NAME"),
-                                                                       "GRADIO_SERVER_NAME")
-    if host is not None and not HOST.fullmatch(host):
-        raise ValueError(f"{name} must be a host name or an address such as 127.0.0.1 or 0.0.0.0; got "
-                         f"{checks.shown(host)}")
-    if args.outputs is not None:
-        writable_folder(args.outputs, f"--outputs {args.outputs}")
-    if args.tiny not in (None, "auto"):
-        writable_folder(args.tiny, f"--tiny {args.tiny}")
-    choose_threads(args.threads, environ, usable_cpus())
-    check_environment()
-    if args.tiny and args.device not in (None, "cpu"):
-        raise ValueError(f"--tiny runs on the cpu; --device {args.device} would be ignored: leave --device out")
-    if args.device:
-        check_device(args.device)
-
-
-def preload(get_pipeline: Callable[[ModelChoice], Pipeline]) -> ModelChoice | None:
-    """On ZeroGPU, load the default models (English, CoT, auto precision: ~19 GB in bf16) now, before launch, and
-    return their choice; elsewhere nothing (models load on first use). Gradio's launch runs spaces' start-up first
-    (spaces/zero/__init__.py `startup`, hooked by gradio.py `one_launch`): `torch.pack()` writes every CUDA tensor
-    that exists then to disk and frees it (zero/torch/patching.py `pack`), and each fresh worker copies the pack to
-    its GPU before a call's first line (`worker_init` -> `torch.move` -> packing.py `pack_to_cuda`). Models loaded
-    after launch are not packed: each fresh worker would copy them from host memory instead."""
-    if not on_zero_gpu():
-        return None
-    import spaces  # noqa: F401  (imported already by on_zero_gpu: its import is what patches torch for ZeroGPU)
-
-    choice = ModelChoice()
-    log.info("ZeroGPU: loading the default models before launch, for spaces to pack them")
-    get_pipeline(choice)
-    return choice
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -378,16 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a stop while Gradio still checks its own server (launch has not returned yet)
         demo.close()
     return 0
-
-
-def leave(code: int) -> None:
-    """Exit once the server is closed: the exit hooks run (this copy's Gradio folder, Gradio's own), then the process
-    ends without the interpreter's teardown of torch, transformers and gradio, which only frees memory and took
-    4-7 s on a busy 2-core machine (a SIGTERM from a process manager then waited that long)."""
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 if __name__ == "__main__":

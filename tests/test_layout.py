@@ -17,6 +17,7 @@ FLOORS = {
     "yue.audio": 5, "yue.song": 5,  # audio files, the typed request and song
     "yue.request": 6,  # a request's checks and stage-1 prompt
     "yue.rows": 6,  # a run's rows and audio while it is made
+    "yue.steps": 6,  # a run's steps of a section, timed and reported
     "yue.pipeline": 7,  # the one API
     "yue.cli": 8,  # python -m yue
     "yue": 9, "yue.__main__": 9,
@@ -96,7 +97,7 @@ def test_each_package_says_what_it_is_and_the_old_flat_modules_are_gone():
         assert doc and len(doc.splitlines()) >= 2, f"{package}/__init__.py needs a docstring saying what it holds"
     flat = {path.stem for path in (ROOT / "yue").glob("*.py")}
     assert flat == {"__init__", "__main__", "arrays", "audio", "bundle", "checks", "config", "eta", "files", "pipeline",
-                    "rates", "request", "rows", "song"}
+                    "rates", "request", "rows", "song", "steps"}
     assert not [path.name for path in ROOT.glob("*.py") if path.name != "app.py"]
 
 

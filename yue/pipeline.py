@@ -12,64 +12,16 @@ import numpy as np
 
 from .checks import number
 from .config import Limits, Stage2Config
-from .eta import Eta
-from .request import check_request, check_takes_songs, kept_ids, request_prompt
+from .request import check_request, check_takes_songs, kept_ids, kept_sections, request_prompt
 from .song import Progress, Song, SongCodes, SongRequest, Unfinished
 from .lm.deadline import Deadline, OutOfTime
 from .lm.stage1 import Cancelled, SectionTokens, Stage1Tokens, TokenProgress, generate_takes
-from .lm import stage2
 from .codec.stream import AudioStream, final_frames
-from .rows import LISTEN_ROWS, Listening, RowAudio
+from .rows import LISTEN_ROWS, Listening, RowAudio, move_spent
+from .steps import Rate, cut_stage1, song_so_far, stage2_codes
 from .weights.loading import Models
 
 log = logging.getLogger(__name__)
-
-
-def kept_sections(song: SongCodes | None) -> list[SectionTokens]:
-    """The sections of a song to continue, as stage 1 yields kept sections."""
-    if song is None:
-        return []
-    tokens, ends = song.stage1, np.cumsum((0, *song.stage1.section_frames))
-    labels = tokens.labels or ("",) * len(tokens.section_frames)
-    return [SectionTokens(index, label, tokens.vocal[a:b], tokens.instrumental[a:b], False)
-            for index, (label, a, b) in enumerate(zip(labels, ends[:-1], ends[1:]))]
-
-
-def _cut_stage1(sections: Iterator[list[SectionTokens]], rows: Callable[[int], tuple]) -> Iterator[list[SectionTokens]]:
-    """Stage 1's sections; a stop at the deadline is raised again with an `Unfinished` of the section under way
-    (with `rows(section)`, the stage-2 rows made of it so far)."""
-    try:
-        yield from sections
-    except OutOfTime as stop:
-        raise OutOfTime(Unfinished(stop.state.section, stage1=stop.state, rows=rows(stop.state.section))) from None
-
-
-def _moved(timings: dict, listening: Listening, within: str | None = None) -> None:
-    """The seconds `listening` spent since asked last go to their own stages, out of `within`'s (they were part of
-    its wall time)."""
-    for key, seconds in listening.take_spent().items():
-        timings[key] += seconds
-        if within is not None:
-            timings[within] -= seconds
-
-
-class _Rate:
-    """Progress events at most one per `interval` seconds (and the last): the step's average rate since it began,
-    and the time left from its recent speed (`yue.eta.Eta`: counts down, None while estimating)."""
-
-    def __init__(self, sink: Callable[[Progress], None] | None, interval: float = 0.25):
-        self.sink, self.interval = sink, interval
-        self.start = self.last = time.perf_counter()
-        self.eta = Eta()
-
-    def report(self, stage: str, section: int, sections: int, done: int, total: int) -> None:
-        now = time.perf_counter()
-        if self.sink is None or (now - self.last < self.interval and done < total):
-            return
-        self.last = now
-        rate = done / max(now - self.start, 1e-9)
-        left = self.eta.update((section, stage), done, total, now)
-        self.sink(Progress(stage, section, sections, done, total, rate, left))
 
 
 class Pipeline:
@@ -217,7 +169,7 @@ class Pipeline:
         done = None if previous is None else [kept_ids(song) for song in previous]
         finished: list[list[SectionTokens]] = [[] for _ in range(takes)]
         timings = {"stage1_s": 0.0, "stage2_s": 0.0, "audio_s": 0.0}
-        rate = _Rate(on_progress)
+        rate = Rate(on_progress)
         # one incremental renderer per take: each decodes again only what changed in its own song
         if render_states is not None and len(render_states) != takes:
             raise ValueError(f"{len(render_states)} render states for {takes} takes: give one per take (or None)")
@@ -266,7 +218,7 @@ class Pipeline:
             made_sections = generate_takes(self.models.stage1, prompt, request.sampling, seed, total, on_token, takes,
                                            keep, done, deadline, None if resume is None else resume.stage1, save,
                                            None if listening is None else on_step)
-        for made in _cut_stage1(made_sections, section_rows):
+        for made in cut_stage1(made_sections, section_rows):
             for take, section in enumerate(made):
                 finished[take].append(section)
             index = made[0].index
@@ -277,12 +229,13 @@ class Pipeline:
             if listening is not None:
                 begin(index)
                 listening.stage1_done()
-                _moved(timings, listening, "stage1_s")  # the rows made inside stage 1 count as theirs
+                move_spent(timings, listening, "stage1_s")  # the rows made inside stage 1 count as theirs
             save = None if on_unfinished is None else (
                 lambda parts, made=tuple(made), index=index: on_unfinished(Unfinished(index, sections=made, rows=parts)))
             try:
-                codes = self._stage2(tokens, known, index, total, on_progress, cancel, timings, deadline,
-                                     section_rows(index), save, None if listening is None else listening.hear)
+                codes = stage2_codes(self.models, self.stage2_config, tokens, known, index, total, on_progress,
+                                     cancel, timings, deadline, section_rows(index), save,
+                                     None if listening is None else listening.hear)
             except OutOfTime as stop:
                 raise OutOfTime(Unfinished(index, sections=tuple(made), rows=stop.state)) from None
             except Cancelled:
@@ -290,13 +243,13 @@ class Pipeline:
                     raise
                 raise listening.stopped(sections=tuple(made)) from None
             if listening is not None:
-                _moved(timings, listening, "stage2_s")  # what was heard meanwhile counts as audio
+                move_spent(timings, listening, "stage2_s")  # what was heard meanwhile counts as audio
                 listening.end(codes)
-                _moved(timings, listening)
+                move_spent(timings, listening)
             known = [[c.vocal, c.instrumental] for c in codes]
-            yield [self._song(c, request, seed + take, index + 1, total, timings, warnings, renderers[take])
-                   for take, c in enumerate(codes)]
-            rate = _Rate(on_progress)
+            yield [song_so_far(self.models, c, request, seed + take, index + 1, total, timings, warnings,
+                               renderers[take]) for take, c in enumerate(codes)]
+            rate = Rate(on_progress)
             started = time.perf_counter()
             self.models.prepare("stage1")
 
@@ -333,40 +286,3 @@ class Pipeline:
         for song in self.stream(request, on_progress, cancel):
             pass
         return song
-
-    # -- internals ---------------------------------------------------------------------------------------------
-
-    def _stage2(self, tokens: list[Stage1Tokens], known: list[list], section: int, total: int, on_progress, cancel,
-                timings, deadline: Deadline | None = None, made: tuple = (), on_state=None,
-                on_codes=None) -> list[SongCodes]:
-        """Stage 2 of every take's tracks in one batched call (rows computed before are reused; `on_codes` hears
-        them as they are made)."""
-        start = time.perf_counter()
-        self.models.prepare("stage2")
-        rate = _Rate(on_progress)
-
-        def frame_progress(step: stage2.FrameProgress) -> None:
-            if cancel is not None and cancel():
-                raise Cancelled("stopped by the user")
-            rate.report("stage2", section, total, step.frames_done, step.frames_total)
-
-        tracks = [track for t in tokens for track in (t.vocal, t.instrumental)]
-        filled = stage2.generate(self.models.stage2, tracks, self.stage2_config, frame_progress,
-                                 [codes for pair in known for codes in pair], deadline, made, on_state, on_codes)
-        timings["stage2_s"] += time.perf_counter() - start
-        return [SongCodes(t, filled[2 * take], filled[2 * take + 1]) for take, t in enumerate(tokens)]
-
-    def _song(self, codes: SongCodes, request: SongRequest, seed: int, done: int, total: int, timings, warnings,
-              renderer) -> Song:
-        """The song so far; its audio from `renderer` (one per stream: only what changed is decoded again), or none
-        when `renderer` is None."""
-        start = time.perf_counter()
-        state = None
-        if renderer is not None:
-            self.models.prepare("audio")
-            mix, vocal, instrumental = renderer.render(codes.vocal, codes.instrumental)
-            state = renderer.state
-        else:
-            mix = vocal = instrumental = np.zeros(0, dtype=np.float32)
-        timings["audio_s"] += time.perf_counter() - start
-        return Song(44100, mix, vocal, instrumental, codes, seed, done, total, dict(timings), tuple(warnings), state)

@@ -9,6 +9,7 @@ from .config import ALL_SECTIONS, CONTEXT_TOKENS, DEFAULT_SECTIONS, Limits, Samp
 from .text.prompt import (FRAMES_PER_SECOND, build_prompt, check_context, check_genres, check_window_fits,
                           codes_to_stage1_ids, parse_lyrics)
 from .song import SongCodes, SongRequest
+from .lm.stage1 import SectionTokens
 
 
 def check_request(request: SongRequest, limits: Limits = Limits(), tokenizer=None):
@@ -80,6 +81,16 @@ def kept_ids(song: SongCodes) -> tuple[np.ndarray, ...]:
         start += frames
     return tuple(done)
 
+
+
+def kept_sections(song: SongCodes | None) -> list[SectionTokens]:
+    """The sections of a song to continue, as stage 1 yields kept sections."""
+    if song is None:
+        return []
+    tokens, ends = song.stage1, np.cumsum((0, *song.stage1.section_frames))
+    labels = tokens.labels or ("",) * len(tokens.section_frames)
+    return [SectionTokens(index, label, tokens.vocal[a:b], tokens.instrumental[a:b], False)
+            for index, (label, a, b) in enumerate(zip(labels, ends[:-1], ends[1:]))]
 
 def check_takes_songs(takes: int, previous: list[SongCodes]) -> None:
     """Songs that continue take by take: one per take, the same number of sections each, each a song."""

@@ -242,3 +242,12 @@ class Listening:
         if piece is not None:
             row = (piece.start + piece.frames - 1) // self.config.chunk_frames
             self.on_row(RowAudio(**vars(piece), take=take, section=self.section, row=row, during=self.during))
+
+
+def move_spent(timings: dict, listening: Listening, within: str | None = None) -> None:
+    """The seconds `listening` spent since asked last go to their own stages, out of `within`'s (they were part of
+    its wall time)."""
+    for key, seconds in listening.take_spent().items():
+        timings[key] += seconds
+        if within is not None:
+            timings[within] -= seconds

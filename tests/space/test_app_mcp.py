@@ -10,12 +10,13 @@ def test_mcp_is_on_by_default_and_the_app_runs_without_the_extra(monkeypatch, ca
     import importlib.util
 
     import app
+    from space.launch import mcp_server
 
     assert app.parse_args([]).mcp is True and app.parse_args(["--no-mcp"]).mcp is False
-    assert app.mcp_server(True) is (importlib.util.find_spec("mcp") is not None) and app.mcp_server(False) is False
+    assert mcp_server(True) is (importlib.util.find_spec("mcp") is not None) and mcp_server(False) is False
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mcp" else find_spec(name, *a))
-    assert app.mcp_server(True) is False
+    assert mcp_server(True) is False
     assert 'MCP is off: the mcp package is missing; pip install "gradio[mcp]==6.31.*"' in caplog.text
 
 

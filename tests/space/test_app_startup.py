@@ -7,7 +7,7 @@ def test_on_zero_gpu_the_default_models_load_before_launch(monkeypatch, tmp_path
     """On ZeroGPU `main` loads ModelChoice() through the model cache before Gradio's launch (which runs spaces'
     start-up: the pack), and the service's calls count those models as served; off ZeroGPU nothing loads early."""
     import app
-    from space import gpu_time
+    from space import gpu_time, launch as space_launch
     from space.jobs import ModelChoice
 
     events = []
@@ -30,6 +30,7 @@ def test_on_zero_gpu_the_default_models_load_before_launch(monkeypatch, tmp_path
         events.clear()
         monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: zero_gpu)
         monkeypatch.setattr(app, "on_zero_gpu", lambda: zero_gpu)
+        monkeypatch.setattr(space_launch, "on_zero_gpu", lambda: zero_gpu)  # preload's
         assert app.main(["--tiny", str(tmp_path), "--threads", "1"]) == 0
         choice = ModelChoice() if zero_gpu else None
         assert events == ([("load", choice)] if zero_gpu else []) + [("build", choice), ("launch", choice)]
