@@ -12,13 +12,13 @@ the exit are `space.startup`'s, the models loaded before launch and the launch s
 """
 import logging
 import runpy
-import signal
 import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-from space.startup import check_start, leave, own_gradio_folder, parse_args  # gradio-free: before gradio below
+# gradio-free: before gradio below
+from space.startup import check_start, leave, own_gradio_folder, parse_args, stop_on_signals
 
 if __name__ == "__main__":  # started as the app (not imported): before gradio and transformers are imported below
     own_gradio_folder()
@@ -260,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
     get_pipeline = pipelines(ModelCache(), tiny, args.device)
     served = preload(get_pipeline)
     demo = build_demo(get_pipeline, output_root=args.outputs, tiny=bool(args.tiny), served=served)
-    # SIGTERM (a process manager) stops the app like Ctrl-C: Gradio closes the server, the exit hooks run
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    stop = stop_on_signals()  # Ctrl-C or SIGTERM, at any moment from here: the server closes, the exit hooks run
     try:
-        launch(demo, args.host, args.port, args.share, args.mcp)
-    except KeyboardInterrupt:  # a stop while Gradio still checks its own server (launch has not returned yet)
-        demo.close()
+        launch(demo, args.host, args.port, args.share, args.mcp, prevent_thread_lock=True)
+        while demo.is_running and not stop.wait(0.1):
+            pass
+    except KeyboardInterrupt:  # also a stop while Gradio still checks its own server (launch has not returned yet)
+        pass
+    demo.close()
     return 0
 
 

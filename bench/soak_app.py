@@ -25,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 LYRICS = "[verse]\nsmall lights on the water\n\n[chorus]\nrise and shine\n"
 # /lyrics_to_song's inputs after genres and lyrics: one section of two tokens (one frame), as cheap as a run gets
-SETTINGS = ["en", 1, 2, 2, 1.5, 1.2, 0.93, 1.0, 1.1, 42, False, "auto", "wav", 1]
+SETTINGS = ["en", 1, 2, 2, 1.5, 1.2, 0.93, 1.0, 1.1, 42, False, "auto", "wav", 1, True]  # ... takes, listen (the page's default)
 
 
 class App:

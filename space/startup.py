@@ -6,8 +6,10 @@ import atexit
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from yue import checks
@@ -77,6 +79,21 @@ def check_start(args: argparse.Namespace, environ=os.environ) -> None:
         raise ValueError(f"--tiny runs on the cpu; --device {args.device} would be ignored: leave --device out")
     if args.device:
         check_device(args.device)
+
+
+def stop_on_signals() -> threading.Event:
+    """Ctrl-C (SIGINT) and a process manager's SIGTERM stop the app: the returned event is set, then a
+    KeyboardInterrupt is raised in the main thread. `main` waits on the event, so a stop that came while a library
+    swallowed the interrupt (Gradio's launch makes start-up requests through httpx) still ends the app."""
+    stop = threading.Event()
+
+    def stopping(signum, frame):
+        stop.set()
+        raise KeyboardInterrupt
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stopping)
+    return stop
 
 
 def leave(code: int) -> None:

@@ -19,12 +19,24 @@ from .helpers import LYRICS, SMALL, free_port, has_codec
 
 
 def start_copy(tiny: Path, temp: Path, port: int, log: Path, mcp: bool = False) -> subprocess.Popen:
-    env = {**os.environ, "TMPDIR": str(temp)}  # one temp dir for both: where they used to collide
+    # one temp dir for both (where they used to collide); faulthandler: a copy that does not stop dumps its threads
+    env = {**os.environ, "TMPDIR": str(temp), "PYTHONFAULTHANDLER": "1"}
     env.pop("GRADIO_TEMP_DIR", None)
     with open(log, "wb") as out:
         return subprocess.Popen([sys.executable, "app.py", "--tiny", str(tiny), "--port", str(port),
                                  "--mcp" if mcp else "--no-mcp"], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
+
+
+def exit_code(copy: subprocess.Popen, log: Path, timeout: float = 120) -> int:
+    """The copy's exit status once it has stopped; one still running after `timeout` s is aborted (faulthandler
+    writes every thread's stack to its log) and the log's end says where it hung."""
+    try:
+        return copy.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        copy.send_signal(signal.SIGABRT)
+        copy.wait(timeout=30)
+        raise AssertionError(f"the copy did not stop within {timeout} s: {log.read_text()[-6000:]}") from None
 
 
 def wait_until_up(url: str, copy: subprocess.Popen, log: Path, timeout: float = 300) -> None:
@@ -75,7 +87,7 @@ def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path)
         assert not [line for line in started.splitlines() if WARNING_LINE.search(line)], started[-3000:]
         assert f"TINY OFFLINE MODE: random checkpoints in {tiny}" in started, started[-3000:]
         copies[1].send_signal(signal.SIGINT)
-        assert copies[1].wait(timeout=120) == 0, logs[1].read_text()[-3000:]
+        assert exit_code(copies[1], logs[1]) == 0, logs[1].read_text()[-3000:]
         assert len(list(temp.glob("yue-gradio-*"))) == 1  # the stopped copy removed its own folder, only that
 
         clicked = Client(urls[0], verbose=False, download_files=False).predict(0, api_name="/style_example")[0]
@@ -89,7 +101,7 @@ def test_a_copy_that_stops_leaves_the_style_example_of_another_working(tmp_path)
         summary = json.loads(stream.split("event: complete\ndata: ", 1)[1].splitlines()[0])[4]
         assert summary.startswith("Done: 1 of 1 sections"), summary
         copies[0].send_signal(signal.SIGTERM)  # a process manager's stop: the same clean exit
-        assert copies[0].wait(timeout=120) == 0, logs[0].read_text()[-3000:]
+        assert exit_code(copies[0], logs[0]) == 0, logs[0].read_text()[-3000:]
         assert list(temp.glob("yue-gradio-*")) == []
     finally:
         for copy in copies:

@@ -1,6 +1,7 @@
 """app.py's pieces: a full queue, output folders, GPU durations, lyrics helpers, an import that does no work, the
 section events' worker thread."""
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -193,6 +194,33 @@ def test_every_start_up_flag_is_checked_before_anything_starts(argv, environ, me
     assert message in err and "Traceback" not in err
 
 
+def test_a_stop_that_launch_swallowed_still_ends_the_app(tmp_path):
+    """A Ctrl-C whose KeyboardInterrupt was caught inside launch (a library's broad except while Gradio makes its
+    start-up requests) left the app serving on (a copy stopped at once did not exit within 120 s): the stop also
+    sets the event main waits on, so the app closes its server and exits 0."""
+    import app
+
+    closed = []
+
+    def swallowing(demo, *args, **kwargs):
+        demo.close = lambda: closed.append(demo)
+        demo.is_running = True  # as after Gradio's launch with prevent_thread_lock
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass  # swallowed
+
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    argv = ["--tiny", str(tmp_path / "tiny"), "--outputs", str(tmp_path / "out"), "--threads", "1", "--no-mcp"]
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(app, "launch", swallowing)
+            assert app.main(argv) == 0 and len(closed) == 1
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
 def test_a_stop_while_the_app_starts_ends_it_cleanly(tmp_path, monkeypatch):
     """Ctrl-C or SIGTERM after Gradio's server is up but while launch() still makes its own start-up requests ended
     the app with a KeyboardInterrupt traceback and exit code 1 (seen under load when a copy was stopped at once): it
@@ -206,7 +234,7 @@ def test_a_stop_while_the_app_starts_ends_it_cleanly(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(app, "launch", interrupted)
-    monkeypatch.setattr(app.signal, "signal", lambda *args: None)  # the test process keeps its own SIGTERM handler
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own SIGTERM handler
     argv = ["--tiny", str(tmp_path / "tiny"), "--outputs", str(tmp_path / "out"), "--threads", "1", "--no-mcp"]
     try:
         code = app.main(argv)

@@ -1,5 +1,7 @@
 """app.py's start-up on ZeroGPU: the default models are loaded before launch, so spaces packs them (a fresh worker
 copies the pack to its GPU before a call's first line) and the service knows which models its calls run."""
+import signal
+
 import pytest
 
 
@@ -20,12 +22,13 @@ def test_on_zero_gpu_the_default_models_load_before_launch(monkeypatch, tmp_path
 
     def build_demo(get_pipeline, **kwargs):
         events.append(("build", kwargs["served"]))
-        return type("Demo", (), {"served": kwargs["served"], "close": lambda self: None})()
+        return type("Demo", (), {"served": kwargs["served"], "close": lambda self: None, "is_running": False})()
 
     monkeypatch.setattr(app, "pipelines", pipelines)
     monkeypatch.setattr(app, "build_demo", build_demo)
     monkeypatch.setattr(app, "launch", launch)
     monkeypatch.setattr(app, "tiny_folder", lambda value: tmp_path)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own handlers
     for zero_gpu in (False, True):
         events.clear()
         monkeypatch.setattr(gpu_time, "on_zero_gpu", lambda: zero_gpu)
