@@ -55,7 +55,7 @@ def test_tiny_mode_refuses_another_precision_and_records_the_one_it_uses(client)
     (dict(lyrics={"verse": "la"}), "lyrics must be text; got {'verse': 'la'} (dict)"),
     (dict(top_p=0), "Top-p (top_p) must be a number from 0.05 to 1; got 0"),
     (dict(output_format="ogg"), "output_format must be one of wav, flac, mp3; got 'ogg'"),
-    # raw API values: None or text for a slider, a fraction for a whole number (NaN: test_serving.py)
+    # raw API values: None or text for a slider, a fraction for a whole number (NaN: test_jobs.py)
     (dict(sections=None), "sections is empty: enter a whole number from 1 to 12"),
     (dict(temperature="hot"), "Temperature (temperature) must be a number from 0.1 to 2; got 'hot' (str)"),
     (dict(max_new_tokens=None), "Max tokens per section (max_new_tokens) is empty"),

@@ -42,7 +42,7 @@ def test_on_zero_gpu_the_default_models_load_before_launch(monkeypatch, tmp_path
 @pytest.mark.parametrize("served", [None, "default"])
 def test_the_demo_tells_its_service_which_models_were_loaded_before_launch(served, tmp_path):
     """build_demo(served=...) reaches the service whose runs book the GPU calls (a run of other models adds the
-    load allowance to its first call: tests/space/test_serving.py)."""
+    load allowance to its first call: tests/space/test_serving_calls.py)."""
     import app
     from space.jobs import ModelChoice
 
