@@ -160,7 +160,8 @@ def _generate(commands) -> None:
     gen.add_argument("--listen-rows", type=int, metavar="N",
                      help="with --rows: rows (6 s each) per stage-2 batch while stage 1 goes on, after each section's "
                           "first row (made alone, to be heard soonest); 1 = each row as soon as it is made; larger = "
-                          "less GPU time, longer waits between pieces (default: 1)")
+                          "less GPU time, longer waits between pieces (default: yue.rows.LISTEN_ROWS, each row as "
+                          "soon as made)")
     _reference_flags(gen)
     _sampling_flags(gen)
     _model_flags(gen)
