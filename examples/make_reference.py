@@ -6,7 +6,9 @@ The app calls `write_reference` at start-up into its output folder, so no audio 
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +67,20 @@ def synthesize(seconds: float = 10.0) -> np.ndarray:
 
 
 def write_reference(path: str | Path, seconds: float = 10.0) -> Path:
-    """Write the reference track as a 16-bit wav (a few hundred kB) and return its path."""
+    """Write the reference track as a 16-bit wav (a few hundred kB) and return its path. Written beside `path` and
+    moved over it in one step: copies of the app sharing a folder write it at the same moment, and one reading it
+    (Gradio copies it into its cache) must never see a file another has just truncated."""
     import soundfile
 
     path = Path(path)
-    soundfile.write(path, synthesize(seconds), SAMPLE_RATE, subtype="PCM_16")
+    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav", dir=path.parent)
+    os.close(handle)
+    try:
+        soundfile.write(partial, synthesize(seconds), SAMPLE_RATE, subtype="PCM_16")
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
     return path
 
 
