@@ -42,7 +42,8 @@ from space.history import Signer  # noqa: E402
 from space.listeners import Listeners  # noqa: E402
 from space.listen_player import listen_box, rows_endpoint  # noqa: E402
 from space.history_panel import history_panel, recorder  # noqa: E402
-from space.studio import OFFICIAL, Studio, gpu, on_page, song_bar  # noqa: F401,E402  (gpu: tests wrap with it)
+from space.endpoints import on_page, song_bar  # noqa: E402
+from space.studio import OFFICIAL, Studio, gpu  # noqa: F401,E402  (gpu: tests wrap with it)
 from space.widgets import (INTRO, LIGHT, again_button, busy_buttons, continuation_plan, genre_box,  # noqa: F401,E402
                            lyrics_box, lyrics_status, follow_sections, place_settings, raw, reference_window,
                            sections_info, settings_components, stop_button)

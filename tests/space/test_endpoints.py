@@ -1,8 +1,9 @@
-"""studio.py without a server: how an endpoint's errors reach API callers (raised) and the page (one progress text)."""
+"""space/endpoints.py without a server: how an endpoint's errors reach API callers (raised) and the page (one
+progress text)."""
 import gradio as gr
 import pytest
 
-from space.studio import endpoint, on_page, without_paths
+from space.endpoints import endpoint, on_page, without_paths
 
 GONE = "/tmp/gradio/0123abcd/reference-example.wav"
 
@@ -68,7 +69,7 @@ def test_the_page_gets_the_whole_song_bar_and_the_details_last_and_api_callers_d
     them leaves both as they are."""
     from space.results import Update
     from space.song_progress import SongState
-    from space.studio import outputs
+    from space.endpoints import outputs
 
     @endpoint
     def run():
@@ -86,7 +87,7 @@ def test_the_page_gets_the_whole_song_bar_and_the_details_last_and_api_callers_d
 
 def test_the_bar_says_done_stopped_or_estimating():
     from space.song_progress import SongState
-    from space.studio import song_bar
+    from space.endpoints import song_bar
 
     assert "100% of the song · done" in song_bar(SongState(1.0, None, ended=True))
     assert "40% of the song · stopped" in song_bar(SongState(0.4, None, ended=True))
