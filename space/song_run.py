@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from . import gpu_time
+from . import gpu_time, zero_refusals
 from .handover import STOPPED, Call, Handed, RunFiles, SectionDone, Started, take_part
 from .jobs import Job
 from .results import (Update, call_phrase, details, ended_text, kept_note, progress_text, step_detail, stopped_text,
@@ -122,20 +122,20 @@ class SongRun:
                 for event in self.run_section(self.job.choice, asked):
                     done = (yield from self.on_event(event, index, extra, (call, calls))) or done
             except Exception as error:
-                refused, failed = gpu_time.quota_refused(error), gpu_time.failed_call(error)
+                refused, failed = zero_refusals.quota_refused(error), zero_refusals.failed_call(error)
                 if not (refused or failed):
                     raise
                 done = done or (yield from self.section_done(index))  # it may have finished before it was stopped
                 if done:
                     return False
                 self.unfinished = self.files.unfinished(index) or self.unfinished  # the last state it handed over
-                reason = gpu_time.message(error)
+                reason = zero_refusals.message(error)
                 if failed and failures < RETRIES:
                     failures += 1
                     yield Update(f"{self.text}\nZeroGPU stopped GPU call {call} of section {index + 1} ({reason}): "
                                  "trying again from where it last handed over.", self.seed)
                     continue
-                left = gpu_time.quota_left(error)
+                left = zero_refusals.quota_left(error)
                 fits = None if left is None else left // gpu_time.current_card().quota_factor
                 least = gpu_time.least_booking(self.request.takes, self.song_at_end())
                 if refused and not fitted and fits is not None and booked is not None and least <= fits < booked:

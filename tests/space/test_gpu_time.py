@@ -129,28 +129,6 @@ def test_duration_factor_is_spaces_own_on_zero_gpu_and_one_elsewhere(monkeypatch
     assert gpu_time.duration_factor() == 1.0
 
 
-def test_refusals_and_failed_calls_are_recognised_by_spaces_words():
-    """spaces' quota error (a gradio Error titled "ZeroGPU quota exceeded"; its text, or "No GPU was available")
-    is a refusal, and the seconds left it names are read; a worker that died or raised ("ZeroGPU worker error") is
-    a failed call; other errors are neither."""
-
-    class Titled(Exception):
-        def __init__(self, title, message):
-            super().__init__(message)
-            self.title, self.message = title, message
-
-    words = "You have exceeded your free ZeroGPU quota (60s requested vs. 20s left). Try again in 3:00:00."
-    assert gpu_time.quota_refused(Exception(words)) and gpu_time.quota_left(Exception(words)) == 20
-    assert gpu_time.quota_refused(Titled("ZeroGPU quota exceeded", "Space app has reached its GPU limit."))
-    assert gpu_time.quota_left(Titled("ZeroGPU quota exceeded", "Space app has reached its GPU limit.")) is None
-    assert gpu_time.quota_refused(Titled("ZeroGPU queue timeout", "No GPU was available after 60s."))
-    aborted = Titled("ZeroGPU worker error", "GPU task aborted")
-    assert gpu_time.failed_call(aborted) and not gpu_time.quota_refused(aborted)
-    assert gpu_time.failed_call(Titled("ZeroGPU worker error", "KeyError"))
-    assert not gpu_time.quota_refused(RuntimeError("CUDA out of memory"))
-    assert not gpu_time.failed_call(RuntimeError("CUDA out of memory"))
-
-
 def test_listening_books_exactly_its_stage2_batches_more():
     """Hearing rows while a section is made adds, on every card, precision and number of takes, exactly
     listen_batches(whole rows of the token budget, LISTEN_ROWS) stage-2 batches of one whole row batch each, times
