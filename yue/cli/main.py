@@ -1,7 +1,8 @@
 """`python -m yue …`: flags in, files out. All work is done by the pipeline and the modules it uses.
 
-The flags are in `parser.py`. Everything heavy (numpy, torch, transformers, the pipeline) is imported inside the
-commands, after the flags are parsed, so `--help` and a mistyped flag answer at once.
+The flags are in `parser.py`, the files it writes in `outputs.py`. Everything heavy (numpy, torch, transformers,
+the pipeline) is imported inside the commands, after the flags are parsed, so `--help` and a mistyped flag answer at
+once.
 """
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from pathlib import Path
 
 from .. import checks
 from ..files import not_a_file
-from .inputs import SONG_FILES, check_models, check_out, check_out_file, check_reference, codes_file, read_text
+from .inputs import check_models, check_out, check_out_file, check_reference, codes_file, read_text
+from .outputs import never_over_inputs, save_npy, write_row, write_song, write_text
 from .parser import build_parser
-
-ROW_FOLDER = "rows"  # --rows: each take's pieces of audio heard while it is made
 from .progress import ProgressLine, is_terminal, summary
 from ..config import Limits, Sampling
 from ..weights.console import import_torchao_quietly
@@ -93,7 +93,7 @@ def cmd_generate(args) -> None:
     folders = [out] if args.takes == 1 else [out / f"take{take + 1}" for take in range(args.takes)]
     for folder in folders:
         check_out(folder, args.format, args.overwrite)
-        _never_over_inputs(folder, args.format, [args.lyrics_file, args.genre_file, args.continue_from,
+        never_over_inputs(folder, args.format, [args.lyrics_file, args.genre_file, args.continue_from,
                                                  *(args.reference or [])])
     if args.continue_from and not args.continue_from.is_file():
         raise ValueError(f"--continue-from {args.continue_from}: {not_a_file(args.continue_from)}; give the song.npz "
@@ -128,7 +128,7 @@ def cmd_generate(args) -> None:
     songs = None
     try:
         for songs in pipeline.stream_takes(request, on_progress=progress,
-                                           on_row=(lambda piece: _write_row(folders, piece)) if args.rows else None,
+                                           on_row=(lambda piece: write_row(folders, piece)) if args.rows else None,
                                            listen_rows=listen_rows):
             pass
     finally:
@@ -136,7 +136,7 @@ def cmd_generate(args) -> None:
     for song, folder in zip(songs, folders):
         # a take is the song of a one-take run with its own seed: its bundle continues it exactly
         settings = {**request.settings(), "seed": song.seed, "takes": 1}
-        _write_song(folder, song, settings, args.format)
+        write_song(folder, song, settings, args.format)
     audio = [f"{track}.{args.format}" for track in ("mix", "vocal", "instrumental")] if songs[0].mix.size else []
     for line in summary(songs, folders, audio, len(lyric_sections), load_s, time.perf_counter() - started):
         print(line)
@@ -152,65 +152,6 @@ def _listen_rows(args) -> int:
         raise ValueError("--listen-rows sets how the audio heard while the song is made (--rows) is batched: add "
                          "--rows, or leave --listen-rows out")
     return checks.number(args.listen_rows, "--listen-rows", 1, whole=True)
-
-
-def _write_row(folders: list[Path], piece) -> None:
-    """A piece of a take's mix heard while it is made (`--rows`), named by its first frame so names sort in order."""
-    from ..audio import write_audio
-
-    write_audio(folders[piece.take] / ROW_FOLDER / f"{piece.start:07d}.wav", piece.mix, piece.sample_rate)
-
-
-def _never_over_inputs(folder: Path, fmt: str, inputs) -> None:
-    """Refuse an --out folder where a file `generate` writes is one of its inputs (even with --overwrite)."""
-    names = SONG_FILES + tuple(f"{track}.{fmt}" for track in ("mix", "vocal", "instrumental"))
-    for given in inputs:
-        if given is not None and Path(given).is_file():
-            for name in names:
-                if (folder / name).exists() and (folder / name).samefile(given):
-                    raise ValueError(f"--out {folder} would replace {given}, an input of this run; choose another "
-                                     "folder")
-
-
-def _save_npy(path: Path, array) -> None:
-    """np.save to exactly `path` (np.save itself adds .npy to other names), whole or not at all."""
-    import numpy as np
-
-    from ..files import replacing
-
-    with replacing(path) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, array)
-
-
-def _write_text(path: Path, text: str) -> None:
-    from ..files import replacing
-
-    with replacing(path) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-
-
-def _write_song(folder: Path, song, settings: dict, fmt: str) -> None:
-    """The codes (stage1_*.npy, stage2_*.npy, song.npz), the audio and settings.json of one song in `folder`. Each
-    file is written whole or not at all; after a write error none of this song's new files is left behind."""
-    folder.mkdir(parents=True, exist_ok=True)
-    codes, written = song.codes, []
-    arrays = (("stage1_vocal", codes.stage1.vocal[None]), ("stage1_instrumental", codes.stage1.instrumental[None]),
-              ("stage2_vocal", codes.vocal), ("stage2_instrumental", codes.instrumental))
-    try:
-        for name, array in arrays:
-            _save_npy(folder / f"{name}.npy", array)
-            written.append(folder / f"{name}.npy")
-        written.append(codes.save(folder / "song.npz", settings))
-        if song.mix.size:
-            from ..audio import write_audio
-
-            for name, samples in (("mix", song.mix), ("vocal", song.vocal), ("instrumental", song.instrumental)):
-                written.append(write_audio(folder / f"{name}.{fmt}", samples, song.sample_rate))
-        _write_text(folder / "settings.json", json.dumps({**settings, "timings": song.timings}, indent=2))
-    except OSError:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def _codec_folder(source):
@@ -252,7 +193,7 @@ def cmd_prompt(args) -> None:
     built = request_prompt(load_tokenizer(tokenizer_source), request)
     payload = {"uses_reference": built.uses_reference, "labels": list(built.labels),
                "sections": [list(piece) for piece in built.pieces]}
-    _write_text(out, json.dumps(payload))
+    write_text(out, json.dumps(payload))
     print(f"{len(built.pieces)} section prompts, first {len(built.pieces[0])} ids -> {out}")
 
 
@@ -269,7 +210,7 @@ def cmd_stage2(args) -> None:
         check_stage2(Path(args.model))
     model = load_lm(args.model, args.device or "cpu")
     filled = stage2.generate(model, [codes.reshape(-1)], Stage2Config(max_batch=args.batch))[0]
-    _save_npy(out, filled)
+    save_npy(out, filled)
     print(f"{filled.shape} codes -> {out}")
 
 
@@ -291,7 +232,7 @@ def cmd_decode(args) -> None:
     vocoder = load_vocoder(folder, args.upsampler, device) if args.upsampler else None
     samples, rate = decode_codes(codec, codes, vocoder)
     if out.suffix.lower() == ".npy":
-        _save_npy(out, samples.astype(np.float32))
+        save_npy(out, samples.astype(np.float32))
     else:
         write_audio(out, samples, rate)
     print(f"{samples.shape[-1] / rate:.2f} s at {rate} Hz -> {out}")
@@ -307,7 +248,7 @@ def cmd_encode(args) -> None:
     samples = read_audio(args.audio)
     codec = load_codec(_codec_folder(args.codec), check_device(args.device or "cpu"))
     codes = encode_codes(codec, samples, args.codebooks)
-    _save_npy(out, codes)
+    save_npy(out, codes)
     print(f"{codes.shape} codes -> {out}")
 
 
