@@ -1,14 +1,12 @@
 """A short musical reference track we make ourselves (no third-party audio): chords, bass, melody and a soft beat.
 
-    python examples/make_reference.py reference.wav [seconds]
+    python examples/make_reference.py reference.wav [seconds]   (with the package installed: the README's install)
 
 The app calls `write_reference` at start-up into its output folder, so no audio file is kept in the repository.
 """
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,21 +65,12 @@ def synthesize(seconds: float = 10.0) -> np.ndarray:
 
 
 def write_reference(path: str | Path, seconds: float = 10.0) -> Path:
-    """Write the reference track as a 16-bit wav (a few hundred kB) and return its path. Written beside `path` and
-    moved over it in one step: copies of the app sharing a folder write it at the same moment, and one reading it
-    (Gradio copies it into its cache) must never see a file another has just truncated."""
-    import soundfile
+    """Write the reference track as a 16-bit wav (a few hundred kB) and return its path. write_audio moves the
+    finished file over `path` in one step: copies of the app sharing a folder write it at the same moment, and one
+    reading it (Gradio copies it into its cache) must never find a file another has just truncated."""
+    from yue.audio import write_audio
 
-    path = Path(path)
-    handle, partial = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav", dir=path.parent)
-    os.close(handle)
-    try:
-        soundfile.write(partial, synthesize(seconds), SAMPLE_RATE, subtype="PCM_16")
-        os.replace(partial, path)
-    except BaseException:
-        os.unlink(partial)
-        raise
-    return path
+    return write_audio(path, synthesize(seconds), SAMPLE_RATE)
 
 
 if __name__ == "__main__":
